@@ -1,0 +1,3 @@
+/* batch.c: stub */
+#include "config.h"
+#include "wschatd.h"

@@ -1,0 +1,3 @@
+/* client.c: stub */
+#include "config.h"
+#include "wschatd.h"

@@ -1,0 +1,3 @@
+/* cmd-create.c: stub */
+#include "config.h"
+#include "wschatd.h"

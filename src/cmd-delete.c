@@ -1,0 +1,3 @@
+/* cmd-delete.c: stub */
+#include "config.h"
+#include "wschatd.h"

@@ -1,0 +1,3 @@
+/* cmd-history.c: stub */
+#include "config.h"
+#include "wschatd.h"

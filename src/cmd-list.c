@@ -1,0 +1,3 @@
+/* cmd-list.c: stub */
+#include "config.h"
+#include "wschatd.h"

@@ -1,0 +1,3 @@
+/* cmd-lsevents.c: stub */
+#include "config.h"
+#include "wschatd.h"

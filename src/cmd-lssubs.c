@@ -1,0 +1,3 @@
+/* cmd-lssubs.c: stub */
+#include "config.h"
+#include "wschatd.h"

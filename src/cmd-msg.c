@@ -1,0 +1,3 @@
+/* cmd-msg.c: stub */
+#include "config.h"
+#include "wschatd.h"

@@ -1,0 +1,3 @@
+/* cmd-nick.c: stub */
+#include "config.h"
+#include "wschatd.h"

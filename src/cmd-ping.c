@@ -1,0 +1,3 @@
+/* cmd-ping.c: stub */
+#include "config.h"
+#include "wschatd.h"

@@ -1,0 +1,3 @@
+/* cmd-resume.c: stub */
+#include "config.h"
+#include "wschatd.h"

@@ -1,0 +1,3 @@
+/* cmd-snapshot.c: stub */
+#include "config.h"
+#include "wschatd.h"

@@ -1,0 +1,3 @@
+/* cmd-sub.c: stub */
+#include "config.h"
+#include "wschatd.h"

@@ -1,0 +1,3 @@
+/* cmd-subevent.c: stub */
+#include "config.h"
+#include "wschatd.h"

@@ -1,0 +1,3 @@
+/* cmd-unsub.c: stub */
+#include "config.h"
+#include "wschatd.h"

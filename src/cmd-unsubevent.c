@@ -1,0 +1,3 @@
+/* cmd-unsubevent.c: stub */
+#include "config.h"
+#include "wschatd.h"

@@ -1,0 +1,3 @@
+/* cmd.c: stub */
+#include "config.h"
+#include "wschatd.h"

@@ -1,0 +1,3 @@
+/* config.c: stub */
+#include "config.h"
+#include "wschatd.h"

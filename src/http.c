@@ -1,0 +1,3 @@
+/* http.c: stub */
+#include "config.h"
+#include "wschatd.h"

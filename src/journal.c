@@ -1,0 +1,3 @@
+/* journal.c: stub */
+#include "config.h"
+#include "wschatd.h"

@@ -1,0 +1,3 @@
+/* migrate.c: stub */
+#include "config.h"
+#include "wschatd.h"

@@ -1,0 +1,3 @@
+/* proto.c: stub */
+#include "config.h"
+#include "wschatd.h"

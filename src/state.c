@@ -1,0 +1,3 @@
+/* state.c: stub */
+#include "config.h"
+#include "wschatd.h"

@@ -1,0 +1,3 @@
+/* event.c: stub */
+#include "config.h"
+#include "wschatd.h"

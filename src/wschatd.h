@@ -1,0 +1,390 @@
+/*
+ * wschatd.h: the one internal header. Prototypes are grouped by the file
+ * that owns them; each file's symbols carry its name as prefix.
+ */
+#ifndef WSCHATD_H
+#define WSCHATD_H
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "ws.h"
+
+#define WSCHAT_VERSION	"wschatd/" PACKAGE_VERSION
+
+#ifndef __dead
+#define __dead __attribute__((__noreturn__))
+#endif
+#define printflike(a, b) __attribute__((format(printf, a, b)))
+
+struct client;
+struct user;
+struct channel;
+struct member;
+struct wevent;
+struct batch;
+struct journal;
+
+/* log.c */
+#define LOG_TO_STDERR	0
+#define LOG_TO_SYSLOG	1
+#define LOG_TO_FILE	2
+int		 log_init(const char *dest, int verbose, char **cause);
+void		 log_reopen(void);
+void		 log_close(void);
+int		 log_verbose(void);
+void		 log_warn(const char *, ...) printflike(1, 2);
+void		 log_warnx(const char *, ...) printflike(1, 2);
+void		 log_info(const char *, ...) printflike(1, 2);
+void		 log_debug(const char *, ...) printflike(1, 2);
+__dead void	 fatal(const char *, ...) printflike(1, 2);
+__dead void	 fatalx(const char *, ...) printflike(1, 2);
+
+/* xmalloc.c: allocation failure is fatal. */
+void		*xmalloc(size_t);
+void		*xcalloc(size_t, size_t);
+void		*xrealloc(void *, size_t);
+void		*xreallocarray(void *, size_t, size_t);
+char		*xstrdup(const char *);
+char		*xstrndup(const char *, size_t);
+int		 xasprintf(char **, const char *, ...) printflike(2, 3);
+int		 xvasprintf(char **, const char *, va_list);
+
+/* clock.c: wall and monotonic milliseconds; debug builds can pin them. */
+int64_t		 clock_wall_ms(void);
+int64_t		 clock_mono_ms(void);
+#ifdef WSCHAT_DEBUG
+void		 clock_set_wall(int64_t);	/* 0 = real clock */
+#endif
+
+/* config.c: one settings table drives defaults, bounds, -n and the docs. */
+enum journal_sync { JOURNAL_SYNC_NORMAL, JOURNAL_SYNC_FULL };
+struct config {
+	char		*listen;		/* addr:port */
+	char		*db;			/* SQLite journal path */
+	int		 journal_sync;		/* enum journal_sync */
+	char		*log;			/* stderr | syslog | path */
+	char		*origins;		/* space-separated allowlist, * patterns */
+	long long	 max_connections;
+	long long	 max_frame;
+	long long	 max_message;
+	long long	 max_line;
+	long long	 max_name;
+	long long	 max_channels;
+	long long	 max_output;
+	long long	 rate_limit;		/* commands per second, 0 = off */
+	long long	 rate_burst;
+	long long	 rate_strikes;		/* refused commands before close 1008 */
+	long long	 ping_interval;		/* seconds, 0 = never ping */
+	long long	 ping_timeout;		/* seconds without any frame */
+	long long	 handshake_timeout;	/* seconds */
+	long long	 shutdown_timeout;	/* seconds */
+	long long	 retain_events;		/* 0 = keep all */
+	long long	 retain_days;		/* 0 = keep all */
+	long long	 resume_max_events;
+	long long	 snapshot_messages;
+	long long	 history_max;
+};
+extern struct config	 config;
+void		 config_defaults(struct config *);
+void		 config_free(struct config *);
+/* Recoverable errors set *cause to "file:line: message" (or "key: message"). */
+int		 config_load(struct config *, const char *path, char **cause);
+int		 config_set(struct config *, const char *key, const char *value,
+		     char **cause);
+/* Write the annotated example config (every key at its default). */
+void		 config_write_example(FILE *);
+/* Iterate settings: returns the name of setting i, or NULL past the end. */
+const char	*config_name(size_t i);
+
+/* ws.c: see ws.h */
+
+/* http.c: the front door. */
+int		 http_init(struct event_base *, const char *listen, char **cause);
+void		 http_free(void);
+const char	*http_bound(void);		/* "addr:port" we listen on */
+void		 http_session_free(struct evhttp_connection *);
+
+/* proto.c: tokenizer, reply writers and the error-code table. */
+#define PROTO_ERRORS(X)							\
+	X(BADARGS,	"bad arguments")				\
+	X(UNKNOWN,	"unknown command")				\
+	X(NOTIDENTIFIED, "set a name with NICK first")			\
+	X(NAMEINUSE,	"name in use")					\
+	X(NOSUCHCHANNEL, "no such channel")				\
+	X(CHANNELEXISTS, "channel exists")				\
+	X(NOTMEMBER,	"not a member of the channel")			\
+	X(FORBIDDEN,	"forbidden")					\
+	X(TOOLONG,	"line too long")				\
+	X(RATELIMITED,	"rate limited")					\
+	X(LIMIT,	"limit reached")				\
+	X(INTERNAL,	"internal error")
+enum proto_error {
+#define PROTO_ENUM(name, text) PROTO_ERR_##name,
+	PROTO_ERRORS(PROTO_ENUM)
+#undef PROTO_ENUM
+	PROTO_ERR_MAX
+};
+const char	*proto_error_name(enum proto_error);
+const char	*proto_error_text(enum proto_error);
+#define PROTO_MAXARGS	8
+struct proto_line {
+	char		*verb;
+	int		 argc;			/* arguments after the verb */
+	char		*argv[PROTO_MAXARGS];
+	char		*rest;			/* text after verb + first argument */
+};
+/* Split a line in place; -1 with *cause on malformed input. */
+int		 proto_split(char *line, size_t len, int maxargs,
+		     struct proto_line *, const char **cause);
+/* Names of users and channels: [A-Za-z0-9_.-], 1..max bytes. */
+int		 proto_valid_name(const char *, size_t max);
+
+/* cmd.c: the command table and the dispatcher. */
+#define CMD_NEEDNAME	0x1	/* NICK must have been set */
+#define CMD_REST	0x2	/* last argument is the rest of the line */
+enum cmd_retval {
+	CMD_NORMAL,		/* handler replied (or deferred its reply) */
+	CMD_BLOCKED		/* handler took over the connection's output stream */
+};
+struct cmd_entry {
+	const char	*name;
+	int		 lower;		/* fewest arguments */
+	int		 upper;		/* most arguments, -1 = no limit */
+	int		 flags;
+	const char	*usage;
+	enum cmd_retval	 (*exec)(struct client *, struct proto_line *);
+};
+extern const struct cmd_entry *cmd_table[];
+const struct cmd_entry *cmd_find(const char *verb);
+void		 cmd_dispatch(struct client *, char *line, size_t len);
+
+/* client.c: one WebSocket connection. */
+enum client_state {
+	CLIENT_OPEN,		/* frames flow both ways */
+	CLIENT_CLOSING,		/* close frame sent, waiting for flush or the peer */
+	CLIENT_DEAD		/* torn down, waiting for the deferred free */
+};
+struct client {
+	uint64_t	 c_id;
+	enum client_state c_state;
+	int		 c_refs;
+	struct evhttp_connection *c_evcon;	/* owns the socket */
+	struct bufferevent *c_bev;
+	char		 c_addr[64];
+	struct ws_parser c_parser;
+	struct user	*c_user;		/* NULL until NICK */
+
+	/* Intents: bitmask plus one link per type in the intent index. */
+	unsigned int	 c_intents;
+	TAILQ_ENTRY(client) c_ilinks[3];
+
+	/* Ordering: replies wait behind uncommitted ones. */
+	unsigned int	 c_deferred;		/* replies waiting for a commit */
+
+	/* Replay / snapshot: live events are held while it streams. */
+	int		 c_streaming;
+	struct evbuffer	*c_held;
+	int64_t		 c_live_after;		/* drop live events <= this seq */
+	int64_t		 c_first_seq;		/* first live event delivered */
+	int64_t		 c_last_seq;		/* last event delivered */
+	void		*c_stream;		/* cmd-resume.c's cursor state */
+
+	/* Rate limiting (token bucket) and keepalive. */
+	double		 c_tokens;
+	int64_t		 c_tokens_at;
+	int		 c_strikes;
+	int64_t		 c_last_rx;
+	int		 c_ping_outstanding;
+	struct event	*c_timer;
+
+	TAILQ_ENTRY(client) c_entry;
+};
+TAILQ_HEAD(clients, client);
+extern struct clients	 clients;
+extern unsigned int	 clients_count;
+void		 client_new(struct evhttp_connection *, struct bufferevent *,
+		     const char *addr);
+void		 client_ref(struct client *);
+void		 client_unref(struct client *);
+/* The one way a connection ends: close frame, log line and counter. */
+void		 client_close(struct client *, uint16_t code, const char *reason);
+void		 client_close_all(uint16_t code, const char *reason);
+/* Queue a text frame; returns -1 if the client is gone or was just closed. */
+int		 client_send(struct client *, const char *, size_t);
+int		 client_sendf(struct client *, const char *, ...) printflike(2, 3);
+/* Queue a prebuilt frame (header + payload). */
+int		 client_send_frame(struct client *, const void *, size_t);
+/* Reply to a command: sent now, or behind this client's deferred replies. */
+void		 client_reply(struct client *, const char *, ...) printflike(2, 3);
+void		 client_error(struct client *, enum proto_error, const char *, ...)
+		     printflike(3, 4);
+/* Live event delivery; honours c_streaming / c_live_after. */
+void		 client_deliver(struct client *, const struct wevent *);
+/* Streaming replays: start holding live events, then release them. */
+void		 client_stream_begin(struct client *, int64_t live_after);
+void		 client_stream_end(struct client *);
+size_t		 client_output_len(struct client *);
+extern uint64_t	 client_stats_closed[3];	/* normal, error, slow */
+
+/* state.c: users, channels, memberships and intents with two-way indexes. */
+enum intent_type { INTENT_CHANNEL, INTENT_USER, INTENT_MESSAGE, INTENT_MAX };
+struct member {
+	struct user	*m_user;
+	struct channel	*m_chan;
+	int64_t		 m_joined;	/* seq of the JOIN */
+	int64_t		 m_parted;	/* seq of the PART, 0 while a member */
+	TAILQ_ENTRY(member) m_uentry;
+	TAILQ_ENTRY(member) m_centry;
+};
+TAILQ_HEAD(members, member);
+struct user {
+	char		*u_name;
+	struct client	*u_client;	/* the live connection, or NULL */
+	struct members	 u_members;
+	size_t		 u_nchannels;
+};
+struct channel {
+	char		*ch_name;
+	char		*ch_creator;
+	int64_t		 ch_created;	/* seq */
+	int64_t		 ch_deleted;	/* seq, 0 while it exists */
+	struct members	 ch_members;
+	size_t		 ch_nmembers;
+	TAILQ_ENTRY(channel) ch_entry;
+};
+TAILQ_HEAD(channels, channel);
+extern struct channels	 state_channels;	/* live channels, in creation order */
+extern size_t		 state_nchannels;
+struct user	*state_user_find(const char *);
+struct user	*state_user_get(const char *);	/* find or create */
+int		 state_user_attach(struct user *, struct client *);	/* -1: in use */
+void		 state_user_detach(struct client *);
+struct channel	*state_channel_find(const char *);
+struct channel	*state_channel_add(const char *, const char *creator, int64_t seq);
+void		 state_channel_del(struct channel *, int64_t seq);
+struct member	*state_member_find(struct user *, struct channel *);
+struct member	*state_member_add(struct user *, struct channel *, int64_t seq);
+void		 state_member_del(struct member *, int64_t seq);
+/* Was the member in the channel at this seq? */
+int		 state_member_at(const struct member *, int64_t seq);
+/* Drop parted members and deleted channels whose seqs are <= seq. */
+void		 state_reap(int64_t seq);
+void		 state_clear(void);
+int		 intent_parse(const char *);	/* -1 if unknown */
+const char	*intent_name(int);
+void		 intent_add(struct client *, int);
+void		 intent_del(struct client *, int);
+void		 intent_clear(struct client *);
+struct client	*intent_first(int);
+struct client	*intent_next(struct client *, int);
+size_t		 intent_count(int);
+/* Check every two-way index; fatal on a mismatch (tests call it). */
+void		 state_check(void);
+
+/* wevent.c: the one path every state change takes. */
+struct wevent {
+	int64_t		 ev_seq;
+	int64_t		 ev_ts;
+	int		 ev_type;	/* enum intent_type */
+	char		*ev_action;
+	char		*ev_resource;
+	char		*ev_actor;
+	char		*ev_data;	/* JSON object, with seq and ts */
+	unsigned char	*ev_frame;	/* header + "EVENT ..." line, built once */
+	size_t		 ev_framelen;
+	size_t		 ev_hdrlen;	/* ev_frame + ev_hdrlen is the line */
+};
+/* Assign the next seq, build the event and queue it in the open batch. */
+struct wevent	*wevent_emit(int type, const char *action, const char *resource,
+		     const char *actor, const char *fmt, ...);
+/* Build an event from journal columns (replay); not queued. */
+struct wevent	*wevent_build(int64_t seq, int64_t ts, const char *type,
+		     const char *action, const char *resource, const char *actor,
+		     const char *data);
+void		 wevent_free(struct wevent *);
+/* Fan a committed event out to the clients that should see it. */
+void		 wevent_fanout(const struct wevent *);
+int64_t		 wevent_next_seq(void);
+void		 wevent_set_next_seq(int64_t);
+/* Would this client have received this event live? (membership at its seq) */
+int		 wevent_wanted(struct client *, const struct wevent *);
+
+/* batch.c: group commit between the loop and the journal writer. */
+int		 batch_init(struct event_base *, struct journal *);
+void		 batch_free(void);
+void		 batch_add_event(struct wevent *);
+/* Defer a reply line until the open batch commits; ok/failed variants. */
+void		 batch_defer_reply(struct client *, char *ok, char *failed);
+int		 batch_pending(void);	/* batches not yet completed */
+int64_t		 batch_committed(void);	/* highest seq committed and fanned out */
+void		 batch_drain(void);	/* block until all batches complete (shutdown) */
+
+/* journal.c: every sqlite3 call lives here and in migrate.c. */
+struct journal_rec {
+	int64_t		 seq;
+	int64_t		 ts;
+	const char	*type;
+	const char	*action;
+	const char	*resource;
+	const char	*actor;
+	const char	*data;
+};
+typedef int (*journal_rec_cb)(const struct journal_rec *, void *);
+typedef void (*journal_done_cb)(void *batch, int ok, const char *cause, void *arg);
+struct journal_state_cb {
+	void	(*channel)(const char *name, const char *creator, int64_t seq, void *);
+	void	(*member)(const char *channel, const char *user, int64_t seq, void *);
+	void	*arg;
+};
+struct journal	*journal_open(const char *path, int sync, char **cause);
+void		 journal_close(struct journal *);
+const char	*journal_epoch(struct journal *);
+int64_t		 journal_head(struct journal *);	/* last committed seq */
+int64_t		 journal_first(struct journal *);	/* oldest retained seq */
+int		 journal_load_state(struct journal *, const struct journal_state_cb *,
+		     char **cause);
+/* Start the writer thread; done runs on the loop thread after each batch. */
+int		 journal_start(struct journal *, struct event_base *,
+		     journal_done_cb, void *arg, char **cause);
+void		 journal_stop(struct journal *);
+/* Hand a batch of records to the writer; they commit in one transaction. */
+void		 journal_submit(struct journal *, void *batch,
+		     const struct journal_rec *, size_t n);
+/* Reads on the read connection. Callbacks return nonzero to stop. */
+int		 journal_events(struct journal *, int64_t after, int64_t upto,
+		     size_t limit, journal_rec_cb, void *, char **cause);
+int		 journal_user_events_desc(struct journal *, const char *user,
+		     int64_t after, journal_rec_cb, void *, char **cause);
+int		 journal_history(struct journal *, const char *channel, int64_t before,
+		     size_t limit, journal_rec_cb, void *, char **cause);
+int		 journal_prune(struct journal *, int64_t keep_events, int64_t keep_days,
+		     size_t batch, char **cause);
+#ifdef WSCHAT_DEBUG
+void		 journal_fail_step(long n);	/* fail the nth sqlite3_step, 0 = off */
+#endif
+
+/* migrate.c */
+struct migration {
+	int		 version;
+	const char	*name;
+	const char	*sql;
+};
+extern const struct migration migrations[];	/* generated: src/migrations.c */
+extern const size_t migrations_count;
+
+/* wschatd.c */
+extern struct event_base *wschatd_base;
+extern struct journal	*wschatd_journal;
+extern int		 wschatd_exiting;
+
+#endif
