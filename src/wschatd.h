@@ -374,6 +374,7 @@ void		 journal_fail_step(long n);	/* fail the nth sqlite3_step, 0 = off */
 #endif
 
 /* migrate.c */
+struct sqlite3;
 struct migration {
 	int		 version;
 	const char	*name;
@@ -381,6 +382,10 @@ struct migration {
 };
 extern const struct migration migrations[];	/* generated: src/migrations.c */
 extern const size_t migrations_count;
+int		 migrate_latest(void);		/* newest version we carry */
+int		 migrate_apply(struct sqlite3 *, char **cause);
+/* Refuse a database not at exactly migrate_latest() (tools never migrate). */
+int		 migrate_check(struct sqlite3 *, char **cause);
 
 /* wschatd.c */
 extern struct event_base *wschatd_base;
