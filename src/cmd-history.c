@@ -1,3 +1,111 @@
-/* cmd-history.c: stub */
+/*
+ * cmd-history.c: HISTORY <channel> [BEFORE <seq>] [LIMIT <n>] pages back
+ * through a channel's messages, newest first, for its members.
+ */
 #include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
 #include "wschatd.h"
+
+struct cmd_history_ctx {
+	struct client	*c;
+	const char	*channel;
+	size_t		 n;
+};
+
+/* Parse a non-negative decimal; -1 if it is not one. */
+static int64_t
+cmd_history_number(const char *s)
+{
+	char		*end;
+	long long	 v;
+
+	if (*s < '0' || *s > '9')
+		return (-1);
+	v = strtoll(s, &end, 10);
+	if (*end != '\0' || v < 0)
+		return (-1);
+	return (v);
+}
+
+/* One message row: a HISTORY line. */
+static int
+cmd_history_row(const struct journal_rec *r, void *arg)
+{
+	struct cmd_history_ctx	*ctx = arg;
+
+	client_reply(ctx->c, "HISTORY %s %s", ctx->channel, r->data);
+	ctx->n++;
+	return (0);
+}
+
+static enum cmd_retval
+cmd_history_exec(struct client *c, struct proto_line *pl)
+{
+	struct cmd_history_ctx	 ctx;
+	struct channel		*ch;
+	int64_t			 before = 0, limit = config.history_max, v;
+	char			*cause;
+	int			 i;
+
+	if (pl->argc % 2 != 1) {
+		client_error(c, PROTO_ERR_BADARGS, "usage: %s",
+		    "HISTORY <channel> [BEFORE <seq>] [LIMIT <n>]");
+		return (CMD_NORMAL);
+	}
+	for (i = 1; i < pl->argc; i += 2) {
+		if ((v = cmd_history_number(pl->argv[i + 1])) == -1) {
+			client_error(c, PROTO_ERR_BADARGS, "%s needs a number, not %s",
+			    pl->argv[i], pl->argv[i + 1]);
+			return (CMD_NORMAL);
+		}
+		if (strcmp(pl->argv[i], "BEFORE") == 0)
+			before = v;
+		else if (strcmp(pl->argv[i], "LIMIT") == 0) {
+			if (v < 1 || v > config.history_max) {
+				client_error(c, PROTO_ERR_BADARGS, "LIMIT must be "
+				    "1 to %lld", config.history_max);
+				return (CMD_NORMAL);
+			}
+			limit = v;
+		} else {
+			client_error(c, PROTO_ERR_BADARGS, "unknown option %s; use "
+			    "BEFORE or LIMIT", pl->argv[i]);
+			return (CMD_NORMAL);
+		}
+	}
+	if ((ch = state_channel_find(pl->argv[0])) == NULL) {
+		client_error(c, PROTO_ERR_NOSUCHCHANNEL, "no channel %s", pl->argv[0]);
+		return (CMD_NORMAL);
+	}
+	if (state_member_find(c->c_user, ch) == NULL) {
+		client_error(c, PROTO_ERR_NOTMEMBER, "SUB %s to read its history",
+		    ch->ch_name);
+		return (CMD_NORMAL);
+	}
+
+	ctx.c = c;
+	ctx.channel = ch->ch_name;
+	ctx.n = 0;
+	if (journal_history(wschatd_journal, ch->ch_name, before, limit,
+	    cmd_history_row, &ctx, &cause) == -1) {
+		log_warnx("history %s: %s", ch->ch_name, cause);
+		free(cause);
+		client_error(c, PROTO_ERR_INTERNAL, "history is unavailable");
+		return (CMD_NORMAL);
+	}
+	client_reply(c, "CONFIRM HISTORY %s %zu", ch->ch_name, ctx.n);
+	return (CMD_NORMAL);
+}
+
+const struct cmd_entry cmd_history_entry = {
+	.name = "HISTORY",
+	.lower = 1,
+	.upper = 5,
+	.flags = CMD_NEEDNAME,
+	.usage = "HISTORY <channel> [BEFORE <seq>] [LIMIT <n>]",
+	.missing = "HISTORY requires channel argument",
+	.exec = cmd_history_exec
+};

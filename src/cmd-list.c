@@ -1,3 +1,33 @@
-/* cmd-list.c: stub */
+/*
+ * cmd-list.c: LIST names every channel, in creation order.
+ */
 #include "config.h"
+
 #include "wschatd.h"
+
+static enum cmd_retval
+cmd_list_exec(struct client *c, struct proto_line *pl)
+{
+	struct evbuffer	*words = evbuffer_new();
+	struct channel	*ch;
+
+	if (words == NULL)
+		fatalx("%s: evbuffer_new", __func__);
+	TAILQ_FOREACH(ch, &state_channels, ch_entry)
+		evbuffer_add_printf(words, " %s", ch->ch_name);
+	client_reply(c, "LIST %zu%.*s", state_nchannels,
+	    (int)evbuffer_get_length(words),
+	    (const char *)evbuffer_pullup(words, -1));
+	evbuffer_free(words);
+	return (CMD_NORMAL);
+}
+
+const struct cmd_entry cmd_list_entry = {
+	.name = "LIST",
+	.lower = 0,
+	.upper = 0,
+	.flags = 0,
+	.usage = "LIST",
+	.missing = NULL,
+	.exec = cmd_list_exec
+};

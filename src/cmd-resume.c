@@ -1,3 +1,275 @@
-/* cmd-resume.c: stub */
+/*
+ * cmd-resume.c: RESUME <seq> [<epoch>] replays, from the journal, exactly
+ * the events this connection would have received live since <seq> with its
+ * current name and intents, membership taken as it was at each event.
+ * Live events are held meanwhile and follow the replay with no gap and no
+ * duplicate. When the journal cannot do that exactly, a snapshot is sent.
+ *
+ * The replay streams in pages, waiting for the client's output to drain
+ * between them, so a long replay never stalls other clients.
+ */
 #include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
 #include "wschatd.h"
+
+#define RESUME_PAGE	512
+
+struct resume {
+	struct client	*r_client;
+	int64_t		 r_next;	/* replay events after this seq */
+	int64_t		 r_upto;	/* ... up to and including this one */
+	int64_t		 r_count;
+	char		**r_chans;	/* the user's channels at r_next */
+	size_t		 r_nchans;
+	int		 r_scheduled;
+};
+
+static void	resume_page(struct client *);
+
+/* Is the user a member of this channel at the current replay point? */
+static ssize_t
+resume_chan_index(struct resume *r, const char *ch)
+{
+	size_t	i;
+
+	for (i = 0; i < r->r_nchans; i++) {
+		if (strcmp(r->r_chans[i], ch) == 0)
+			return ((ssize_t)i);
+	}
+	return (-1);
+}
+
+/* Add or remove a channel from the replay's membership set. */
+static void
+resume_chan_set(struct resume *r, const char *ch, int member)
+{
+	ssize_t	i = resume_chan_index(r, ch);
+
+	if (member && i == -1) {
+		r->r_chans = xreallocarray(r->r_chans, r->r_nchans + 1,
+		    sizeof *r->r_chans);
+		r->r_chans[r->r_nchans++] = xstrdup(ch);
+	} else if (!member && i != -1) {
+		free(r->r_chans[i]);
+		r->r_chans[i] = r->r_chans[--r->r_nchans];
+	}
+}
+
+/* Walking the user's JOIN/PART backwards undoes them to the cursor. */
+static int
+resume_undo(const struct journal_rec *rec, void *arg)
+{
+	struct resume	*r = arg;
+
+	if (rec->seq > r->r_upto)
+		return (0);
+	if (strcmp(rec->action, "JOIN") == 0)
+		resume_chan_set(r, rec->resource, 0);
+	else if (strcmp(rec->action, "PART") == 0)
+		resume_chan_set(r, rec->resource, 1);
+	return (0);
+}
+
+/* One journaled event: send it if this connection would have seen it. */
+static int
+resume_event(const struct journal_rec *rec, void *arg)
+{
+	struct resume	*r = arg;
+	struct client	*c = r->r_client;
+	struct wevent	*ev;
+	int		 type, want;
+
+	r->r_next = rec->seq;
+	if ((type = intent_parse(rec->type)) == -1)
+		return (0);
+	want = (c->c_intents & (1U << type)) != 0;
+	if (type == INTENT_MESSAGE)
+		want = want && resume_chan_index(r, rec->resource) != -1;
+	if (type == INTENT_USER && rec->actor != NULL &&
+	    strcmp(rec->actor, c->c_user->u_name) == 0) {
+		if (strcmp(rec->action, "JOIN") == 0)
+			resume_chan_set(r, rec->resource, 1);
+		else if (strcmp(rec->action, "PART") == 0)
+			resume_chan_set(r, rec->resource, 0);
+	}
+	/* Already delivered live before the RESUME arrived. */
+	if (c->c_first_seq != 0 && rec->seq >= c->c_first_seq &&
+	    rec->seq <= c->c_last_seq)
+		want = 0;
+	if (!want)
+		return (0);
+	ev = wevent_build(rec->seq, rec->ts, rec->type, rec->action,
+	    rec->resource, rec->actor, rec->data);
+	if (ev == NULL)
+		return (0);
+	client_send_frame(c, ev->ev_frame, ev->ev_framelen);
+	wevent_free(ev);
+	r->r_count++;
+	return (c->c_state != CLIENT_OPEN);
+}
+
+/* Free the replay state and let the connection take commands again. */
+static void
+resume_finish(struct client *c)
+{
+	struct resume	*r = c->c_stream;
+	size_t		 i;
+
+	c->c_stream = NULL;
+	c->c_stream_cb = NULL;
+	for (i = 0; i < r->r_nchans; i++)
+		free(r->r_chans[i]);
+	free(r->r_chans);
+	free(r);
+	client_stream_end(c);
+	client_unref(c);
+}
+
+/* Continue after other clients had their turn. */
+static void
+resume_later(evutil_socket_t fd, short what, void *arg)
+{
+	struct client	*c = arg;
+	struct resume	*r = c->c_stream;
+
+	r->r_scheduled = 0;
+	resume_page(c);
+}
+
+/* Send one page; then wait for the output to drain or for the next turn. */
+static void
+resume_page(struct client *c)
+{
+	struct resume	*r = c->c_stream;
+	struct timeval	 tv = { 0, 0 };
+	char		*cause;
+	int64_t		 before;
+
+	if (r == NULL || r->r_scheduled)
+		return;
+	if (c->c_state != CLIENT_OPEN) {
+		resume_finish(c);
+		return;
+	}
+	if (client_output_len(c) > (size_t)config.max_output / 2)
+		return;		/* client_write_cb calls again when drained */
+
+	before = r->r_next;
+	if (r->r_next < r->r_upto && journal_events(wschatd_journal, r->r_next,
+	    r->r_upto, RESUME_PAGE, resume_event, r, &cause) == -1) {
+		log_warnx("resume: %s", cause);
+		free(cause);
+		client_close(c, WS_CLOSE_INTERNAL, "journal read failed");
+		resume_finish(c);
+		return;
+	}
+	if (c->c_state != CLIENT_OPEN) {
+		resume_finish(c);
+		return;
+	}
+	if (r->r_next >= r->r_upto || r->r_next == before) {
+		client_sendf(c, "RESUMED %lld %lld", (long long)r->r_upto,
+		    (long long)r->r_count);
+		resume_finish(c);
+		return;
+	}
+	r->r_scheduled = 1;
+	if (event_base_once(wschatd_base, -1, EV_TIMEOUT, resume_later, c,
+	    &tv) != 0)
+		fatalx("%s: event_base_once", __func__);
+}
+
+/* Parse a cursor: a non-negative decimal. */
+static int
+resume_parse_seq(const char *s, int64_t *seq)
+{
+	char		*end;
+	long long	 v;
+
+	if (*s < '0' || *s > '9' || strlen(s) > 18)
+		return (-1);
+	v = strtoll(s, &end, 10);
+	if (*end != '\0')
+		return (-1);
+	*seq = v;
+	return (0);
+}
+
+/* Why the cursor cannot be replayed exactly, or NULL if it can. */
+static const char *
+resume_refusal(int64_t seq, const char *epoch, int64_t head)
+{
+	if (epoch != NULL && strcmp(epoch, journal_epoch(wschatd_journal)) != 0)
+		return ("another epoch");
+	if (seq > head)
+		return ("a cursor from the future");
+	if (seq + 1 < journal_first(wschatd_journal) && seq < head)
+		return ("events already pruned");
+	if (head - seq > config.resume_max_events)
+		return ("more than resume_max_events behind");
+	return (NULL);
+}
+
+static enum cmd_retval
+cmd_resume_exec(struct client *c, struct proto_line *pl)
+{
+	struct resume	*r;
+	struct member	*m;
+	const char	*epoch = pl->argc > 1 ? pl->argv[1] : NULL, *why;
+	int64_t		 seq, head = batch_committed();
+	char		*cause;
+
+	if (resume_parse_seq(pl->argv[0], &seq) != 0) {
+		client_error(c, PROTO_ERR_BADARGS, "RESUME needs a sequence number, "
+		    "not %s", pl->argv[0]);
+		return (CMD_NORMAL);
+	}
+	if (c->c_stream != NULL) {
+		client_error(c, PROTO_ERR_BADARGS, "a replay is already running");
+		return (CMD_NORMAL);
+	}
+	if ((why = resume_refusal(seq, epoch, head)) != NULL) {
+		log_debug("resume from %lld: %s: sending a snapshot",
+		    (long long)seq, why);
+		cmd_snapshot_send(c);
+		return (CMD_NORMAL);
+	}
+
+	r = xcalloc(1, sizeof *r);
+	r->r_client = c;
+	r->r_next = seq;
+	r->r_upto = head;
+	/* Membership at head, from memory (ghosts still cover parted ones)... */
+	TAILQ_FOREACH(m, &c->c_user->u_members, m_uentry) {
+		if (m->m_joined <= head && (m->m_parted == 0 || m->m_parted > head))
+			resume_chan_set(r, m->m_chan->ch_name, 1);
+	}
+	c->c_stream = r;
+	client_ref(c);
+	/* ... then back to the cursor by undoing the user's JOIN/PART. */
+	if (journal_user_events_desc(wschatd_journal, c->c_user->u_name, seq,
+	    resume_undo, r, &cause) == -1) {
+		log_warnx("resume: %s", cause);
+		free(cause);
+		client_error(c, PROTO_ERR_INTERNAL, "journal read failed");
+		resume_finish(c);
+		return (CMD_NORMAL);
+	}
+	client_stream_begin(c, head);
+	c->c_stream_cb = resume_page;
+	resume_page(c);
+	return (CMD_NORMAL);
+}
+
+const struct cmd_entry cmd_resume_entry = {
+	.name = "RESUME",
+	.lower = 1,
+	.upper = 2,
+	.flags = CMD_NEEDNAME | CMD_BARRIER,
+	.usage = "RESUME <seq> [<epoch>]",
+	.missing = "RESUME requires seq argument",
+	.exec = cmd_resume_exec
+};

@@ -1,3 +1,340 @@
-/* http.c: stub */
+/*
+ * http.c: the front door. evhttp answers HTTP on one port: /healthz, and
+ * GET /ws, which is validated as an RFC 6455 opening handshake and handed
+ * to client.c. Everything else gets a plain status.
+ *
+ * The hand-off (libevent 2.1 has no WebSocket API): we write the 101
+ * ourselves onto the connection's bufferevent and take the bufferevent's
+ * callbacks over. The evhttp connection stays the owner of the socket for
+ * the whole session and is released only by http_session_free(). This is
+ * the one place a libevent 2.2 build would swap in evws.
+ */
 #include "config.h"
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
 #include "wschatd.h"
+
+#include <event2/http_struct.h>
+#include <event2/keyvalq_struct.h>
+
+static struct evhttp		*http_server;
+static struct evhttp_bound_socket *http_socket;
+static char			 http_addr[128];
+
+/* Does a comma-separated header value contain this token? */
+static int
+http_has_token(const char *value, const char *token)
+{
+	size_t		 tlen = strlen(token);
+	const char	*p = value;
+
+	if (value == NULL)
+		return (0);
+	while (*p != '\0') {
+		const char	*end;
+		size_t		 n;
+
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		end = p;
+		while (*end != '\0' && *end != ',')
+			end++;
+		n = end - p;
+		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n == tlen && strncasecmp(p, token, tlen) == 0)
+			return (1);
+		p = end;
+	}
+	return (0);
+}
+
+/* Send a short plain-text answer with a status. */
+static void
+http_reply(struct evhttp_request *req, int code, const char *reason,
+    const char *body)
+{
+	struct evbuffer	*buf = evbuffer_new();
+
+	if (buf == NULL)
+		fatalx("%s: evbuffer_new", __func__);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "text/plain; charset=utf-8");
+	evbuffer_add_printf(buf, "%s\n", body);
+	evhttp_send_reply(req, code, reason, buf);
+	evbuffer_free(buf);
+}
+
+/* Is a browser Origin allowed by the origins setting? */
+static int
+http_origin_ok(const char *origin)
+{
+	char	*list, *p, *word;
+	int	 ok = 0;
+
+	if (origin == NULL)
+		return (1);	/* not a browser */
+	list = xstrdup(config.origins);
+	for (p = list; (word = strsep(&p, " \t")) != NULL;) {
+		if (*word == '\0')
+			continue;
+		if (fnmatch(word, origin, FNM_CASEFOLD) == 0) {
+			ok = 1;
+			break;
+		}
+	}
+	free(list);
+	return (ok);
+}
+
+/* GET /healthz: liveness and a few numbers. */
+static void
+http_healthz(struct evhttp_request *req)
+{
+	struct evbuffer	*buf = evbuffer_new();
+
+	if (buf == NULL)
+		fatalx("%s: evbuffer_new", __func__);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "application/json");
+	evbuffer_add_printf(buf, "{\"status\":\"ok\",\"version\":\"%s\","
+	    "\"connections\":%u,\"channels\":%zu,\"users\":%zu,"
+	    "\"head\":%lld,\"epoch\":\"%s\"}\n", WSCHAT_VERSION, clients_count,
+	    state_nchannels, state_nusers(), (long long)batch_committed(),
+	    journal_epoch(wschatd_journal));
+	evhttp_send_reply(req, HTTP_OK, "OK", buf);
+	evbuffer_free(buf);
+}
+
+/* Refuse an upgrade with 426 and the version we speak. */
+static void
+http_upgrade_required(struct evhttp_request *req, const char *why)
+{
+	struct evkeyvalq	*h = evhttp_request_get_output_headers(req);
+
+	evhttp_add_header(h, "Sec-WebSocket-Version", "13");
+	evhttp_add_header(h, "Upgrade", "websocket");
+	http_reply(req, 426, "Upgrade Required", why);
+}
+
+/* GET /ws: validate the opening handshake and hand the socket over. */
+static void
+http_ws(struct evhttp_request *req)
+{
+	struct evkeyvalq	*h = evhttp_request_get_input_headers(req);
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent	*bev;
+	const char		*key, *version;
+	char			 accept[WS_ACCEPT_LEN + 1], addr[64];
+	char			*peer;
+	ev_uint16_t		 port;
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Allow", "GET");
+		http_reply(req, 405, "Method Not Allowed", "use GET to upgrade");
+		return;
+	}
+	if (req->major != 1 || req->minor < 1) {
+		http_reply(req, HTTP_BADREQUEST, "Bad Request",
+		    "WebSocket needs HTTP/1.1");
+		return;
+	}
+	if (!http_has_token(evhttp_find_header(h, "Upgrade"), "websocket") ||
+	    !http_has_token(evhttp_find_header(h, "Connection"), "Upgrade")) {
+		http_upgrade_required(req, "expected Upgrade: websocket and "
+		    "Connection: Upgrade");
+		return;
+	}
+	version = evhttp_find_header(h, "Sec-WebSocket-Version");
+	if (version == NULL || strcmp(version, "13") != 0) {
+		http_upgrade_required(req, "unsupported Sec-WebSocket-Version");
+		return;
+	}
+	key = evhttp_find_header(h, "Sec-WebSocket-Key");
+	if (key == NULL || !ws_key_valid(key)) {
+		http_reply(req, HTTP_BADREQUEST, "Bad Request",
+		    "Sec-WebSocket-Key must be base64 of 16 bytes");
+		return;
+	}
+	if (!http_origin_ok(evhttp_find_header(h, "Origin"))) {
+		log_info("refused Origin %s", evhttp_find_header(h, "Origin"));
+		http_reply(req, 403, "Forbidden", "origin not allowed");
+		return;
+	}
+	if (clients_count >= (unsigned long long)config.max_connections) {
+		log_warnx("refused connection: max_connections (%lld) reached",
+		    config.max_connections);
+		http_reply(req, 503, "Service Unavailable", "too many connections");
+		return;
+	}
+	if (wschatd_exiting) {
+		http_reply(req, 503, "Service Unavailable", "shutting down");
+		return;
+	}
+
+	/* From here on the request is never answered through evhttp again. */
+	ws_accept_key(key, accept);
+	bev = evhttp_connection_get_bufferevent(evcon);
+	evbuffer_add_printf(bufferevent_get_output(bev),
+	    "HTTP/1.1 101 Switching Protocols\r\n"
+	    "Upgrade: websocket\r\n"
+	    "Connection: Upgrade\r\n"
+	    "Sec-WebSocket-Accept: %s\r\n\r\n", accept);
+	evhttp_connection_get_peer(evcon, &peer, &port);
+	snprintf(addr, sizeof addr, "%s:%u", peer != NULL ? peer : "?", port);
+	client_new(evcon, bev, addr);
+}
+
+/* Every request lands here: route by path. */
+static void
+http_request_cb(struct evhttp_request *req, void *arg)
+{
+	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
+	const char		*path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	enum evhttp_cmd_type	 cmd = evhttp_request_get_command(req);
+
+	if (path != NULL && strcmp(path, "/ws") == 0) {
+		http_ws(req);
+		return;
+	}
+	if (path != NULL && strcmp(path, "/healthz") == 0) {
+		if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+			evhttp_add_header(evhttp_request_get_output_headers(req),
+			    "Allow", "GET, HEAD");
+			http_reply(req, 405, "Method Not Allowed", "use GET");
+			return;
+		}
+		http_healthz(req);
+		return;
+	}
+	http_reply(req, HTTP_NOTFOUND, "Not Found", "not found");
+}
+
+/* Split "addr:port" or "[v6]:port". */
+static int
+http_parse_listen(const char *listen, char *host, size_t hostlen,
+    ev_uint16_t *port, char **cause)
+{
+	const char	*colon, *h = listen;
+	size_t		 n;
+	char		*end;
+	long		 p;
+
+	if (*listen == '[') {
+		const char	*rb = strchr(listen, ']');
+
+		if (rb == NULL || rb[1] != ':')
+			goto bad;
+		h = listen + 1;
+		n = rb - h;
+		colon = rb + 1;
+	} else {
+		if ((colon = strrchr(listen, ':')) == NULL)
+			goto bad;
+		n = colon - listen;
+	}
+	if (n == 0 || n >= hostlen)
+		goto bad;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	p = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || p < 0 || p > 65535)
+		goto bad;
+	*port = (ev_uint16_t)p;
+	return (0);
+bad:
+	xasprintf(cause, "listen: '%s' is not address:port", listen);
+	return (-1);
+}
+
+/* Bind and start answering; logs the stable "listening on" line. */
+int
+http_init(struct event_base *base, const char *listen, char **cause)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 slen = sizeof ss;
+	char			 host[64], ip[INET6_ADDRSTRLEN];
+	ev_uint16_t		 port;
+	evutil_socket_t		 fd;
+
+	if (http_parse_listen(listen, host, sizeof host, &port, cause) != 0)
+		return (-1);
+	if ((http_server = evhttp_new(base)) == NULL)
+		fatalx("%s: evhttp_new", __func__);
+	evhttp_set_allowed_methods(http_server, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
+	    EVHTTP_REQ_PATCH);
+	evhttp_set_timeout(http_server, (int)config.handshake_timeout);
+	evhttp_set_max_headers_size(http_server, 16384);
+	evhttp_set_max_body_size(http_server, 4096);
+	evhttp_set_gencb(http_server, http_request_cb, NULL);
+	http_socket = evhttp_bind_socket_with_handle(http_server, host, port);
+	if (http_socket == NULL) {
+		xasprintf(cause, "cannot listen on %s", listen);
+		evhttp_free(http_server);
+		http_server = NULL;
+		return (-1);
+	}
+	fd = evhttp_bound_socket_get_fd(http_socket);
+	if (getsockname(fd, (struct sockaddr *)&ss, &slen) != 0)
+		fatal("getsockname");
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6	*s6 = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
+		snprintf(http_addr, sizeof http_addr, "[%s]:%u", ip,
+		    ntohs(s6->sin6_port));
+	} else {
+		struct sockaddr_in	*s4 = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
+		snprintf(http_addr, sizeof http_addr, "%s:%u", ip,
+		    ntohs(s4->sin_port));
+	}
+	log_info("listening on %s", http_addr);
+	return (0);
+}
+
+/* Stop accepting new connections (shutdown starts). */
+void
+http_stop_accepting(void)
+{
+	if (http_server != NULL && http_socket != NULL) {
+		evhttp_del_accept_socket(http_server, http_socket);
+		http_socket = NULL;
+	}
+}
+
+/* Free the server and every connection it still owns. */
+void
+http_free(void)
+{
+	if (http_server != NULL)
+		evhttp_free(http_server);
+	http_server = NULL;
+	http_socket = NULL;
+}
+
+/* "addr:port" we are listening on. */
+const char *
+http_bound(void)
+{
+	return (http_addr);
+}
+
+/* Release an upgraded session's connection (socket and bufferevent). */
+void
+http_session_free(struct evhttp_connection *evcon)
+{
+	evhttp_connection_free(evcon);
+}

@@ -1,3 +1,480 @@
-/* state.c: stub */
+/*
+ * state.c: the chat state in memory and its indexes: users by name,
+ * channels by name, the two-way user<->channel membership lists, and the
+ * intent index (event type -> connections). Each index has one mutator,
+ * so both directions always change together.
+ *
+ * Parted members and deleted channels linger as "ghosts" until the batch
+ * that parted or deleted them has been fanned out: an event is delivered
+ * by membership at its own seq, not at commit time (state_member_at).
+ */
 #include "config.h"
+
+#include <search.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "wschatd.h"
+
+struct channels		 state_channels = TAILQ_HEAD_INITIALIZER(state_channels);
+size_t			 state_nchannels;
+
+static struct channels	 state_dead_channels =
+			     TAILQ_HEAD_INITIALIZER(state_dead_channels);
+static struct members	 state_ghosts = TAILQ_HEAD_INITIALIZER(state_ghosts);
+static void		*state_users;		/* tsearch tree of struct user */
+static void		*state_chantree;	/* tsearch tree of live channels */
+static size_t		 state_users_n;
+
+static TAILQ_HEAD(, client) intent_lists[INTENT_MAX] = {
+	TAILQ_HEAD_INITIALIZER(intent_lists[0]),
+	TAILQ_HEAD_INITIALIZER(intent_lists[1]),
+	TAILQ_HEAD_INITIALIZER(intent_lists[2]),
+};
+static size_t		 intent_counts[INTENT_MAX];
+static const char	*intent_names[INTENT_MAX] = { "channel", "user", "message" };
+
+/* Order users by name for the tree. */
+static int
+state_user_cmp(const void *a, const void *b)
+{
+	return (strcmp(((const struct user *)a)->u_name,
+	    ((const struct user *)b)->u_name));
+}
+
+/* Order channels by name for the tree. */
+static int
+state_chan_cmp(const void *a, const void *b)
+{
+	return (strcmp(((const struct channel *)a)->ch_name,
+	    ((const struct channel *)b)->ch_name));
+}
+
+/* A user by name, or NULL. */
+struct user *
+state_user_find(const char *name)
+{
+	struct user	 key;
+	void		*node;
+
+	key.u_name = (char *)name;
+	node = tfind(&key, &state_users, state_user_cmp);
+	return (node == NULL ? NULL : *(struct user **)node);
+}
+
+/* A user by name, created on first use. */
+struct user *
+state_user_get(const char *name)
+{
+	struct user	*u;
+
+	if ((u = state_user_find(name)) != NULL)
+		return (u);
+	u = xcalloc(1, sizeof *u);
+	u->u_name = xstrdup(name);
+	TAILQ_INIT(&u->u_members);
+	if (tsearch(u, &state_users, state_user_cmp) == NULL)
+		fatalx("%s: tsearch", __func__);
+	state_users_n++;
+	return (u);
+}
+
+/* How many users the server knows. */
+size_t
+state_nusers(void)
+{
+	return (state_users_n);
+}
+
+/* Bind a connection to a user; -1 if another connection holds it. */
+int
+state_user_attach(struct user *u, struct client *c)
+{
+	if (u->u_client != NULL && u->u_client != c)
+		return (-1);
+	if (c->c_user != NULL && c->c_user != u)
+		state_user_detach(c);
+	u->u_client = c;
+	c->c_user = u;
+	return (0);
+}
+
+/* Unbind a connection from its user; the user and memberships stay. */
+void
+state_user_detach(struct client *c)
+{
+	if (c->c_user == NULL)
+		return;
+	if (c->c_user->u_client != c)
+		fatalx("%s: user %s not bound to client %llu", __func__,
+		    c->c_user->u_name, (unsigned long long)c->c_id);
+	c->c_user->u_client = NULL;
+	c->c_user = NULL;
+}
+
+/* A live channel by name, or NULL. */
+struct channel *
+state_channel_find(const char *name)
+{
+	struct channel	 key;
+	void		*node;
+
+	key.ch_name = (char *)name;
+	node = tfind(&key, &state_chantree, state_chan_cmp);
+	return (node == NULL ? NULL : *(struct channel **)node);
+}
+
+/* Create a channel at seq. The caller checked it does not exist. */
+struct channel *
+state_channel_add(const char *name, const char *creator, int64_t seq)
+{
+	struct channel	*ch;
+
+	if (state_channel_find(name) != NULL)
+		fatalx("%s: %s exists", __func__, name);
+	ch = xcalloc(1, sizeof *ch);
+	ch->ch_name = xstrdup(name);
+	ch->ch_creator = xstrdup(creator);
+	ch->ch_created = seq;
+	TAILQ_INIT(&ch->ch_members);
+	if (tsearch(ch, &state_chantree, state_chan_cmp) == NULL)
+		fatalx("%s: tsearch", __func__);
+	TAILQ_INSERT_TAIL(&state_channels, ch, ch_entry);
+	state_nchannels++;
+	return (ch);
+}
+
+/* Delete a channel at seq; its members must have been parted already. */
+void
+state_channel_del(struct channel *ch, int64_t seq)
+{
+	struct member	*m;
+
+	TAILQ_FOREACH(m, &ch->ch_members, m_centry) {
+		if (m->m_parted == 0)
+			fatalx("%s: %s still has member %s", __func__,
+			    ch->ch_name, m->m_user->u_name);
+	}
+	if (tdelete(ch, &state_chantree, state_chan_cmp) == NULL)
+		fatalx("%s: %s not in tree", __func__, ch->ch_name);
+	TAILQ_REMOVE(&state_channels, ch, ch_entry);
+	state_nchannels--;
+	ch->ch_deleted = seq;
+	TAILQ_INSERT_TAIL(&state_dead_channels, ch, ch_entry);
+}
+
+/* The live membership of a user in a channel, or NULL. */
+struct member *
+state_member_find(struct user *u, struct channel *ch)
+{
+	struct member	*m;
+
+	/* Walk the shorter side. */
+	if (u->u_nchannels <= ch->ch_nmembers) {
+		TAILQ_FOREACH(m, &u->u_members, m_uentry) {
+			if (m->m_chan == ch && m->m_parted == 0)
+				return (m);
+		}
+	} else {
+		TAILQ_FOREACH(m, &ch->ch_members, m_centry) {
+			if (m->m_user == u && m->m_parted == 0)
+				return (m);
+		}
+	}
+	return (NULL);
+}
+
+/* Join a user to a channel at seq: both lists change together. */
+struct member *
+state_member_add(struct user *u, struct channel *ch, int64_t seq)
+{
+	struct member	*m;
+
+	if (state_member_find(u, ch) != NULL)
+		fatalx("%s: %s already in %s", __func__, u->u_name, ch->ch_name);
+	m = xcalloc(1, sizeof *m);
+	m->m_user = u;
+	m->m_chan = ch;
+	m->m_joined = seq;
+	TAILQ_INSERT_TAIL(&u->u_members, m, m_uentry);
+	TAILQ_INSERT_TAIL(&ch->ch_members, m, m_centry);
+	u->u_nchannels++;
+	ch->ch_nmembers++;
+	return (m);
+}
+
+/* Part a member at seq; it stays linked as a ghost until reaped. */
+void
+state_member_del(struct member *m, int64_t seq)
+{
+	if (m->m_parted != 0)
+		fatalx("%s: %s already parted %s", __func__, m->m_user->u_name,
+		    m->m_chan->ch_name);
+	m->m_parted = seq;
+	m->m_user->u_nchannels--;
+	m->m_chan->ch_nmembers--;
+	TAILQ_INSERT_TAIL(&state_ghosts, m, m_gentry);
+}
+
+/* Was this a membership at the moment of event seq? */
+int
+state_member_at(const struct member *m, int64_t seq)
+{
+	return (m->m_joined < seq && (m->m_parted == 0 || seq < m->m_parted));
+}
+
+/* Unlink and free one membership from both sides. */
+static void
+state_member_free(struct member *m)
+{
+	TAILQ_REMOVE(&m->m_user->u_members, m, m_uentry);
+	TAILQ_REMOVE(&m->m_chan->ch_members, m, m_centry);
+	free(m);
+}
+
+/* Free one channel object. */
+static void
+state_channel_free(struct channel *ch)
+{
+	free(ch->ch_name);
+	free(ch->ch_creator);
+	free(ch);
+}
+
+/* Free ghosts whose events up to seq have all been fanned out. */
+void
+state_reap(int64_t seq)
+{
+	struct member	*m, *mn;
+	struct channel	*ch, *chn;
+
+	TAILQ_FOREACH_SAFE(m, &state_ghosts, m_gentry, mn) {
+		if (m->m_parted <= seq) {
+			TAILQ_REMOVE(&state_ghosts, m, m_gentry);
+			state_member_free(m);
+		}
+	}
+	TAILQ_FOREACH_SAFE(ch, &state_dead_channels, ch_entry, chn) {
+		if (ch->ch_deleted <= seq && TAILQ_EMPTY(&ch->ch_members)) {
+			TAILQ_REMOVE(&state_dead_channels, ch, ch_entry);
+			state_channel_free(ch);
+		}
+	}
+}
+
+/* Forget every channel and membership (ghosts too); users stay. */
+void
+state_reset(void)
+{
+	struct channel	*ch;
+	struct member	*m;
+
+	while ((m = TAILQ_FIRST(&state_ghosts)) != NULL) {
+		TAILQ_REMOVE(&state_ghosts, m, m_gentry);
+		state_member_free(m);
+	}
+	while ((ch = TAILQ_FIRST(&state_channels)) != NULL) {
+		while ((m = TAILQ_FIRST(&ch->ch_members)) != NULL) {
+			m->m_user->u_nchannels--;
+			state_member_free(m);
+		}
+		tdelete(ch, &state_chantree, state_chan_cmp);
+		TAILQ_REMOVE(&state_channels, ch, ch_entry);
+		state_channel_free(ch);
+	}
+	while ((ch = TAILQ_FIRST(&state_dead_channels)) != NULL) {
+		TAILQ_REMOVE(&state_dead_channels, ch, ch_entry);
+		state_channel_free(ch);
+	}
+	state_nchannels = 0;
+}
+
+/* tdestroy callback for users. */
+static void
+state_user_free(void *p)
+{
+	struct user	*u = p;
+
+	free(u->u_name);
+	free(u);
+}
+
+/* Forget everything (shutdown, tests). Connections must be gone. */
+void
+state_clear(void)
+{
+	state_reset();
+	tdestroy(state_users, state_user_free);
+	state_users = NULL;
+	state_users_n = 0;
+}
+
+/* An intent type by name, or -1. */
+int
+intent_parse(const char *name)
+{
+	int	i;
+
+	for (i = 0; i < INTENT_MAX; i++) {
+		if (strcmp(intent_names[i], name) == 0)
+			return (i);
+	}
+	return (-1);
+}
+
+/* The wire name of an intent type. */
+const char *
+intent_name(int type)
+{
+	if (type < 0 || type >= INTENT_MAX)
+		fatalx("%s: bad type %d", __func__, type);
+	return (intent_names[type]);
+}
+
+/* Give a connection an intent: the bitmask and the index together. */
+void
+intent_add(struct client *c, int type)
+{
+	if (c->c_intents & (1U << type))
+		return;
+	c->c_intents |= 1U << type;
+	TAILQ_INSERT_TAIL(&intent_lists[type], c, c_ilinks[type]);
+	intent_counts[type]++;
+}
+
+/* Take an intent away from a connection. */
+void
+intent_del(struct client *c, int type)
+{
+	if (!(c->c_intents & (1U << type)))
+		return;
+	c->c_intents &= ~(1U << type);
+	TAILQ_REMOVE(&intent_lists[type], c, c_ilinks[type]);
+	intent_counts[type]--;
+}
+
+/* Drop every intent of a connection (it is going away). */
+void
+intent_clear(struct client *c)
+{
+	int	i;
+
+	for (i = 0; i < INTENT_MAX; i++)
+		intent_del(c, i);
+}
+
+/* Walk the connections holding an intent. */
+struct client *
+intent_first(int type)
+{
+	return (TAILQ_FIRST(&intent_lists[type]));
+}
+
+/* The next connection holding the intent. */
+struct client *
+intent_next(struct client *c, int type)
+{
+	return (TAILQ_NEXT(c, c_ilinks[type]));
+}
+
+/* How many connections hold an intent. */
+size_t
+intent_count(int type)
+{
+	return (intent_counts[type]);
+}
+
+/* twalk_r callback: check one user's side of the membership index. */
+static void
+state_check_user(const void *node, VISIT v, void *arg)
+{
+	const struct user	*u = *(struct user * const *)node;
+	const struct member	*m, *m2;
+	size_t			 live = 0, *n = arg;
+
+	if (v != postorder && v != leaf)
+		return;
+	(*n)++;
+	TAILQ_FOREACH(m, &u->u_members, m_uentry) {
+		if (m->m_user != u)
+			fatalx("state: member of %s points at %s", u->u_name,
+			    m->m_user->u_name);
+		TAILQ_FOREACH(m2, &m->m_chan->ch_members, m_centry) {
+			if (m2 == m)
+				break;
+		}
+		if (m2 == NULL)
+			fatalx("state: %s in %s missing from the channel side",
+			    u->u_name, m->m_chan->ch_name);
+		if (m->m_parted == 0)
+			live++;
+	}
+	if (live != u->u_nchannels)
+		fatalx("state: %s has %zu live channels, counted %zu", u->u_name,
+		    live, u->u_nchannels);
+	if (u->u_client != NULL && u->u_client->c_user != u)
+		fatalx("state: %s's connection points elsewhere", u->u_name);
+}
+
+/* Check every two-way index; fatal on a mismatch. */
+void
+state_check(void)
+{
+	struct channel	*ch;
+	struct member	*m, *m2;
+	struct client	*c;
+	size_t		 n, live, users = 0;
+	int		 i;
+
+	n = 0;
+	TAILQ_FOREACH(ch, &state_channels, ch_entry) {
+		n++;
+		if (state_channel_find(ch->ch_name) != ch)
+			fatalx("state: channel %s not indexed", ch->ch_name);
+		live = 0;
+		TAILQ_FOREACH(m, &ch->ch_members, m_centry) {
+			if (m->m_chan != ch)
+				fatalx("state: member list of %s is crossed",
+				    ch->ch_name);
+			TAILQ_FOREACH(m2, &m->m_user->u_members, m_uentry) {
+				if (m2 == m)
+					break;
+			}
+			if (m2 == NULL)
+				fatalx("state: %s in %s missing from the user side",
+				    m->m_user->u_name, ch->ch_name);
+			if (m->m_parted == 0)
+				live++;
+		}
+		if (live != ch->ch_nmembers)
+			fatalx("state: %s has %zu live members, counted %zu",
+			    ch->ch_name, live, ch->ch_nmembers);
+	}
+	if (n != state_nchannels)
+		fatalx("state: %zu channels, counted %zu", n, state_nchannels);
+	twalk_r(state_users, state_check_user, &users);
+	if (users != state_users_n)
+		fatalx("state: %zu users, counted %zu", users, state_users_n);
+
+	for (i = 0; i < INTENT_MAX; i++) {
+		n = 0;
+		TAILQ_FOREACH(c, &intent_lists[i], c_ilinks[i]) {
+			if (!(c->c_intents & (1U << i)))
+				fatalx("state: client %llu in %s list without the bit",
+				    (unsigned long long)c->c_id, intent_names[i]);
+			n++;
+		}
+		if (n != intent_counts[i])
+			fatalx("state: %s intent count %zu, counted %zu",
+			    intent_names[i], intent_counts[i], n);
+	}
+	TAILQ_FOREACH(c, &clients, c_entry) {
+		for (i = 0; i < INTENT_MAX; i++) {
+			if (!(c->c_intents & (1U << i)))
+				continue;
+			if (c->c_ilinks[i].tqe_prev == NULL)
+				fatalx("state: client %llu has %s bit but no link",
+				    (unsigned long long)c->c_id, intent_names[i]);
+		}
+	}
+}

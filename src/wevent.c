@@ -1,3 +1,146 @@
-/* event.c: stub */
+/*
+ * wevent.c: the one path every state change takes. An event gets the next
+ * seq, its JSON and its wire frame are built once, it joins the open batch
+ * for the journal, and after the commit it is fanned out by walking an
+ * index (intent -> connections, channel -> members), never all clients.
+ */
 #include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
 #include "wschatd.h"
+
+static int64_t	wevent_seq = 1;
+
+/* The seq the next event will get. */
+int64_t
+wevent_next_seq(void)
+{
+	return (wevent_seq);
+}
+
+/* Restart numbering (start-up, or after a failed commit). */
+void
+wevent_set_next_seq(int64_t seq)
+{
+	wevent_seq = seq;
+}
+
+/* Build the frame: one text frame holding the EVENT line. */
+static void
+wevent_frame(struct wevent *ev, const char *type)
+{
+	char	*line;
+	int	 len;
+
+	len = xasprintf(&line, "EVENT %s %s %s %s", type, ev->ev_action,
+	    ev->ev_resource, ev->ev_data);
+	ev->ev_frame = xmalloc(WS_MAX_HEADER + len);
+	ev->ev_hdrlen = ws_header(ev->ev_frame, WS_OP_TEXT, 1, len, NULL);
+	memcpy(ev->ev_frame + ev->ev_hdrlen, line, len);
+	ev->ev_framelen = ev->ev_hdrlen + len;
+	free(line);
+}
+
+/* Allocate an event with its strings. */
+static struct wevent *
+wevent_new(int64_t seq, int64_t ts, int type, const char *action,
+    const char *resource, const char *actor)
+{
+	struct wevent	*ev;
+
+	ev = xcalloc(1, sizeof *ev);
+	ev->ev_seq = seq;
+	ev->ev_ts = ts;
+	ev->ev_type = type;
+	ev->ev_action = xstrdup(action);
+	ev->ev_resource = xstrdup(resource);
+	ev->ev_actor = actor != NULL ? xstrdup(actor) : NULL;
+	return (ev);
+}
+
+/* Assign the next seq, build the event once, queue it for the journal. */
+struct wevent *
+wevent_emit(int type, const char *action, const char *resource,
+    const char *actor, const char *key, const char *value)
+{
+	struct wevent	*ev;
+	json_t		*o;
+
+	ev = wevent_new(wevent_seq++, clock_wall_ms(), type, action, resource,
+	    actor);
+	o = json_object();
+	if (o == NULL)
+		fatalx("%s: json_object", __func__);
+	json_object_set_new(o, "seq", json_integer(ev->ev_seq));
+	json_object_set_new(o, "ts", json_integer(ev->ev_ts));
+	if (actor != NULL)
+		json_object_set_new(o, "username", json_string(actor));
+	if (key != NULL && json_object_set_new(o, key, json_string(value)) != 0)
+		fatalx("%s: %s is not UTF-8", __func__, key);
+	if ((ev->ev_data = json_dumps(o, JSON_COMPACT)) == NULL)
+		fatalx("%s: json_dumps", __func__);
+	json_decref(o);
+	wevent_frame(ev, intent_name(type));
+	batch_add_event(ev);
+	return (ev);
+}
+
+/* An event as the journal stored it (replay, snapshot, history). */
+struct wevent *
+wevent_build(int64_t seq, int64_t ts, const char *type, const char *action,
+    const char *resource, const char *actor, const char *data)
+{
+	struct wevent	*ev;
+	int		 t;
+
+	if ((t = intent_parse(type)) == -1)
+		return (NULL);
+	ev = wevent_new(seq, ts, t, action, resource, actor);
+	ev->ev_data = xstrdup(data);
+	wevent_frame(ev, type);
+	return (ev);
+}
+
+/* Release an event. */
+void
+wevent_free(struct wevent *ev)
+{
+	if (ev == NULL)
+		return;
+	free(ev->ev_action);
+	free(ev->ev_resource);
+	free(ev->ev_actor);
+	free(ev->ev_data);	/* json_dumps uses malloc by default */
+	free(ev->ev_frame);
+	free(ev);
+}
+
+/* Live delivery: by intent for channel/user, by membership for messages. */
+void
+wevent_fanout(const struct wevent *ev)
+{
+	struct client	*c, *next;
+	struct member	*m;
+
+	if (ev->ev_type != INTENT_MESSAGE) {
+		for (c = intent_first(ev->ev_type); c != NULL; c = next) {
+			next = intent_next(c, ev->ev_type);
+			client_deliver(c, ev);
+		}
+		return;
+	}
+	if (ev->ev_chan == NULL)
+		fatalx("%s: message event %lld has no channel", __func__,
+		    (long long)ev->ev_seq);
+	TAILQ_FOREACH(m, &ev->ev_chan->ch_members, m_centry) {
+		c = m->m_user->u_client;
+		if (c == NULL || !(c->c_intents & (1U << INTENT_MESSAGE)))
+			continue;
+		if (state_member_at(m, ev->ev_seq))
+			client_deliver(c, ev);
+	}
+}

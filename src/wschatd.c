@@ -1,3 +1,199 @@
+/*
+ * wschatd.c: the daemon's life: options, configuration, the journal, the
+ * listener, signals, the event loop and an orderly shutdown. It runs in
+ * the foreground, as systemd and containers expect.
+ */
 #include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "wschatd.h"
-int main(void){return 0;}
+
+struct event_base	*wschatd_base;
+struct journal		*wschatd_journal;
+int			 wschatd_exiting;
+
+static struct event	*wschatd_sig[3];
+
+/* Print usage and exit. */
+static __dead void
+wschatd_usage(void)
+{
+	fprintf(stderr, "usage: wschatd [-nVv] [-f file] [--listen addr:port]\n");
+	exit(2);
+}
+
+/* Poll, during shutdown, for the last connection to finish closing. */
+static void
+wschatd_shutdown_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval	tv = { 0, 20000 };
+	static int64_t	deadline;
+
+	if (deadline == 0)
+		deadline = clock_mono_ms() + config.shutdown_timeout * 1000;
+	if (clients_count == 0 || clock_mono_ms() >= deadline) {
+		if (clients_count > 0)
+			log_warnx("shutdown: %u connections did not close in time",
+			    clients_count);
+		event_base_loopbreak(wschatd_base);
+		return;
+	}
+	event_base_once(wschatd_base, -1, EV_TIMEOUT, wschatd_shutdown_poll,
+	    NULL, &tv);
+}
+
+/* SIGTERM, SIGINT: stop accepting, close every connection with 1001. */
+static void
+wschatd_signal(evutil_socket_t sig, short what, void *arg)
+{
+	if (sig == SIGHUP) {
+		log_info("SIGHUP: reopening the log");
+		log_reopen();
+		return;
+	}
+	if (wschatd_exiting) {
+		log_info("second signal: exiting now");
+		event_base_loopbreak(wschatd_base);
+		return;
+	}
+	wschatd_exiting = 1;
+	log_info("%s: shutting down, closing %u connections",
+	    sig == SIGTERM ? "SIGTERM" : "SIGINT", clients_count);
+	http_stop_accepting();
+	client_close_all(WS_CLOSE_GOING_AWAY, "server shutting down");
+	wschatd_shutdown_poll(-1, 0, NULL);
+}
+
+/* Load the config file: -f, or the installed one if present. */
+static void
+wschatd_configure(const char *file, const char *listen, int checkonly)
+{
+	char	*cause = NULL;
+
+	config_defaults(&config);
+	if (file == NULL && access(SYSCONFDIR "/wschatd.conf", R_OK) == 0)
+		file = SYSCONFDIR "/wschatd.conf";
+	if (file != NULL && config_load(&config, file, &cause) != 0)
+		goto bad;
+	if (listen != NULL && config_set(&config, "listen", listen, &cause) != 0)
+		goto bad;
+	if (config.max_frame > config.max_message) {
+		xasprintf(&cause, "%s: max_frame (%lld) is larger than max_message"
+		    " (%lld)", file != NULL ? file : "settings", config.max_frame,
+		    config.max_message);
+		goto bad;
+	}
+	if (checkonly) {
+		printf("configuration OK\n");
+		config_free(&config);
+		exit(0);
+	}
+	return;
+bad:
+	fprintf(stderr, "wschatd: %s\n", cause);
+	free(cause);
+	config_free(&config);
+	exit(1);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char	*file = NULL, *listen = NULL;
+	char		*cause = NULL;
+	int		 ch, checkonly = 0, verbose = 0, i;
+	int		 sigs[3] = { SIGTERM, SIGINT, SIGHUP };
+
+	while ((ch = getopt_long(argc, argv, "f:hnVv", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			file = optarg;
+			break;
+		case 'l':
+			listen = optarg;
+			break;
+		case 'n':
+			checkonly = 1;
+			break;
+		case 'V':
+			printf("%s\n", WSCHAT_VERSION);
+			exit(0);
+		case 'v':
+			verbose++;
+			break;
+		default:
+			wschatd_usage();
+		}
+	}
+	if (optind != argc)
+		wschatd_usage();
+
+	wschatd_configure(file, listen, checkonly);
+	if (log_init(config.log, verbose, &cause) != 0) {
+		fprintf(stderr, "wschatd: log: %s\n", cause);
+		exit(1);
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((wschatd_base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	if (event_base_priority_init(wschatd_base, 3) != 0)
+		fatalx("event_base_priority_init");
+
+#ifdef WSCHAT_DEBUG
+	if (getenv("WSCHAT_FAIL_STEP") != NULL)
+		journal_fail_step(atol(getenv("WSCHAT_FAIL_STEP")));
+#endif
+	wschatd_journal = journal_open(config.db, config.journal_sync, &cause);
+	if (wschatd_journal == NULL)
+		fatalx("journal %s: %s", config.db, cause);
+	journal_set_retention(wschatd_journal, config.retain_events,
+	    config.retain_days);
+	if (batch_load_state(wschatd_journal) != 0)
+		fatalx("journal %s: cannot load state", config.db);
+	if (batch_init(wschatd_base, wschatd_journal) != 0)
+		fatalx("journal %s: cannot start the writer", config.db);
+	log_info("journal %s: epoch %s, head %lld, %zu channels", config.db,
+	    journal_epoch(wschatd_journal),
+	    (long long)journal_head(wschatd_journal), state_nchannels);
+
+	client_init(wschatd_base);
+	if (http_init(wschatd_base, config.listen, &cause) != 0)
+		fatalx("%s", cause);
+	for (i = 0; i < 3; i++) {
+		wschatd_sig[i] = evsignal_new(wschatd_base, sigs[i],
+		    wschatd_signal, NULL);
+		if (wschatd_sig[i] == NULL || evsignal_add(wschatd_sig[i], NULL) != 0)
+			fatalx("evsignal_add");
+	}
+
+	event_base_dispatch(wschatd_base);
+
+	/* Orderly exit: finish the journal, then free everything. */
+	batch_free();
+	for (i = 0; i < 3; i++)
+		event_free(wschatd_sig[i]);
+	http_free();
+	/* Run the deferred frees scheduled by the connections evhttp freed. */
+	event_base_loop(wschatd_base, EVLOOP_NONBLOCK);
+	client_shutdown();
+	journal_close(wschatd_journal);
+	state_clear();
+	event_base_free(wschatd_base);
+	log_info("exiting");
+	config_free(&config);
+	log_close();
+	return (0);
+}

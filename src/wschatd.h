@@ -21,6 +21,14 @@
 
 #define WSCHAT_VERSION	"wschatd/" PACKAGE_VERSION
 
+/* glibc's sys/queue.h lacks the _SAFE walkers. */
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)			\
+	for ((var) = TAILQ_FIRST(head);					\
+	    (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);	\
+	    (var) = (tvar))
+#endif
+
 #ifndef __dead
 #define __dead __attribute__((__noreturn__))
 #endif
@@ -111,6 +119,7 @@ const char	*config_name(size_t i);
 /* http.c: the front door. */
 int		 http_init(struct event_base *, const char *listen, char **cause);
 void		 http_free(void);
+void		 http_stop_accepting(void);
 const char	*http_bound(void);		/* "addr:port" we listen on */
 void		 http_session_free(struct evhttp_connection *);
 
@@ -141,17 +150,21 @@ struct proto_line {
 	char		*verb;
 	int		 argc;			/* arguments after the verb */
 	char		*argv[PROTO_MAXARGS];
-	char		*rest;			/* text after verb + first argument */
 };
-/* Split a line in place; -1 with *cause on malformed input. */
-int		 proto_split(char *line, size_t len, int maxargs,
-		     struct proto_line *, const char **cause);
+/*
+ * Split a NUL-terminated line in place into verb and arguments. With
+ * rest > 0 the rest-th argument takes the remainder of the line, spaces
+ * included. -1 with *cause on malformed input.
+ */
+int		 proto_split(char *line, int rest, struct proto_line *,
+		     const char **cause);
 /* Names of users and channels: [A-Za-z0-9_.-], 1..max bytes. */
 int		 proto_valid_name(const char *, size_t max);
 
 /* cmd.c: the command table and the dispatcher. */
 #define CMD_NEEDNAME	0x1	/* NICK must have been set */
 #define CMD_REST	0x2	/* last argument is the rest of the line */
+#define CMD_BARRIER	0x4	/* waits until earlier replies are sent */
 enum cmd_retval {
 	CMD_NORMAL,		/* handler replied (or deferred its reply) */
 	CMD_BLOCKED		/* handler took over the connection's output stream */
@@ -159,14 +172,18 @@ enum cmd_retval {
 struct cmd_entry {
 	const char	*name;
 	int		 lower;		/* fewest arguments */
-	int		 upper;		/* most arguments, -1 = no limit */
+	int		 upper;		/* most arguments */
 	int		 flags;
-	const char	*usage;
+	const char	*usage;		/* "VERB <arg> ..." */
+	const char	*missing;	/* text for too few arguments, or NULL */
 	enum cmd_retval	 (*exec)(struct client *, struct proto_line *);
 };
 extern const struct cmd_entry *cmd_table[];
 const struct cmd_entry *cmd_find(const char *verb);
 void		 cmd_dispatch(struct client *, char *line, size_t len);
+
+/* cmd-snapshot.c */
+void		 cmd_snapshot_send(struct client *);
 
 /* client.c: one WebSocket connection. */
 enum client_state {
@@ -197,21 +214,27 @@ struct client {
 	int64_t		 c_live_after;		/* drop live events <= this seq */
 	int64_t		 c_first_seq;		/* first live event delivered */
 	int64_t		 c_last_seq;		/* last event delivered */
-	void		*c_stream;		/* cmd-resume.c's cursor state */
+	void		*c_stream;		/* the streaming command's state */
+	void		(*c_stream_cb)(struct client *);	/* output drained */
+	char		*c_parked;		/* a barrier command waiting */
 
 	/* Rate limiting (token bucket) and keepalive. */
 	double		 c_tokens;
 	int64_t		 c_tokens_at;
 	int		 c_strikes;
-	int64_t		 c_last_rx;
-	int		 c_ping_outstanding;
-	struct event	*c_timer;
+	int64_t		 c_last_rx;		/* monotonic ms of the last frame */
+	int		 c_pinged;		/* a keepalive ping is out */
+	int64_t		 c_close_at;		/* CLOSING: tear down by then */
+	int		 c_close_got;		/* the peer's close frame arrived */
+	int		 c_close_sent;		/* our close frame is queued */
 
 	TAILQ_ENTRY(client) c_entry;
 };
 TAILQ_HEAD(clients, client);
 extern struct clients	 clients;
 extern unsigned int	 clients_count;
+void		 client_init(struct event_base *);
+void		 client_shutdown(void);
 void		 client_new(struct evhttp_connection *, struct bufferevent *,
 		     const char *addr);
 void		 client_ref(struct client *);
@@ -228,12 +251,20 @@ int		 client_send_frame(struct client *, const void *, size_t);
 void		 client_reply(struct client *, const char *, ...) printflike(2, 3);
 void		 client_error(struct client *, enum proto_error, const char *, ...)
 		     printflike(3, 4);
+/* Reply after the open batch commits (ERROR INTERNAL if it fails). */
+void		 client_reply_commit(struct client *, const char *, ...)
+		     printflike(2, 3);
 /* Live event delivery; honours c_streaming / c_live_after. */
 void		 client_deliver(struct client *, const struct wevent *);
 /* Streaming replays: start holding live events, then release them. */
 void		 client_stream_begin(struct client *, int64_t live_after);
 void		 client_stream_end(struct client *);
 size_t		 client_output_len(struct client *);
+/* Hold a barrier command until the connection's deferred replies are out. */
+void		 client_park(struct client *, const char *line, size_t len);
+void		 client_unpark(struct client *);
+/* Input is processed again (after a stream or a parked command). */
+void		 client_resume_input(struct client *);
 extern uint64_t	 client_stats_closed[3];	/* normal, error, slow */
 
 /* state.c: users, channels, memberships and intents with two-way indexes. */
@@ -245,6 +276,7 @@ struct member {
 	int64_t		 m_parted;	/* seq of the PART, 0 while a member */
 	TAILQ_ENTRY(member) m_uentry;
 	TAILQ_ENTRY(member) m_centry;
+	TAILQ_ENTRY(member) m_gentry;	/* parted, waiting to be reaped */
 };
 TAILQ_HEAD(members, member);
 struct user {
@@ -279,7 +311,10 @@ void		 state_member_del(struct member *, int64_t seq);
 int		 state_member_at(const struct member *, int64_t seq);
 /* Drop parted members and deleted channels whose seqs are <= seq. */
 void		 state_reap(int64_t seq);
+/* Forget channels and memberships (users stay); state_clear forgets all. */
+void		 state_reset(void);
 void		 state_clear(void);
+size_t		 state_nusers(void);
 int		 intent_parse(const char *);	/* -1 if unknown */
 const char	*intent_name(int);
 void		 intent_add(struct client *, int);
@@ -303,10 +338,14 @@ struct wevent {
 	unsigned char	*ev_frame;	/* header + "EVENT ..." line, built once */
 	size_t		 ev_framelen;
 	size_t		 ev_hdrlen;	/* ev_frame + ev_hdrlen is the line */
+	struct channel	*ev_chan;	/* scope of message events */
 };
-/* Assign the next seq, build the event and queue it in the open batch. */
+/*
+ * Assign the next seq, build the event (JSON: seq, ts, username and one
+ * optional extra string field) and queue it in the open batch.
+ */
 struct wevent	*wevent_emit(int type, const char *action, const char *resource,
-		     const char *actor, const char *fmt, ...);
+		     const char *actor, const char *key, const char *value);
 /* Build an event from journal columns (replay); not queued. */
 struct wevent	*wevent_build(int64_t seq, int64_t ts, const char *type,
 		     const char *action, const char *resource, const char *actor,
@@ -328,6 +367,7 @@ void		 batch_defer_reply(struct client *, char *ok, char *failed);
 int		 batch_pending(void);	/* batches not yet completed */
 int64_t		 batch_committed(void);	/* highest seq committed and fanned out */
 void		 batch_drain(void);	/* block until all batches complete (shutdown) */
+int		 batch_load_state(struct journal *);	/* state tables -> memory */
 
 /* journal.c: every sqlite3 call lives here and in migrate.c. */
 struct journal_rec {
@@ -346,7 +386,36 @@ struct journal_state_cb {
 	void	(*member)(const char *channel, const char *user, int64_t seq, void *);
 	void	*arg;
 };
+/*
+ * SNAPSHOT, in this order: begin(head seq), every channel, the user's
+ * channels (sub), the members of those, their last messages (ascending).
+ * Any callback may be NULL; nonzero stops. Strings last for the call.
+ */
+struct journal_snapshot_cb {
+	int	(*begin)(int64_t seq, void *);
+	int	(*channel)(const char *name, const char *creator, int64_t seq, void *);
+	int	(*sub)(const char *channel, int64_t joined_seq, void *);
+	int	(*member)(const char *channel, const char *user, int64_t joined_seq,
+		    void *);
+	int	(*message)(const struct journal_rec *, void *);
+	void	*arg;
+};
+struct journal_stats {
+	int64_t		 events;
+	int64_t		 head;
+	int64_t		 first;		/* head + 1 if no event is retained */
+	int64_t		 channels;
+	int64_t		 users;
+	int64_t		 memberships;
+	int64_t		 db_bytes;
+	int64_t		 wal_bytes;
+	int		 schema_version;
+};
+typedef int (*journal_row_cb)(int ncols, const char *const *values, void *);
+typedef void (*journal_problem_cb)(const char *problem, void *);
 struct journal	*journal_open(const char *path, int sync, char **cause);
+/* wschatctl: an existing database at exactly our schema; never migrates. */
+struct journal	*journal_open_admin(const char *path, char **cause);
 void		 journal_close(struct journal *);
 const char	*journal_epoch(struct journal *);
 int64_t		 journal_head(struct journal *);	/* last committed seq */
@@ -360,15 +429,35 @@ void		 journal_stop(struct journal *);
 /* Hand a batch of records to the writer; they commit in one transaction. */
 void		 journal_submit(struct journal *, void *batch,
 		     const struct journal_rec *, size_t n);
+/* The writer prunes to these when idle (0 = keep all); any thread. */
+void		 journal_set_retention(struct journal *, int64_t keep_events,
+		     int64_t keep_days);
 /* Reads on the read connection. Callbacks return nonzero to stop. */
+/* (after, upto]; upto < 0: no bound; limit 0: no limit. Returns rows. */
 int		 journal_events(struct journal *, int64_t after, int64_t upto,
 		     size_t limit, journal_rec_cb, void *, char **cause);
 int		 journal_user_events_desc(struct journal *, const char *user,
 		     int64_t after, journal_rec_cb, void *, char **cause);
 int		 journal_history(struct journal *, const char *channel, int64_t before,
 		     size_t limit, journal_rec_cb, void *, char **cause);
+/* One read transaction; *seq is the head it is consistent with. */
+int		 journal_snapshot(struct journal *, const char *user, size_t nmessages,
+		     const struct journal_snapshot_cb *, int64_t *seq, char **cause);
+/* The last n events, ascending. Returns rows. */
+int		 journal_tail(struct journal *, size_t n, journal_rec_cb, void *,
+		     char **cause);
+/* Deletes the oldest events outside retention; not while the writer runs. */
 int		 journal_prune(struct journal *, int64_t keep_events, int64_t keep_days,
 		     size_t batch, char **cause);
+int		 journal_stats(struct journal *, struct journal_stats *, char **cause);
+/* Integrity and journal invariants; returns problems reported, or -1. */
+int		 journal_check(struct journal *, journal_problem_cb, void *,
+		     char **cause);
+/* Online backup to a new file (a self-contained copy). */
+int		 journal_backup(struct journal *, const char *path, char **cause);
+/* One read-only SQL statement; values are text or NULL. Returns rows. */
+int		 journal_query(struct journal *, const char *sql, journal_row_cb,
+		     void *, char **cause);
 #ifdef WSCHAT_DEBUG
 void		 journal_fail_step(long n);	/* fail the nth sqlite3_step, 0 = off */
 #endif
