@@ -248,10 +248,10 @@ static int
 config_apply(struct config *cfg, const struct config_entry *e,
     const char *value, char **cause)
 {
-	const char	*p, *why;
-	char		 *list, **sp;
-	long long	 n;
-	size_t		 i;
+	const char	 *p, *why;
+	char		 *list, *old, **sp;
+	long long	  n;
+	size_t		  i;
 
 	switch (e->type) {
 	case CONFIG_STRING:
@@ -290,12 +290,11 @@ config_apply(struct config *cfg, const struct config_entry *e,
 				return (0);
 			}
 		}
-		list = xstrdup("");
-		for (i = 0; e->choices[i] != NULL; i++) {
-			p = list;
-			xasprintf(&list, "%s%s%s", p, i == 0 ? "" : ", ",
-			    e->choices[i]);
-			free((char *)p);
+		list = xstrdup(e->choices[0]);
+		for (i = 1; e->choices[i] != NULL; i++) {
+			old = list;
+			xasprintf(&list, "%s, %s", old, e->choices[i]);
+			free(old);
 		}
 		xasprintf(cause, "%s: must be one of %s", e->name, list);
 		free(list);
