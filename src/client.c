@@ -11,6 +11,9 @@
  */
 #include "config.h"
 
+#include <sys/uio.h>
+
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -248,6 +251,32 @@ client_close_all(uint16_t code, const char *reason)
 	for (c = TAILQ_FIRST(&clients); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, c_entry);
 		client_close(c, code, reason);
+	}
+}
+
+/*
+ * Last chance at exit: write what each socket takes without blocking. The
+ * bufferevent keeps its output frozen, so peek at it and writev directly.
+ */
+void
+client_flush_all(void)
+{
+	struct client	*c;
+	struct evbuffer	*out;
+	struct evbuffer_iovec v[64];
+	int		 n;
+
+	TAILQ_FOREACH(c, &clients, c_entry) {
+		if (c->c_evcon == NULL)
+			continue;
+		out = bufferevent_get_output(c->c_bev);
+		if ((n = evbuffer_peek(out, -1, NULL, v, 64)) <= 0)
+			continue;
+		if (n > 64)
+			n = 64;
+		if (writev(bufferevent_getfd(c->c_bev), (struct iovec *)v, n) < 0)
+			log_debug("%s: final flush: %s", client_who(c),
+			    strerror(errno));
 	}
 }
 

@@ -91,6 +91,12 @@ cmd_dispatch(struct client *c, char *line, size_t len)
 		return;
 	}
 
+	/* One trailing CRLF or LF is not part of the command. */
+	if (len > 0 && line[len - 1] == '\n')
+		line[--len] = '\0';
+	if (len > 0 && line[len - 1] == '\r')
+		line[--len] = '\0';
+
 	if ((sp = strchr(line, ' ')) != NULL)
 		*sp = '\0';
 	e = (*line == '\0') ? NULL : cmd_find(line);

@@ -183,6 +183,7 @@ main(int argc, char **argv)
 
 	/* Orderly exit: finish the journal, then free everything. */
 	batch_free();
+	client_flush_all();
 	for (i = 0; i < 3; i++)
 		event_free(wschatd_sig[i]);
 	http_free();
