@@ -1,3 +1,1574 @@
-/* journal.c: stub */
+/*
+ * journal.c: the SQLite event journal. It owns two connections to the one
+ * database. The write connection belongs to the writer thread once
+ * journal_start() runs: each submitted batch commits in its own transaction
+ * together with the state-table changes its events imply, so a failed batch
+ * leaves nothing behind; when idle the thread also checkpoints the WAL and
+ * prunes old events. Results go back to the loop thread through a pipe and
+ * the done callbacks run there, in submission order. The read connection
+ * serves the loop thread (start-up state, RESUME, SNAPSHOT, HISTORY) and
+ * wschatctl, each read in one read transaction. Every sqlite3 call in the
+ * project lives here and in migrate.c.
+ */
 #include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
 #include "wschatd.h"
+
+#define JOURNAL_BUSY_MS		5000		/* wait for another writer */
+#define JOURNAL_WAL_LIMIT	"16777216"	/* WAL bytes kept after a reset */
+#define JOURNAL_IDLE_MS		50		/* quiet time before a checkpoint */
+#define JOURNAL_PRUNE_MS	10000		/* between retention checks */
+#define JOURNAL_PRUNE_BATCH	500		/* events per pruning transaction */
+#define JOURNAL_DAY_MS		(86400 * (int64_t)1000)
+
+#define JOURNAL_COLUMNS "seq, ts, type, action, resource, actor, data"
+
+/* Statements on the write connection (the writer thread's, once started). */
+#define JOURNAL_WSQL(X)							\
+	X(W_BEGIN, "BEGIN IMMEDIATE")					\
+	X(W_COMMIT, "COMMIT")						\
+	X(W_ROLLBACK, "ROLLBACK")					\
+	X(W_EVENT, "INSERT INTO events (" JOURNAL_COLUMNS ")"		\
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")			\
+	X(W_CHANNEL_ADD, "INSERT INTO channels"				\
+	    " (name, creator, created_seq, created_ts)"			\
+	    " VALUES (?1, ?2, ?3, ?4)")					\
+	X(W_CHANNEL_DEL, "DELETE FROM channels WHERE name = ?1")	\
+	X(W_CHANNEL_EMPTY, "DELETE FROM memberships WHERE channel = ?1") \
+	X(W_JOIN, "INSERT INTO memberships (channel, user, joined_seq)"	\
+	    " VALUES (?1, ?2, ?3)")					\
+	X(W_PART, "DELETE FROM memberships"				\
+	    " WHERE channel = ?1 AND user = ?2")			\
+	X(W_USER, "INSERT INTO users"					\
+	    " (name, first_seq, first_ts, last_seq, last_ts)"		\
+	    " VALUES (?1, ?2, ?3, ?2, ?3) ON CONFLICT (name) DO UPDATE"	\
+	    " SET last_seq = excluded.last_seq, last_ts = excluded.last_ts") \
+	X(W_RANGE, "SELECT (SELECT min(seq) FROM events),"		\
+	    " (SELECT max(seq) FROM events)")				\
+	X(W_KEEP, "SELECT seq FROM events ORDER BY seq DESC"		\
+	    " LIMIT 1 OFFSET ?1")					\
+	X(W_OLDEST, "SELECT seq, ts FROM events ORDER BY seq LIMIT ?1")	\
+	X(W_PRUNE, "DELETE FROM events WHERE seq <= ?1")
+
+/* Statements on the read connection (the loop thread's). */
+#define JOURNAL_RSQL(X)							\
+	X(R_BEGIN, "BEGIN")						\
+	X(R_END, "COMMIT")						\
+	X(R_EPOCH, "SELECT value FROM meta WHERE key = 'epoch'")	\
+	X(R_HEAD, "SELECT max(coalesce((SELECT seq FROM sqlite_sequence" \
+	    " WHERE name = 'events'), 0),"				\
+	    " coalesce((SELECT max(seq) FROM events), 0))")		\
+	X(R_FIRST, "SELECT min(seq) FROM events")			\
+	X(R_EVENTS, "SELECT " JOURNAL_COLUMNS " FROM events"		\
+	    " WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3")	\
+	X(R_USER_DESC, "SELECT " JOURNAL_COLUMNS " FROM events"		\
+	    " WHERE actor = ?1 AND type = 'user' AND seq > ?2"		\
+	    " ORDER BY seq DESC")					\
+	X(R_HISTORY, "SELECT " JOURNAL_COLUMNS " FROM events"		\
+	    " WHERE type = 'message' AND resource = ?1"			\
+	    " AND action = 'CREATE' AND seq < ?2"			\
+	    " ORDER BY seq DESC LIMIT ?3")				\
+	X(R_LAST_MESSAGES, "SELECT " JOURNAL_COLUMNS " FROM ("		\
+	    "SELECT " JOURNAL_COLUMNS " FROM events"			\
+	    " WHERE type = 'message' AND resource = ?1"			\
+	    " AND action = 'CREATE' ORDER BY seq DESC LIMIT ?2)"	\
+	    " ORDER BY seq")						\
+	X(R_TAIL, "SELECT " JOURNAL_COLUMNS " FROM ("			\
+	    "SELECT " JOURNAL_COLUMNS " FROM events"			\
+	    " ORDER BY seq DESC LIMIT ?1) ORDER BY seq")		\
+	X(R_CHANNELS, "SELECT name, creator, created_seq FROM channels"	\
+	    " ORDER BY created_seq")					\
+	X(R_MEMBERSHIPS, "SELECT m.channel, m.user, m.joined_seq"	\
+	    " FROM memberships m JOIN channels c ON c.name = m.channel"	\
+	    " ORDER BY m.joined_seq")					\
+	X(R_SUBS, "SELECT m.channel, m.joined_seq FROM memberships m"	\
+	    " JOIN channels c ON c.name = m.channel"			\
+	    " WHERE m.user = ?1 ORDER BY m.joined_seq")			\
+	X(R_MEMBERS, "SELECT user, joined_seq FROM memberships"		\
+	    " WHERE channel = ?1 ORDER BY joined_seq")			\
+	X(R_COUNTS, "SELECT (SELECT count(*) FROM events),"		\
+	    " (SELECT count(*) FROM channels),"				\
+	    " (SELECT count(*) FROM users),"				\
+	    " (SELECT count(*) FROM memberships)")			\
+	X(R_VERSION, "PRAGMA user_version")
+
+#define JOURNAL_ENUM(name, sql) name,
+#define JOURNAL_SQL(name, sql) sql,
+enum { JOURNAL_WSQL(JOURNAL_ENUM) W_MAX };
+enum { JOURNAL_RSQL(JOURNAL_ENUM) R_MAX };
+static const char *journal_wsql[] = { JOURNAL_WSQL(JOURNAL_SQL) };
+static const char *journal_rsql[] = { JOURNAL_RSQL(JOURNAL_SQL) };
+
+/* One submitted batch, from journal_submit() to its done callback. */
+struct jbatch {
+	void			*b_batch;
+	const struct journal_rec *b_recs;
+	size_t			 b_n;
+	int			 b_ok;
+	char			*b_cause;
+	TAILQ_ENTRY(jbatch)	 b_entry;
+};
+TAILQ_HEAD(jbatches, jbatch);
+
+struct journal {
+	char		*j_path;
+	sqlite3		*j_wdb;
+	sqlite3		*j_rdb;
+	sqlite3_stmt	*j_w[W_MAX];
+	sqlite3_stmt	*j_r[R_MAX];
+	char		*j_epoch;
+	_Atomic int64_t	 j_head;	/* last seq this process committed */
+	int		 j_wfault;	/* the last write error was injected */
+
+	/* Loop-thread side of the writer. */
+	int		 j_running;
+	int		 j_draining;	/* journal_stop() is delivering */
+	pthread_t	 j_thread;
+	struct event	*j_ev;
+	int		 j_pipe[2];
+	journal_done_cb	 j_done;
+	void		*j_arg;
+
+	/* Writer-thread private: the retention run under way. */
+	int64_t		 j_prune_bound;	/* seqs below this may go */
+	int64_t		 j_prune_cutoff; /* ts below this may go */
+	int64_t		 j_pruned;
+
+	/* Shared between the threads, under j_lock. */
+	pthread_mutex_t	 j_lock;
+	pthread_cond_t	 j_cond;
+	struct jbatches	 j_queue;	/* submitted, not yet taken */
+	struct jbatches	 j_results;	/* finished, for the loop */
+	int		 j_stopping;
+	int64_t		 j_keep_events;
+	int64_t		 j_keep_days;
+	int		 j_retention_kick; /* check retention now */
+};
+
+#ifdef WSCHAT_DEBUG
+static _Atomic long	journal_fail_countdown;
+
+/* Make the nth write-connection step from now fail with SQLITE_IOERR. */
+void
+journal_fail_step(long n)
+{
+	atomic_store(&journal_fail_countdown, n > 0 ? n : 0);
+}
+
+/* Is this the step to fail? */
+static int
+journal_fault(void)
+{
+	long	n = atomic_load(&journal_fail_countdown);
+
+	while (n > 0) {
+		if (atomic_compare_exchange_weak(&journal_fail_countdown, &n,
+		    n - 1))
+			return (n == 1);
+	}
+	return (0);
+}
+#endif
+
+/* Every step on the write connection goes through here (the fault seam). */
+static int
+journal_wstep(struct journal *j, sqlite3_stmt *st)
+{
+#ifdef WSCHAT_DEBUG
+	/* Rolling back is the recovery path; failing it tests nothing. */
+	if (st != j->j_w[W_ROLLBACK] && journal_fault()) {
+		j->j_wfault = 1;
+		return (SQLITE_IOERR);
+	}
+#endif
+	return (sqlite3_step(st));
+}
+
+/* Describe a write error once, while sqlite3_errmsg still holds it. */
+static void
+journal_wfail(struct journal *j, int rc, char **cause)
+{
+	if (*cause != NULL)
+		return;
+	xasprintf(cause, "journal write failed: %s",
+	    j->j_wfault ? sqlite3_errstr(rc) : sqlite3_errmsg(j->j_wdb));
+}
+
+/* Run a write statement to completion and reset it. */
+static int
+journal_wexec(struct journal *j, sqlite3_stmt *st, char **cause)
+{
+	int	rc;
+
+	rc = journal_wstep(j, st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		journal_wfail(j, rc, cause);
+		sqlite3_reset(st);
+		return (-1);
+	}
+	sqlite3_reset(st);
+	return (0);
+}
+
+/* Abandon the open write transaction, if any. */
+static void
+journal_wrollback(struct journal *j)
+{
+	sqlite3_stmt	*st = j->j_w[W_ROLLBACK];
+
+	if (sqlite3_get_autocommit(j->j_wdb))
+		return;
+	if (journal_wstep(j, st) != SQLITE_DONE)
+		log_warnx("journal: rollback: %s", sqlite3_errmsg(j->j_wdb));
+	sqlite3_reset(st);
+}
+
+/* Bind text that outlives the statement's use; NULL binds NULL. */
+static void
+journal_bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s == NULL)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+/* Insert one event and apply it to the state tables. */
+static int
+journal_wrec(struct journal *j, const struct journal_rec *r, char **cause)
+{
+	sqlite3_stmt	*st;
+	int		 channel, user;
+
+	st = j->j_w[W_EVENT];
+	sqlite3_bind_int64(st, 1, r->seq);
+	sqlite3_bind_int64(st, 2, r->ts);
+	journal_bind_text(st, 3, r->type);
+	journal_bind_text(st, 4, r->action);
+	journal_bind_text(st, 5, r->resource);
+	journal_bind_text(st, 6, r->actor);
+	journal_bind_text(st, 7, r->data);
+	if (journal_wexec(j, st, cause) != 0)
+		return (-1);
+
+	channel = r->type != NULL && strcmp(r->type, "channel") == 0;
+	user = r->type != NULL && strcmp(r->type, "user") == 0;
+	if (channel && strcmp(r->action, "CREATE") == 0) {
+		st = j->j_w[W_CHANNEL_ADD];
+		journal_bind_text(st, 1, r->resource);
+		journal_bind_text(st, 2, r->actor);
+		sqlite3_bind_int64(st, 3, r->seq);
+		sqlite3_bind_int64(st, 4, r->ts);
+		if (journal_wexec(j, st, cause) != 0)
+			return (-1);
+	} else if (channel && strcmp(r->action, "DELETE") == 0) {
+		st = j->j_w[W_CHANNEL_EMPTY];
+		journal_bind_text(st, 1, r->resource);
+		if (journal_wexec(j, st, cause) != 0)
+			return (-1);
+		st = j->j_w[W_CHANNEL_DEL];
+		journal_bind_text(st, 1, r->resource);
+		if (journal_wexec(j, st, cause) != 0)
+			return (-1);
+	} else if (user && strcmp(r->action, "JOIN") == 0) {
+		st = j->j_w[W_JOIN];
+		journal_bind_text(st, 1, r->resource);
+		journal_bind_text(st, 2, r->actor);
+		sqlite3_bind_int64(st, 3, r->seq);
+		if (journal_wexec(j, st, cause) != 0)
+			return (-1);
+	} else if (user && strcmp(r->action, "PART") == 0) {
+		st = j->j_w[W_PART];
+		journal_bind_text(st, 1, r->resource);
+		journal_bind_text(st, 2, r->actor);
+		if (journal_wexec(j, st, cause) != 0)
+			return (-1);
+	}
+
+	if (r->actor != NULL) {
+		st = j->j_w[W_USER];
+		journal_bind_text(st, 1, r->actor);
+		sqlite3_bind_int64(st, 2, r->seq);
+		sqlite3_bind_int64(st, 3, r->ts);
+		if (journal_wexec(j, st, cause) != 0)
+			return (-1);
+	}
+	return (0);
+}
+
+/* Commit one batch in one transaction; on any error nothing of it stays. */
+static int
+journal_commit(struct journal *j, const struct journal_rec *recs, size_t n,
+    char **cause)
+{
+	int64_t	 last;
+	size_t	 i;
+
+	j->j_wfault = 0;
+	if (n == 0)
+		return (0);
+	last = atomic_load(&j->j_head);
+	if (journal_wexec(j, j->j_w[W_BEGIN], cause) != 0)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		/* A seq at or below the head would reuse or reorder one. */
+		if (recs[i].seq <= last) {
+			xasprintf(cause, "journal write failed: seq %lld is "
+			    "not after %lld", (long long)recs[i].seq,
+			    (long long)last);
+			goto fail;
+		}
+		if (journal_wrec(j, &recs[i], cause) != 0)
+			goto fail;
+		last = recs[i].seq;
+	}
+	if (journal_wexec(j, j->j_w[W_COMMIT], cause) != 0)
+		goto fail;
+	atomic_store(&j->j_head, last);
+	return (0);
+
+fail:
+	journal_wrollback(j);
+	return (-1);
+}
+
+/* Fetch one row of a write-side query; 1 row, 0 none, -1 error. */
+static int
+journal_wrow(struct journal *j, sqlite3_stmt *st, char **cause)
+{
+	int	rc;
+
+	rc = journal_wstep(j, st);
+	if (rc == SQLITE_ROW)
+		return (1);
+	if (rc != SQLITE_DONE) {
+		journal_wfail(j, rc, cause);
+		sqlite3_reset(st);
+		return (-1);
+	}
+	sqlite3_reset(st);
+	return (0);
+}
+
+/* Where retention cuts: events with seq < bound or ts < cutoff may go. */
+static int
+journal_retain_bound(struct journal *j, int64_t keep_events,
+    int64_t keep_days, char **cause)
+{
+	sqlite3_stmt	*st;
+	int64_t		 first, last;
+	int		 rc;
+
+	j->j_prune_bound = 0;
+	j->j_prune_cutoff = INT64_MIN;
+	if (keep_days > 0)
+		j->j_prune_cutoff = clock_wall_ms() - keep_days * JOURNAL_DAY_MS;
+	if (keep_events <= 0)
+		return (0);
+
+	/* Seqs are unique, so [first, last] bounds the count cheaply. */
+	st = j->j_w[W_RANGE];
+	if ((rc = journal_wrow(j, st, cause)) <= 0)
+		return (rc);
+	if (sqlite3_column_type(st, 0) == SQLITE_NULL) {
+		sqlite3_reset(st);
+		return (0);
+	}
+	first = sqlite3_column_int64(st, 0);
+	last = sqlite3_column_int64(st, 1);
+	sqlite3_reset(st);
+	if (last - first + 1 <= keep_events)
+		return (0);
+
+	/* The keep_events-th newest event is the oldest one kept. */
+	st = j->j_w[W_KEEP];
+	sqlite3_bind_int64(st, 1, keep_events - 1);
+	if ((rc = journal_wrow(j, st, cause)) <= 0)
+		return (rc);
+	j->j_prune_bound = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return (0);
+}
+
+/* Delete up to batch of the oldest events retention lets go. */
+static int64_t
+journal_prune_batch(struct journal *j, size_t batch, char **cause)
+{
+	sqlite3_stmt	*st;
+	int64_t		 seq, ts, upto = 0, n;
+	int		 rc;
+
+	j->j_wfault = 0;
+	if (journal_wexec(j, j->j_w[W_BEGIN], cause) != 0)
+		goto fail;
+
+	/* Only a prefix goes, so the retained journal has no holes. */
+	st = j->j_w[W_OLDEST];
+	sqlite3_bind_int64(st, 1, (int64_t)batch);
+	while ((rc = journal_wstep(j, st)) == SQLITE_ROW) {
+		seq = sqlite3_column_int64(st, 0);
+		ts = sqlite3_column_int64(st, 1);
+		if (seq >= j->j_prune_bound && ts >= j->j_prune_cutoff)
+			break;
+		upto = seq;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		journal_wfail(j, rc, cause);
+		sqlite3_reset(st);
+		goto fail;
+	}
+	sqlite3_reset(st);
+
+	n = 0;
+	if (upto != 0) {
+		st = j->j_w[W_PRUNE];
+		sqlite3_bind_int64(st, 1, upto);
+		if (journal_wexec(j, st, cause) != 0)
+			goto fail;
+		n = sqlite3_changes(j->j_wdb);
+	}
+	if (journal_wexec(j, j->j_w[W_COMMIT], cause) != 0)
+		goto fail;
+	return (n);
+
+fail:
+	journal_wrollback(j);
+	return (-1);
+}
+
+/* Copy the WAL into the database so the WAL stays small. */
+static void
+journal_checkpoint(struct journal *j)
+{
+	int	rc;
+
+	rc = sqlite3_wal_checkpoint_v2(j->j_wdb, NULL,
+	    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		log_warnx("journal: checkpoint: %s", sqlite3_errmsg(j->j_wdb));
+}
+
+/* Delete old events outside retention, in small transactions. */
+int
+journal_prune(struct journal *j, int64_t keep_events, int64_t keep_days,
+    size_t batch, char **cause)
+{
+	int64_t	n, total = 0;
+
+	if (j->j_running) {
+		xasprintf(cause, "journal_prune: the writer thread owns the "
+		    "write connection (use journal_set_retention)");
+		return (-1);
+	}
+	if (batch == 0)
+		batch = JOURNAL_PRUNE_BATCH;
+	if (journal_retain_bound(j, keep_events, keep_days, cause) != 0)
+		return (-1);
+	do {
+		if ((n = journal_prune_batch(j, batch, cause)) == -1)
+			return (-1);
+		total += n;
+	} while ((size_t)n == batch);
+	if (total > 0)
+		journal_checkpoint(j);
+	return (total > INT_MAX ? INT_MAX : (int)total);
+}
+
+/* Writer thread: one retention step; 1 if more remains to delete. */
+static int
+journal_retain(struct journal *j, int64_t keep_events, int64_t keep_days,
+    int fresh, int *deleted)
+{
+	char	*cause = NULL;
+	int64_t	 n;
+
+	*deleted = 0;
+	if (fresh) {
+		j->j_pruned = 0;
+		if (journal_retain_bound(j, keep_events, keep_days,
+		    &cause) != 0)
+			goto fail;
+	}
+	if ((n = journal_prune_batch(j, JOURNAL_PRUNE_BATCH, &cause)) == -1)
+		goto fail;
+	j->j_pruned += n;
+	*deleted = n > 0;
+	if (n == JOURNAL_PRUNE_BATCH)
+		return (1);
+	if (j->j_pruned > 0)
+		log_info("journal: pruned %lld events",
+		    (long long)j->j_pruned);
+	return (0);
+
+fail:
+	log_warnx("journal: retention: %s", cause);
+	free(cause);
+	return (0);
+}
+
+/* Wake the loop thread; a full pipe already means a wake-up is pending. */
+static void
+journal_notify(struct journal *j)
+{
+	char	c = 0;
+
+	while (write(j->j_pipe[1], &c, 1) == -1 && errno == EINTR)
+		continue;
+}
+
+/* Hand a finished batch to the loop thread. */
+static void
+journal_finish(struct journal *j, struct jbatch *b)
+{
+	pthread_mutex_lock(&j->j_lock);
+	TAILQ_INSERT_TAIL(&j->j_results, b, b_entry);
+	pthread_mutex_unlock(&j->j_lock);
+	journal_notify(j);
+}
+
+/* Sleep until signalled or until the monotonic ms deadline. */
+static void
+journal_wait(struct journal *j, int64_t deadline)
+{
+	struct timespec	ts;
+
+	if (deadline == INT64_MAX) {
+		pthread_cond_wait(&j->j_cond, &j->j_lock);
+		return;
+	}
+	ts.tv_sec = deadline / 1000;
+	ts.tv_nsec = (deadline % 1000) * 1000000;
+	pthread_cond_timedwait(&j->j_cond, &j->j_lock, &ts);
+}
+
+/* The writer thread: batches first, then checkpoints and retention. */
+static void *
+journal_writer(void *arg)
+{
+	struct journal	*j = arg;
+	struct jbatches	 todo;
+	struct jbatch	*b;
+	int64_t		 now, deadline, last_commit = 0, next_prune = 0;
+	int64_t		 keep_events, keep_days;
+	int		 dirty = 0, pruning = 0, deleted;
+
+	pthread_mutex_lock(&j->j_lock);
+	for (;;) {
+		if (!TAILQ_EMPTY(&j->j_queue)) {
+			TAILQ_INIT(&todo);
+			TAILQ_CONCAT(&todo, &j->j_queue, b_entry);
+			pthread_mutex_unlock(&j->j_lock);
+			while ((b = TAILQ_FIRST(&todo)) != NULL) {
+				TAILQ_REMOVE(&todo, b, b_entry);
+				b->b_ok = journal_commit(j, b->b_recs, b->b_n,
+				    &b->b_cause) == 0;
+				if (!b->b_ok)
+					log_warnx("journal: batch of %zu: %s",
+					    b->b_n, b->b_cause);
+				journal_finish(j, b);
+			}
+			dirty = 1;
+			last_commit = clock_mono_ms();
+			pthread_mutex_lock(&j->j_lock);
+			continue;
+		}
+		if (j->j_stopping)
+			break;
+		if (j->j_retention_kick) {
+			j->j_retention_kick = 0;
+			pruning = 0;
+			next_prune = 0;
+		}
+
+		now = clock_mono_ms();
+		deadline = INT64_MAX;
+		if (dirty) {
+			if (now - last_commit >= JOURNAL_IDLE_MS) {
+				pthread_mutex_unlock(&j->j_lock);
+				journal_checkpoint(j);
+				dirty = 0;
+				pthread_mutex_lock(&j->j_lock);
+				continue;
+			}
+			deadline = last_commit + JOURNAL_IDLE_MS;
+		}
+		keep_events = j->j_keep_events;
+		keep_days = j->j_keep_days;
+		if (keep_events > 0 || keep_days > 0) {
+			if (pruning || now >= next_prune) {
+				pthread_mutex_unlock(&j->j_lock);
+				pruning = journal_retain(j, keep_events,
+				    keep_days, !pruning, &deleted);
+				if (!pruning)
+					next_prune = now + JOURNAL_PRUNE_MS;
+				if (deleted) {
+					dirty = 1;
+					last_commit = clock_mono_ms();
+				}
+				pthread_mutex_lock(&j->j_lock);
+				continue;
+			}
+			if (next_prune < deadline)
+				deadline = next_prune;
+		}
+		journal_wait(j, deadline);
+	}
+	pthread_mutex_unlock(&j->j_lock);
+	return (NULL);
+}
+
+/* Loop thread: run done callbacks one at a time, in order. */
+static void
+journal_deliver(struct journal *j)
+{
+	struct jbatch	*b;
+
+	/* Pop singly: a callback may submit, or even stop the journal. */
+	for (;;) {
+		pthread_mutex_lock(&j->j_lock);
+		if ((b = TAILQ_FIRST(&j->j_results)) != NULL)
+			TAILQ_REMOVE(&j->j_results, b, b_entry);
+		pthread_mutex_unlock(&j->j_lock);
+		if (b == NULL)
+			break;
+		j->j_done(b->b_batch, b->b_ok, b->b_cause, j->j_arg);
+		free(b->b_cause);
+		free(b);
+	}
+}
+
+/* Loop thread: the writer finished something. */
+static void
+journal_wakeup(evutil_socket_t fd, short events, void *arg)
+{
+	struct journal	*j = arg;
+	char		 buf[64];
+
+	while (read(fd, buf, sizeof buf) > 0)
+		continue;
+	journal_deliver(j);
+}
+
+/* Start the writer thread; from now on it owns the write connection. */
+int
+journal_start(struct journal *j, struct event_base *base,
+    journal_done_cb done, void *arg, char **cause)
+{
+	sigset_t	 all, old;
+	int		 error;
+
+	if (j->j_running) {
+		xasprintf(cause, "journal writer already running");
+		return (-1);
+	}
+	if (pipe2(j->j_pipe, O_NONBLOCK | O_CLOEXEC) == -1) {
+		xasprintf(cause, "journal pipe: %s", strerror(errno));
+		return (-1);
+	}
+	j->j_ev = event_new(base, j->j_pipe[0], EV_READ | EV_PERSIST,
+	    journal_wakeup, j);
+	if (j->j_ev == NULL || event_add(j->j_ev, NULL) == -1) {
+		xasprintf(cause, "journal: cannot watch the writer's pipe");
+		goto fail;
+	}
+	j->j_done = done;
+	j->j_arg = arg;
+	j->j_stopping = 0;
+
+	/* Signals belong to the loop thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	error = pthread_create(&j->j_thread, NULL, journal_writer, j);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (error != 0) {
+		xasprintf(cause, "journal thread: %s", strerror(error));
+		goto fail;
+	}
+	j->j_running = 1;
+	return (0);
+
+fail:
+	if (j->j_ev != NULL)
+		event_free(j->j_ev);
+	j->j_ev = NULL;
+	close(j->j_pipe[0]);
+	close(j->j_pipe[1]);
+	j->j_pipe[0] = j->j_pipe[1] = -1;
+	return (-1);
+}
+
+/* Commit what is queued, stop the thread, and run the last callbacks. */
+void
+journal_stop(struct journal *j)
+{
+	if (!j->j_running)
+		return;
+	pthread_mutex_lock(&j->j_lock);
+	j->j_stopping = 1;
+	pthread_cond_signal(&j->j_cond);
+	pthread_mutex_unlock(&j->j_lock);
+	pthread_join(j->j_thread, NULL);
+	j->j_running = 0;
+
+	j->j_draining = 1;
+	journal_deliver(j);
+	j->j_draining = 0;
+
+	event_free(j->j_ev);
+	j->j_ev = NULL;
+	close(j->j_pipe[0]);
+	close(j->j_pipe[1]);
+	j->j_pipe[0] = j->j_pipe[1] = -1;
+}
+
+/* Queue a batch for the writer; recs must live until its done callback. */
+void
+journal_submit(struct journal *j, void *batch, const struct journal_rec *recs,
+    size_t n)
+{
+	struct jbatch	*b;
+
+	b = xcalloc(1, sizeof *b);
+	b->b_batch = batch;
+	b->b_recs = recs;
+	b->b_n = n;
+	if (!j->j_running) {
+		/* A done callback during journal_stop() may still submit. */
+		if (!j->j_draining)
+			fatalx("journal_submit: the writer is not running");
+		b->b_ok = 0;
+		b->b_cause = xstrdup("journal write failed: journal stopped");
+		pthread_mutex_lock(&j->j_lock);
+		TAILQ_INSERT_TAIL(&j->j_results, b, b_entry);
+		pthread_mutex_unlock(&j->j_lock);
+		return;
+	}
+	pthread_mutex_lock(&j->j_lock);
+	TAILQ_INSERT_TAIL(&j->j_queue, b, b_entry);
+	pthread_cond_signal(&j->j_cond);
+	pthread_mutex_unlock(&j->j_lock);
+}
+
+/* Set retention for the writer; 0 keeps everything. */
+void
+journal_set_retention(struct journal *j, int64_t keep_events, int64_t keep_days)
+{
+	pthread_mutex_lock(&j->j_lock);
+	j->j_keep_events = keep_events > 0 ? keep_events : 0;
+	j->j_keep_days = keep_days > 0 ? keep_days : 0;
+	j->j_retention_kick = 1;
+	pthread_cond_signal(&j->j_cond);
+	pthread_mutex_unlock(&j->j_lock);
+}
+
+/* Describe a read error and end the read transaction. */
+static int
+journal_rfail(struct journal *j, char **cause)
+{
+	xasprintf(cause, "journal read failed: %s", sqlite3_errmsg(j->j_rdb));
+	if (!sqlite3_get_autocommit(j->j_rdb))
+		sqlite3_exec(j->j_rdb, "ROLLBACK", NULL, NULL, NULL);
+	return (-1);
+}
+
+/* Run BEGIN or COMMIT on the read connection. */
+static int
+journal_rtx(struct journal *j, int which, char **cause)
+{
+	sqlite3_stmt	*st = j->j_r[which];
+	int		 rc;
+
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return (journal_rfail(j, cause));
+	return (0);
+}
+
+/* Fill a record from a row of JOURNAL_COLUMNS. */
+static void
+journal_row(sqlite3_stmt *st, struct journal_rec *r)
+{
+	r->seq = sqlite3_column_int64(st, 0);
+	r->ts = sqlite3_column_int64(st, 1);
+	r->type = (const char *)sqlite3_column_text(st, 2);
+	r->action = (const char *)sqlite3_column_text(st, 3);
+	r->resource = (const char *)sqlite3_column_text(st, 4);
+	r->actor = (const char *)sqlite3_column_text(st, 5);
+	r->data = (const char *)sqlite3_column_text(st, 6);
+}
+
+/* Hand the rows of a bound event query to cb; rows delivered or -1. */
+static int
+journal_rrecs(struct journal *j, sqlite3_stmt *st, journal_rec_cb cb,
+    void *arg, int *stopped, char **cause)
+{
+	struct journal_rec	 r;
+	int			 rc, n = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		journal_row(st, &r);
+		n++;
+		if (cb != NULL && cb(&r, arg) != 0) {
+			if (stopped != NULL)
+				*stopped = 1;
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		journal_rfail(j, cause);
+		sqlite3_reset(st);
+		return (-1);
+	}
+	sqlite3_reset(st);
+	return (n);
+}
+
+/* One event query in its own read transaction. */
+static int
+journal_rread(struct journal *j, sqlite3_stmt *st, journal_rec_cb cb,
+    void *arg, char **cause)
+{
+	int	n;
+
+	if (journal_rtx(j, R_BEGIN, cause) != 0) {
+		sqlite3_clear_bindings(st);
+		return (-1);
+	}
+	n = journal_rrecs(j, st, cb, arg, NULL, cause);
+	sqlite3_clear_bindings(st);
+	if (n == -1)
+		return (-1);
+	if (journal_rtx(j, R_END, cause) != 0)
+		return (-1);
+	return (n);
+}
+
+/* Events in (after, upto], ascending. */
+int
+journal_events(struct journal *j, int64_t after, int64_t upto, size_t limit,
+    journal_rec_cb cb, void *arg, char **cause)
+{
+	sqlite3_stmt	*st = j->j_r[R_EVENTS];
+
+	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_int64(st, 2, upto < 0 ? INT64_MAX : upto);
+	sqlite3_bind_int64(st, 3, limit == 0 ? -1 : (int64_t)limit);
+	return (journal_rread(j, st, cb, arg, cause));
+}
+
+/* A user's own user events after a cursor, newest first. */
+int
+journal_user_events_desc(struct journal *j, const char *user, int64_t after,
+    journal_rec_cb cb, void *arg, char **cause)
+{
+	sqlite3_stmt	*st = j->j_r[R_USER_DESC];
+
+	sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, after);
+	return (journal_rread(j, st, cb, arg, cause));
+}
+
+/* A channel's messages before a seq (<= 0: the newest), newest first. */
+int
+journal_history(struct journal *j, const char *channel, int64_t before,
+    size_t limit, journal_rec_cb cb, void *arg, char **cause)
+{
+	sqlite3_stmt	*st = j->j_r[R_HISTORY];
+
+	sqlite3_bind_text(st, 1, channel, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, before <= 0 ? INT64_MAX : before);
+	sqlite3_bind_int64(st, 3, limit == 0 ? -1 : (int64_t)limit);
+	return (journal_rread(j, st, cb, arg, cause));
+}
+
+/* The last n events, oldest of them first. */
+int
+journal_tail(struct journal *j, size_t n, journal_rec_cb cb, void *arg,
+    char **cause)
+{
+	sqlite3_stmt	*st = j->j_r[R_TAIL];
+
+	sqlite3_bind_int64(st, 1, (int64_t)n);
+	return (journal_rread(j, st, cb, arg, cause));
+}
+
+/* Read a single integer (or NULL as dflt) from a statement's first row. */
+static int
+journal_rint(struct journal *j, sqlite3_stmt *st, int64_t dflt, int64_t *v,
+    char **cause)
+{
+	int	rc;
+
+	*v = dflt;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		*v = sqlite3_column_int64(st, 0);
+	else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		journal_rfail(j, cause);
+		sqlite3_reset(st);
+		return (-1);
+	}
+	sqlite3_reset(st);
+	return (0);
+}
+
+/* Replay the state tables into memory: channels, then memberships. */
+int
+journal_load_state(struct journal *j, const struct journal_state_cb *cbs,
+    char **cause)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if (journal_rtx(j, R_BEGIN, cause) != 0)
+		return (-1);
+	st = j->j_r[R_CHANNELS];
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		cbs->channel((const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1),
+		    sqlite3_column_int64(st, 2), cbs->arg);
+	}
+	if (rc != SQLITE_DONE)
+		goto fail;
+	sqlite3_reset(st);
+	st = j->j_r[R_MEMBERSHIPS];
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		cbs->member((const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1),
+		    sqlite3_column_int64(st, 2), cbs->arg);
+	}
+	if (rc != SQLITE_DONE)
+		goto fail;
+	sqlite3_reset(st);
+	return (journal_rtx(j, R_END, cause));
+
+fail:
+	journal_rfail(j, cause);
+	sqlite3_reset(st);
+	return (-1);
+}
+
+/* Everything a client needs to start over, as of one head seq. */
+int
+journal_snapshot(struct journal *j, const char *user, size_t nmessages,
+    const struct journal_snapshot_cb *cbs, int64_t *seq, char **cause)
+{
+	sqlite3_stmt	*st = NULL;
+	char		**chans = NULL;
+	size_t		 nchans = 0, i;
+	int		 rc = SQLITE_DONE, stop = 0, error = -1;
+	void		*arg = cbs->arg;
+
+	if (journal_rtx(j, R_BEGIN, cause) != 0)
+		return (-1);
+	if (journal_rint(j, j->j_r[R_HEAD], 0, seq, cause) != 0)
+		return (-1);
+	if (cbs->begin != NULL && cbs->begin(*seq, arg) != 0)
+		goto done;
+
+	st = j->j_r[R_CHANNELS];
+	while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cbs->channel != NULL)
+			stop = cbs->channel(
+			    (const char *)sqlite3_column_text(st, 0),
+			    (const char *)sqlite3_column_text(st, 1),
+			    sqlite3_column_int64(st, 2), arg);
+	}
+	if (!stop && rc != SQLITE_DONE)
+		goto fail;
+	sqlite3_reset(st);
+	if (stop || user == NULL)
+		goto done;
+
+	st = j->j_r[R_SUBS];
+	sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+	while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		chans = xreallocarray(chans, nchans + 1, sizeof *chans);
+		chans[nchans++] = xstrdup((const char *)
+		    sqlite3_column_text(st, 0));
+		if (cbs->sub != NULL)
+			stop = cbs->sub(chans[nchans - 1],
+			    sqlite3_column_int64(st, 1), arg);
+	}
+	if (!stop && rc != SQLITE_DONE)
+		goto fail;
+	sqlite3_reset(st);
+
+	st = j->j_r[R_MEMBERS];
+	for (i = 0; !stop && i < nchans; i++) {
+		sqlite3_bind_text(st, 1, chans[i], -1, SQLITE_STATIC);
+		while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (cbs->member != NULL)
+				stop = cbs->member(chans[i],
+				    (const char *)sqlite3_column_text(st, 0),
+				    sqlite3_column_int64(st, 1), arg);
+		}
+		if (!stop && rc != SQLITE_DONE)
+			goto fail;
+		sqlite3_reset(st);
+	}
+
+	st = j->j_r[R_LAST_MESSAGES];
+	for (i = 0; !stop && nmessages > 0 && i < nchans; i++) {
+		sqlite3_bind_text(st, 1, chans[i], -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (int64_t)nmessages);
+		if (journal_rrecs(j, st, cbs->message, arg, &stop, cause) == -1)
+			goto out;
+	}
+
+done:
+	error = journal_rtx(j, R_END, cause);
+	goto out;
+fail:
+	journal_rfail(j, cause);
+	sqlite3_reset(st);
+out:
+	for (i = 0; i < nchans; i++)
+		free(chans[i]);
+	free(chans);
+	return (error);
+}
+
+/* One read-only statement, each row as text. */
+int
+journal_query(struct journal *j, const char *sql, journal_row_cb cb, void *arg,
+    char **cause)
+{
+	sqlite3_stmt	*st;
+	const char	**values, *tail;
+	int		 rc, i, ncols, n = 0;
+
+	if (sqlite3_prepare_v2(j->j_rdb, sql, -1, &st, &tail) != SQLITE_OK) {
+		xasprintf(cause, "%s", sqlite3_errmsg(j->j_rdb));
+		return (-1);
+	}
+	if (st == NULL) {
+		xasprintf(cause, "empty statement");
+		return (-1);
+	}
+	if (journal_rtx(j, R_BEGIN, cause) != 0) {
+		sqlite3_finalize(st);
+		return (-1);
+	}
+	ncols = sqlite3_column_count(st);
+	values = xcalloc(ncols + 1, sizeof *values);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		n++;
+		for (i = 0; i < ncols; i++)
+			values[i] = (const char *)sqlite3_column_text(st, i);
+		if (cb != NULL && cb(ncols, values, arg) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	free(values);
+	if (rc != SQLITE_DONE) {
+		journal_rfail(j, cause);
+		sqlite3_finalize(st);
+		return (-1);
+	}
+	sqlite3_finalize(st);
+	if (journal_rtx(j, R_END, cause) != 0)
+		return (-1);
+	return (n);
+}
+
+/* Size of a file, 0 if it is not there. */
+static int64_t
+journal_file_size(const char *path, const char *suffix)
+{
+	struct stat	 sb;
+	char		*name;
+	int64_t		 size = 0;
+
+	xasprintf(&name, "%s%s", path, suffix);
+	if (stat(name, &sb) == 0)
+		size = sb.st_size;
+	free(name);
+	return (size);
+}
+
+/* Counts and sizes for wschatctl stats. */
+int
+journal_stats(struct journal *j, struct journal_stats *js, char **cause)
+{
+	sqlite3_stmt	*st;
+	int64_t		 version;
+	int		 rc;
+
+	memset(js, 0, sizeof *js);
+	if (journal_rtx(j, R_BEGIN, cause) != 0)
+		return (-1);
+	if (journal_rint(j, j->j_r[R_HEAD], 0, &js->head, cause) != 0 ||
+	    journal_rint(j, j->j_r[R_FIRST], -1, &js->first, cause) != 0 ||
+	    journal_rint(j, j->j_r[R_VERSION], 0, &version, cause) != 0)
+		return (-1);
+	if (js->first == -1)
+		js->first = js->head + 1;
+	js->schema_version = (int)version;
+	st = j->j_r[R_COUNTS];
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		journal_rfail(j, cause);
+		sqlite3_reset(st);
+		return (-1);
+	}
+	js->events = sqlite3_column_int64(st, 0);
+	js->channels = sqlite3_column_int64(st, 1);
+	js->users = sqlite3_column_int64(st, 2);
+	js->memberships = sqlite3_column_int64(st, 3);
+	sqlite3_reset(st);
+	if (journal_rtx(j, R_END, cause) != 0)
+		return (-1);
+	js->db_bytes = journal_file_size(j->j_path, "");
+	js->wal_bytes = journal_file_size(j->j_path, "-wal");
+	return (0);
+}
+
+/*
+ * The journal's invariants, each as a query whose rows are violations.
+ * "Complete" means the events concerned are still retained: pruning only
+ * removes a prefix, so anything at or after the oldest event is checkable.
+ */
+static const struct {
+	const char	*what;
+	const char	*sql;
+} journal_checks[] = {
+	{ "no epoch in meta",
+	  "SELECT 'epoch' WHERE NOT EXISTS"
+	  " (SELECT 1 FROM meta WHERE key = 'epoch')" },
+	{ "seq not positive",
+	  "SELECT seq FROM events WHERE seq <= 0" },
+	{ "max(seq) beyond sqlite_sequence",
+	  "SELECT m, s FROM (SELECT (SELECT max(seq) FROM events) AS m,"
+	  " coalesce((SELECT seq FROM sqlite_sequence"
+	  " WHERE name = 'events'), 0) AS s) WHERE m > s" },
+	{ "event JSON disagrees with its seq or ts",
+	  "SELECT seq FROM events WHERE json_extract(data, '$.seq') IS NOT seq"
+	  " OR json_extract(data, '$.ts') IS NOT ts" },
+	{ "unknown type and action",
+	  "SELECT seq, type, action FROM events WHERE NOT ("
+	  " (type = 'channel' AND action IN ('CREATE', 'DELETE')) OR"
+	  " (type = 'user' AND action IN ('JOIN', 'PART')) OR"
+	  " (type = 'message' AND action = 'CREATE'))" },
+	{ "state newer than the head",
+	  "SELECT 'channel', name, created_seq FROM channels"
+	  " WHERE created_seq > (SELECT seq FROM sqlite_sequence"
+	  " WHERE name = 'events')"
+	  " UNION ALL SELECT 'membership', channel || ' ' || user, joined_seq"
+	  " FROM memberships WHERE joined_seq > (SELECT seq"
+	  " FROM sqlite_sequence WHERE name = 'events')" },
+	{ "channel without its CREATE event",
+	  "SELECT c.name, c.created_seq FROM channels c"
+	  " WHERE c.created_seq >= (SELECT min(seq) FROM events)"
+	  " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = c.created_seq"
+	  " AND e.type = 'channel' AND e.action = 'CREATE'"
+	  " AND e.resource = c.name)" },
+	{ "membership of a missing channel",
+	  "SELECT m.channel, m.user FROM memberships m WHERE NOT EXISTS"
+	  " (SELECT 1 FROM channels c WHERE c.name = m.channel)" },
+	{ "membership older than its channel",
+	  "SELECT m.channel, m.user, m.joined_seq FROM memberships m"
+	  " JOIN channels c ON c.name = m.channel"
+	  " WHERE m.joined_seq <= c.created_seq" },
+	{ "membership without its JOIN event",
+	  "SELECT m.channel, m.user, m.joined_seq FROM memberships m"
+	  " WHERE m.joined_seq >= (SELECT min(seq) FROM events)"
+	  " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = m.joined_seq"
+	  " AND e.type = 'user' AND e.action = 'JOIN'"
+	  " AND e.resource = m.channel AND e.actor = m.user)" },
+	/* SQLite takes bare columns from the max(seq) row of each group. */
+	{ "channel table disagrees with the last CREATE/DELETE",
+	  "SELECT l.resource, l.action, l.seq FROM (SELECT resource, action,"
+	  " max(seq) AS seq FROM events WHERE type = 'channel'"
+	  " AND action IN ('CREATE', 'DELETE') GROUP BY resource) l"
+	  " WHERE CASE l.action WHEN 'CREATE' THEN NOT EXISTS"
+	  " (SELECT 1 FROM channels c WHERE c.name = l.resource"
+	  " AND c.created_seq = l.seq)"
+	  " ELSE EXISTS (SELECT 1 FROM channels c WHERE c.name = l.resource)"
+	  " END" },
+	{ "memberships disagree with the last JOIN/PART",
+	  "SELECT l.resource, l.actor, l.action, l.seq FROM (SELECT resource,"
+	  " actor, action, max(seq) AS seq FROM events WHERE type = 'user'"
+	  " AND action IN ('JOIN', 'PART') AND actor IS NOT NULL"
+	  " GROUP BY resource, actor) l"
+	  " WHERE NOT EXISTS (SELECT 1 FROM events d WHERE d.type = 'channel'"
+	  " AND d.resource = l.resource AND d.seq > l.seq"
+	  " AND d.action = 'DELETE')"
+	  " AND CASE l.action WHEN 'JOIN' THEN NOT EXISTS"
+	  " (SELECT 1 FROM memberships m WHERE m.channel = l.resource"
+	  " AND m.user = l.actor AND m.joined_seq = l.seq)"
+	  " ELSE EXISTS (SELECT 1 FROM memberships m"
+	  " WHERE m.channel = l.resource AND m.user = l.actor) END" },
+	{ "users table disagrees with the events",
+	  "SELECT a.actor, a.lo, a.hi, u.first_seq, u.last_seq FROM"
+	  " (SELECT actor, min(seq) AS lo, max(seq) AS hi FROM events"
+	  " WHERE actor IS NOT NULL GROUP BY actor) a"
+	  " LEFT JOIN users u ON u.name = a.actor"
+	  " WHERE u.name IS NULL OR u.first_seq > a.lo OR u.last_seq <> a.hi" },
+};
+
+struct journal_check_ctx {
+	const char		*what;
+	journal_problem_cb	 cb;
+	void			*arg;
+	int			 problems;
+};
+
+/* A row of a check query is a problem: report it as text. */
+static int
+journal_check_row(int ncols, const char *const *values, void *arg)
+{
+	struct journal_check_ctx	*ctx = arg;
+	char				*line, *tmp;
+	int				 i;
+
+	if (ctx->what == NULL) {	/* integrity_check says "ok" when fine */
+		if (ncols == 1 && values[0] != NULL &&
+		    strcmp(values[0], "ok") == 0)
+			return (0);
+		xasprintf(&line, "integrity_check:");
+	} else
+		xasprintf(&line, "%s:", ctx->what);
+	for (i = 0; i < ncols; i++) {
+		xasprintf(&tmp, "%s %s", line,
+		    values[i] != NULL ? values[i] : "NULL");
+		free(line);
+		line = tmp;
+	}
+	ctx->problems++;
+	if (ctx->cb != NULL)
+		ctx->cb(line, ctx->arg);
+	free(line);
+	return (0);
+}
+
+/* PRAGMA integrity_check, then every journal invariant. */
+int
+journal_check(struct journal *j, journal_problem_cb cb, void *arg,
+    char **cause)
+{
+	struct journal_check_ctx	 ctx;
+	size_t				 i;
+
+	ctx.cb = cb;
+	ctx.arg = arg;
+	ctx.problems = 0;
+	ctx.what = NULL;
+	if (journal_query(j, "PRAGMA integrity_check", journal_check_row,
+	    &ctx, cause) == -1)
+		return (-1);
+	for (i = 0; i < sizeof journal_checks / sizeof journal_checks[0]; i++) {
+		ctx.what = journal_checks[i].what;
+		if (journal_query(j, journal_checks[i].sql, journal_check_row,
+		    &ctx, cause) == -1)
+			return (-1);
+	}
+	return (ctx.problems);
+}
+
+/* Copy the database to a new file with the online backup API. */
+int
+journal_backup(struct journal *j, const char *path, char **cause)
+{
+	sqlite3		*dst = NULL;
+	sqlite3_backup	*bk;
+	int		 fd, rc, tries = 0;
+
+	/* Never overwrite: a backup target that exists is a mistake. */
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600)) == -1) {
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		return (-1);
+	}
+	close(fd);
+	if (sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE, NULL) !=
+	    SQLITE_OK) {
+		xasprintf(cause, "%s: %s", path, sqlite3_errmsg(dst));
+		goto fail;
+	}
+	if ((bk = sqlite3_backup_init(dst, "main", j->j_rdb, "main")) == NULL) {
+		xasprintf(cause, "backup: %s", sqlite3_errmsg(dst));
+		goto fail;
+	}
+	/* All pages in one step: one consistent read of the source. */
+	while ((rc = sqlite3_backup_step(bk, -1)) == SQLITE_BUSY ||
+	    rc == SQLITE_LOCKED || rc == SQLITE_OK) {
+		if (rc != SQLITE_OK && ++tries > JOURNAL_BUSY_MS / 100)
+			break;
+		sqlite3_sleep(100);
+	}
+	sqlite3_backup_finish(bk);
+	if (rc != SQLITE_DONE) {
+		xasprintf(cause, "backup: %s", sqlite3_errstr(rc));
+		goto fail;
+	}
+	/* A single file the admin can move: no -wal beside it. */
+	if (sqlite3_exec(dst, "PRAGMA journal_mode = DELETE", NULL, NULL,
+	    NULL) != SQLITE_OK) {
+		xasprintf(cause, "backup: %s", sqlite3_errmsg(dst));
+		goto fail;
+	}
+	if (sqlite3_close(dst) != SQLITE_OK) {
+		dst = NULL;
+		xasprintf(cause, "backup: %s: close failed", path);
+		goto fail;
+	}
+	return (0);
+
+fail:
+	sqlite3_close(dst);
+	unlink(path);
+	return (-1);
+}
+
+/* The journal's random id. */
+const char *
+journal_epoch(struct journal *j)
+{
+	return (j->j_epoch);
+}
+
+/* The last committed seq; safe from any thread. */
+int64_t
+journal_head(struct journal *j)
+{
+	return (atomic_load(&j->j_head));
+}
+
+/* The oldest retained seq, or head + 1 if no event is retained. */
+int64_t
+journal_first(struct journal *j)
+{
+	char	*cause = NULL;
+	int64_t	 first, head = journal_head(j);
+
+	if (journal_rint(j, j->j_r[R_FIRST], -1, &first, &cause) != 0) {
+		/* As if nothing were retained: callers fall back to a snapshot. */
+		log_warnx("journal: %s", cause);
+		free(cause);
+		return (head + 1);
+	}
+	return (first == -1 ? head + 1 : first);
+}
+
+/* Run a PRAGMA or statement on a connection at open time. */
+static int
+journal_setup(sqlite3 *db, const char *sql, char **cause)
+{
+	char	*err = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+		xasprintf(cause, "%s: %s", sql, err != NULL ? err :
+		    sqlite3_errmsg(db));
+		sqlite3_free(err);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Switch to WAL, which lets readers and the writer run side by side. */
+static int
+journal_wal(sqlite3 *db, char **cause)
+{
+	sqlite3_stmt	*st;
+	const char	*mode;
+	int		 ok;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st,
+	    NULL) != SQLITE_OK) {
+		xasprintf(cause, "journal_mode: %s", sqlite3_errmsg(db));
+		return (-1);
+	}
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		xasprintf(cause, "journal_mode: %s", sqlite3_errmsg(db));
+		sqlite3_finalize(st);
+		return (-1);
+	}
+	mode = (const char *)sqlite3_column_text(st, 0);
+	ok = mode != NULL && strcmp(mode, "wal") == 0;
+	if (!ok)
+		xasprintf(cause, "journal_mode: WAL not available (got %s)",
+		    mode != NULL ? mode : "nothing");
+	sqlite3_finalize(st);
+	return (ok ? 0 : -1);
+}
+
+/* Open both connections; admin opens never create and never migrate. */
+static struct journal *
+journal_open1(const char *path, int sync, int admin, char **cause)
+{
+	struct journal		*j;
+	pthread_condattr_t	 ca;
+	const char		*syncsql;
+	char			*err = NULL;
+	int			 flags, i;
+
+	switch (sync) {
+	case JOURNAL_SYNC_NORMAL:
+		syncsql = "PRAGMA synchronous = NORMAL";
+		break;
+	case JOURNAL_SYNC_FULL:
+		syncsql = "PRAGMA synchronous = FULL";
+		break;
+	default:
+		xasprintf(cause, "journal: unknown sync mode %d", sync);
+		return (NULL);
+	}
+
+	j = xcalloc(1, sizeof *j);
+	j->j_path = xstrdup(path);
+	j->j_pipe[0] = j->j_pipe[1] = -1;
+	TAILQ_INIT(&j->j_queue);
+	TAILQ_INIT(&j->j_results);
+	if (pthread_mutex_init(&j->j_lock, NULL) != 0 ||
+	    pthread_condattr_init(&ca) != 0 ||
+	    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_init(&j->j_cond, &ca) != 0)
+		fatalx("journal: cannot set up the writer's lock");
+	pthread_condattr_destroy(&ca);
+
+	flags = SQLITE_OPEN_READWRITE | (admin ? 0 : SQLITE_OPEN_CREATE);
+	if (sqlite3_open_v2(path, &j->j_wdb, flags, NULL) != SQLITE_OK) {
+		xasprintf(cause, "%s: %s", path, j->j_wdb != NULL ?
+		    sqlite3_errmsg(j->j_wdb) : "out of memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(j->j_wdb, JOURNAL_BUSY_MS);
+	/* wschatctl leaves the journal mode alone (a backup stays DELETE). */
+	if ((!admin && journal_wal(j->j_wdb, cause) != 0) ||
+	    journal_setup(j->j_wdb, syncsql, cause) != 0 ||
+	    journal_setup(j->j_wdb, "PRAGMA foreign_keys = OFF", cause) != 0 ||
+	    journal_setup(j->j_wdb, "PRAGMA journal_size_limit = "
+	    JOURNAL_WAL_LIMIT, cause) != 0)
+		goto fail_path;
+	if ((admin ? migrate_check(j->j_wdb, cause) :
+	    migrate_apply(j->j_wdb, cause)) != 0)
+		goto fail_path;
+
+	if (sqlite3_open_v2(path, &j->j_rdb, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		xasprintf(cause, "%s: %s", path, j->j_rdb != NULL ?
+		    sqlite3_errmsg(j->j_rdb) : "out of memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(j->j_rdb, JOURNAL_BUSY_MS);
+	if (journal_setup(j->j_rdb, "PRAGMA foreign_keys = OFF", cause) != 0)
+		goto fail_path;
+
+	for (i = 0; i < W_MAX; i++) {
+		if (sqlite3_prepare_v3(j->j_wdb, journal_wsql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &j->j_w[i], NULL) != SQLITE_OK) {
+			xasprintf(&err, "%s", sqlite3_errmsg(j->j_wdb));
+			goto fail_prepare;
+		}
+	}
+	for (i = 0; i < R_MAX; i++) {
+		if (sqlite3_prepare_v3(j->j_rdb, journal_rsql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &j->j_r[i], NULL) != SQLITE_OK) {
+			xasprintf(&err, "%s", sqlite3_errmsg(j->j_rdb));
+			goto fail_prepare;
+		}
+	}
+
+	if (journal_rtx(j, R_BEGIN, cause) != 0)
+		goto fail_path;
+	if (sqlite3_step(j->j_r[R_EPOCH]) == SQLITE_ROW &&
+	    sqlite3_column_text(j->j_r[R_EPOCH], 0) != NULL)
+		j->j_epoch = xstrdup((const char *)
+		    sqlite3_column_text(j->j_r[R_EPOCH], 0));
+	sqlite3_reset(j->j_r[R_EPOCH]);
+	{
+		int64_t	head;
+
+		if (journal_rint(j, j->j_r[R_HEAD], 0, &head, cause) != 0)
+			goto fail_path;
+		atomic_store(&j->j_head, head);
+	}
+	if (journal_rtx(j, R_END, cause) != 0)
+		goto fail_path;
+	if (j->j_epoch == NULL) {
+		xasprintf(cause, "%s: no epoch in the meta table", path);
+		goto fail;
+	}
+	return (j);
+
+fail_prepare:
+	xasprintf(cause, "%s: %s (schema does not match this binary?)", path,
+	    err);
+	free(err);
+	goto fail;
+fail_path:
+	/* Name the database in the message once. */
+	{
+		char	*tmp;
+
+		xasprintf(&tmp, "%s: %s", path, *cause);
+		free(*cause);
+		*cause = tmp;
+	}
+fail:
+	journal_close(j);
+	return (NULL);
+}
+
+/* Open (creating and migrating as needed) the daemon's journal. */
+struct journal *
+journal_open(const char *path, int sync, char **cause)
+{
+	return (journal_open1(path, sync, 0, cause));
+}
+
+/* Open an existing journal for wschatctl, beside a running daemon. */
+struct journal *
+journal_open_admin(const char *path, char **cause)
+{
+	return (journal_open1(path, JOURNAL_SYNC_NORMAL, 1, cause));
+}
+
+/* Stop the writer, finalize everything and close both connections. */
+void
+journal_close(struct journal *j)
+{
+	struct jbatch	*b;
+	int		 i;
+
+	if (j == NULL)
+		return;
+	journal_stop(j);
+	while ((b = TAILQ_FIRST(&j->j_results)) != NULL) {
+		TAILQ_REMOVE(&j->j_results, b, b_entry);
+		free(b->b_cause);
+		free(b);
+	}
+	for (i = 0; i < R_MAX; i++)
+		sqlite3_finalize(j->j_r[i]);
+	for (i = 0; i < W_MAX; i++)
+		sqlite3_finalize(j->j_w[i]);
+	/* The read connection first: the last close checkpoints the WAL. */
+	if (sqlite3_close(j->j_rdb) != SQLITE_OK)
+		log_warnx("journal: close: %s", sqlite3_errmsg(j->j_rdb));
+	if (sqlite3_close(j->j_wdb) != SQLITE_OK)
+		log_warnx("journal: close: %s", sqlite3_errmsg(j->j_wdb));
+	pthread_mutex_destroy(&j->j_lock);
+	pthread_cond_destroy(&j->j_cond);
+	free(j->j_epoch);
+	free(j->j_path);
+	free(j);
+}
