@@ -1,7 +1,848 @@
+/*
+ * test_cmd.c: the command table as a checklist (names, usage lines, arity,
+ * the protocol doc's command table, an integration test per command), and
+ * the dispatcher's generic checks seen from the wire: a fake connection on
+ * a bufferevent pair gets each reply as a WebSocket frame, decoded as a
+ * client would. Commands that write to the journal are left to the
+ * integration tests; here only their refusals are exercised.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include <cmocka.h>
-static void t_stub(void **s) { (void)s; }
-int main(void) { const struct CMUnitTest t[] = { cmocka_unit_test(t_stub) }; return cmocka_run_group_tests(t, NULL, NULL); }
+
+#include <event2/bufferevent.h>
+
+#include "wschatd.h"
+
+#define UNUSED __attribute__((__unused__))
+
+/* wschatd.c's globals: the library's objects refer to them. */
+struct event_base	*wschatd_base;
+struct journal		*wschatd_journal;
+int			 wschatd_exiting;
+
+/* --- the source tree ------------------------------------------------- */
+
+/* A file of the source tree: $WSCHAT_SRCDIR, else next to this file. */
+static char *
+srcfile(const char *rel)
+{
+	const char	*dir;
+	char		*path, *here, *slash;
+
+	if ((dir = getenv("WSCHAT_SRCDIR")) != NULL) {
+		xasprintf(&path, "%s/%s", dir, rel);
+		return (path);
+	}
+	here = xstrdup(__FILE__);
+	if ((slash = strrchr(here, '/')) != NULL)
+		*slash = '\0';
+	else
+		strcpy(here, ".");
+	xasprintf(&path, "%s/../../%s", here, rel);
+	free(here);
+	return (path);
+}
+
+/* A whole file as a string; the test fails if it cannot be read. */
+static char *
+slurp(const char *path)
+{
+	FILE	*f;
+	char	*buf = NULL;
+	size_t	 size = 0, len = 0, n;
+
+	if ((f = fopen(path, "r")) == NULL)
+		fail_msg("%s: %s (set WSCHAT_SRCDIR)", path, strerror(errno));
+	do {
+		if (len + 4096 + 1 > size) {
+			size = len + 4096 + 1;
+			buf = xrealloc(buf, size);
+		}
+		n = fread(buf + len, 1, size - len - 1, f);
+		len += n;
+	} while (n > 0);
+	assert_false(ferror(f));
+	fclose(f);
+	buf[len] = '\0';
+	return (buf);
+}
+
+/* The verbs of PROTOCOL.md's "## Commands" table: rows "| `VERB ...". */
+static size_t
+doc_verbs(char verbs[][32], size_t max)
+{
+	char	*path, *doc, *line, *next, *p;
+	size_t	 n = 0, len;
+	int	 in = 0;
+
+	path = srcfile("docs/PROTOCOL.md");
+	doc = slurp(path);
+	for (line = doc; line != NULL; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		if (line[0] == '#') {
+			in = strcmp(line, "## Commands") == 0;
+			continue;
+		}
+		if (!in || strncmp(line, "| `", 3) != 0)
+			continue;
+		p = line + 3;
+		len = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+		if (len == 0 || len >= sizeof verbs[0] || (p[len] != ' ' &&
+		    p[len] != '`'))
+			fail_msg("%s: bad command row: %s", path, line);
+		if (n == max)
+			fail_msg("%s: too many command rows", path);
+		memcpy(verbs[n], p, len);
+		verbs[n][len] = '\0';
+		n++;
+	}
+	free(doc);
+	free(path);
+	return (n);
+}
+
+/* --- the table as a checklist ------------------------------------------ */
+
+/* Count a usage line's arguments: all of them, and those outside [...]. */
+static void
+usage_arity(const char *usage, int *lower, int *upper)
+{
+	char	*copy, *tok, *last;
+	int	 depth = 0;
+	const char *p;
+
+	*lower = *upper = 0;
+	copy = xstrdup(usage);
+	tok = strtok_r(copy, " ", &last);	/* the verb */
+	while ((tok = strtok_r(NULL, " ", &last)) != NULL) {
+		(*upper)++;
+		if (depth == 0 && tok[0] != '[')
+			(*lower)++;
+		for (p = tok; *p != '\0'; p++)
+			depth += (*p == '[') - (*p == ']');
+	}
+	free(copy);
+}
+
+/* Names unique and upper case; usage, arity and handler present. */
+static void
+t_table(void **state UNUSED)
+{
+	const struct cmd_entry	**e, **f;
+	const char		 *p;
+	size_t			  len, n = 0;
+	int			  lower, upper;
+
+	for (e = cmd_table; *e != NULL; e++) {
+		n++;
+		assert_non_null((*e)->name);
+		if ((*e)->name[0] == '\0')
+			fail_msg("entry %zu has an empty name", n);
+		for (p = (*e)->name; *p != '\0'; p++) {
+			if (*p < 'A' || *p > 'Z')
+				fail_msg("%s: verb is not upper case", (*e)->name);
+		}
+		for (f = cmd_table; f != e; f++) {
+			if (strcmp((*f)->name, (*e)->name) == 0)
+				fail_msg("%s is in the table twice", (*e)->name);
+		}
+		if (cmd_find((*e)->name) != *e)
+			fail_msg("cmd_find(%s) finds another entry", (*e)->name);
+		if ((*e)->exec == NULL)
+			fail_msg("%s has no handler", (*e)->name);
+
+		len = strlen((*e)->name);
+		if ((*e)->usage == NULL || strncmp((*e)->usage, (*e)->name, len)
+		    != 0 || ((*e)->usage[len] != '\0' && (*e)->usage[len] != ' '))
+			fail_msg("%s: usage \"%s\" does not start with the verb",
+			    (*e)->name, (*e)->usage ? (*e)->usage : "(null)");
+		if ((*e)->lower < 0 || (*e)->lower > (*e)->upper ||
+		    (*e)->upper > PROTO_MAXARGS)
+			fail_msg("%s: arity %d..%d", (*e)->name, (*e)->lower,
+			    (*e)->upper);
+		/* What users read in "usage:" is what the dispatcher enforces. */
+		usage_arity((*e)->usage, &lower, &upper);
+		if (lower != (*e)->lower || upper != (*e)->upper)
+			fail_msg("%s: usage \"%s\" says %d..%d arguments, the "
+			    "entry %d..%d", (*e)->name, (*e)->usage, lower, upper,
+			    (*e)->lower, (*e)->upper);
+		if (((*e)->flags & CMD_REST) && (*e)->upper < 1)
+			fail_msg("%s: CMD_REST without arguments", (*e)->name);
+		if ((*e)->missing != NULL) {
+			if ((*e)->lower == 0)
+				fail_msg("%s: missing text but nothing required",
+				    (*e)->name);
+			if (strncmp((*e)->missing, (*e)->name, len) != 0 ||
+			    strncmp((*e)->missing + len, " requires ", 10) != 0)
+				fail_msg("%s: missing text \"%s\" is not \"%s "
+				    "requires ...\"", (*e)->name, (*e)->missing,
+				    (*e)->name);
+		}
+	}
+	assert_true(n > 0);
+	assert_null(cmd_find("FROB"));
+	assert_null(cmd_find(""));
+}
+
+/* The table and the doc's command table list the same verbs. */
+static void
+t_table_doc(void **state UNUSED)
+{
+	const struct cmd_entry	**e;
+	char			  verbs[64][32];
+	size_t			  n, i, found;
+
+	n = doc_verbs(verbs, 64);
+	if (n == 0)
+		fail_msg("no rows in PROTOCOL.md's command table");
+	for (e = cmd_table; *e != NULL; e++) {
+		found = 0;
+		for (i = 0; i < n; i++)
+			found += strcmp(verbs[i], (*e)->name) == 0;
+		if (found != 1)
+			fail_msg("%s is in PROTOCOL.md's command table %zu times",
+			    (*e)->name, found);
+	}
+	for (i = 0; i < n; i++) {
+		if (cmd_find(verbs[i]) == NULL)
+			fail_msg("PROTOCOL.md documents %s, which the table lacks",
+			    verbs[i]);
+	}
+}
+
+/*
+ * The doc names the commands that work without NICK ("Commands other
+ * than `NICK`, ... need a name"); the entries' CMD_NEEDNAME agrees.
+ */
+static void
+t_table_doc_needname(void **state UNUSED)
+{
+	const struct cmd_entry	**e;
+	char			 *path, *doc, *start, *end, *p, *q;
+	int			  listed;
+
+	path = srcfile("docs/PROTOCOL.md");
+	doc = slurp(path);
+	if ((start = strstr(doc, "Commands other than")) == NULL ||
+	    (end = strstr(start, "need a name")) == NULL)
+		fail_msg("%s: no \"Commands other than ... need a name\"", path);
+	*end = '\0';
+	for (e = cmd_table; *e != NULL; e++) {
+		listed = 0;
+		for (p = start; (p = strchr(p, '`')) != NULL; p = q + 1) {
+			if ((q = strchr(p + 1, '`')) == NULL)
+				break;
+			if ((size_t)(q - p - 1) == strlen((*e)->name) &&
+			    strncmp(p + 1, (*e)->name, q - p - 1) == 0)
+				listed = 1;
+		}
+		if (listed == !!((*e)->flags & CMD_NEEDNAME))
+			fail_msg("%s: CMD_NEEDNAME is %s but PROTOCOL.md says it "
+			    "%s a name", (*e)->name,
+			    ((*e)->flags & CMD_NEEDNAME) ? "set" : "clear",
+			    listed ? "needs no" : "needs");
+	}
+	free(doc);
+	free(path);
+}
+
+/* Whether text sends verb: "VERB or 'VERB then a space, quote or escape. */
+static int
+sends_verb(const char *text, const char *verb)
+{
+	const char	*p;
+	size_t		 len = strlen(verb);
+	char		 after;
+
+	for (p = text; (p = strstr(p, verb)) != NULL; p++) {
+		if (p == text || (p[-1] != '"' && p[-1] != '\''))
+			continue;
+		after = p[len];
+		if (after == ' ' || after == '"' || after == '\'' ||
+		    after == '\\')
+			return (1);
+	}
+	return (0);
+}
+
+/*
+ * Every command has an integration test: some tests/integration/test_*.py
+ * sends it (a string literal starting with the verb).
+ */
+static void
+t_table_integration_tests(void **state UNUSED)
+{
+	const struct cmd_entry	**e;
+	char			 *dir, *path, *texts[64], missing[512];
+	struct dirent		 *de;
+	DIR			 *d;
+	size_t			  n = 0, i, len;
+	int			  found;
+
+	dir = srcfile("tests/integration");
+	if ((d = opendir(dir)) == NULL)
+		fail_msg("%s: %s", dir, strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (strncmp(de->d_name, "test_", 5) != 0 || len < 3 ||
+		    strcmp(de->d_name + len - 3, ".py") != 0)
+			continue;
+		if (n == sizeof texts / sizeof texts[0])
+			fail_msg("%s: too many tests", dir);
+		xasprintf(&path, "%s/%s", dir, de->d_name);
+		texts[n++] = slurp(path);
+		free(path);
+	}
+	closedir(d);
+	if (n == 0)
+		fail_msg("%s: no test_*.py", dir);
+
+	missing[0] = '\0';
+	for (e = cmd_table; *e != NULL; e++) {
+		found = 0;
+		for (i = 0; i < n && !found; i++)
+			found = sends_verb(texts[i], (*e)->name);
+		if (!found) {
+			len = strlen(missing);
+			snprintf(missing + len, sizeof missing - len, " %s",
+			    (*e)->name);
+		}
+	}
+	for (i = 0; i < n; i++)
+		free(texts[i]);
+	free(dir);
+	if (missing[0] != '\0')
+		fail_msg("commands without an integration test:%s", missing);
+}
+
+/* --- the dispatcher, through a fake connection --------------------------- */
+
+struct fake {
+	struct client		 c;
+	struct bufferevent	*pair[2];	/* [0] is the server's side */
+	struct ws_parser	 p;
+	char			*replies[16];
+	size_t			 nreplies;
+};
+
+static struct event_base	*base;
+static struct fake		 fa, fb;
+
+static void
+fake_init(struct fake *f, uint64_t id)
+{
+	memset(f, 0, sizeof *f);
+	if (bufferevent_pair_new(base, 0, f->pair) != 0)
+		fail_msg("bufferevent_pair_new");
+	bufferevent_enable(f->pair[0], EV_READ | EV_WRITE);
+	bufferevent_enable(f->pair[1], EV_READ | EV_WRITE);
+	f->c.c_id = id;
+	f->c.c_state = CLIENT_OPEN;
+	f->c.c_refs = 1;
+	f->c.c_bev = f->pair[0];
+	snprintf(f->c.c_addr, sizeof f->c.c_addr, "fake-%llu",
+	    (unsigned long long)id);
+	ws_parser_init(&f->p, WS_ROLE_CLIENT, 1 << 24, 1 << 24);
+}
+
+static void
+fake_free_replies(struct fake *f)
+{
+	size_t	i;
+
+	for (i = 0; i < f->nreplies; i++)
+		free(f->replies[i]);
+	f->nreplies = 0;
+}
+
+static void
+fake_free(struct fake *f)
+{
+	intent_clear(&f->c);
+	state_user_detach(&f->c);
+	fake_free_replies(f);
+	ws_parser_free(&f->p);
+	bufferevent_free(f->pair[0]);
+	bufferevent_free(f->pair[1]);
+}
+
+/* Decode what the server wrote: every frame must be a text message. */
+static void
+fake_read(struct fake *f)
+{
+	struct evbuffer	*bufs[2];
+	unsigned char	*p;
+	size_t		 len, used;
+	int		 i;
+
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	/* Moved to the peer first, then anything still queued. */
+	bufs[0] = bufferevent_get_input(f->pair[1]);
+	bufs[1] = bufferevent_get_output(f->pair[0]);
+	for (i = 0; i < 2; i++) {
+		while ((len = evbuffer_get_length(bufs[i])) > 0) {
+			p = evbuffer_pullup(bufs[i], -1);
+			switch (ws_parse(&f->p, p, len, &used)) {
+			case WS_MESSAGE:
+				if (f->p.out_opcode != WS_OP_TEXT)
+					fail_msg("a non-text message");
+				if (f->nreplies == sizeof f->replies /
+				    sizeof f->replies[0])
+					fail_msg("too many replies");
+				f->replies[f->nreplies++] = xstrndup((const char *)
+				    f->p.out_data, f->p.out_len);
+				break;
+			case WS_NEED_MORE:
+				fail_msg("a partial frame");
+				break;
+			case WS_CONTROL:
+				fail_msg("a control frame (opcode %d)",
+				    f->p.out_opcode);
+				break;
+			case WS_ERROR:
+				fail_msg("undecodable output: %s",
+				    f->p.close_reason);
+				break;
+			}
+			evbuffer_drain(bufs[i], used);
+		}
+	}
+}
+
+/* Dispatch len bytes of line, from an exactly sized copy as client.c does. */
+static void
+send_raw(struct fake *f, const char *line, size_t len)
+{
+	char	*copy;
+
+	fake_free_replies(f);
+	copy = xmalloc(len + 1);
+	memcpy(copy, line, len);
+	copy[len] = '\0';
+	cmd_dispatch(&f->c, copy, len);
+	free(copy);
+	fake_read(f);
+}
+
+/* A line for a failure message: escaped and cut short. */
+static const char *
+show(const char *line, size_t len)
+{
+	static char	buf[128];
+	size_t		i, n = 0;
+
+	for (i = 0; i < len && n < sizeof buf - 8; i++) {
+		unsigned char	ch = (unsigned char)line[i];
+
+		if (ch == '\r')
+			n += (size_t)snprintf(buf + n, sizeof buf - n, "\\r");
+		else if (ch == '\n')
+			n += (size_t)snprintf(buf + n, sizeof buf - n, "\\n");
+		else if (ch < 0x20 || ch >= 0x7f)
+			n += (size_t)snprintf(buf + n, sizeof buf - n, "\\x%02x",
+			    ch);
+		else
+			buf[n++] = (char)ch;
+	}
+	buf[n] = '\0';
+	return (buf);
+}
+
+/* The one reply to a line. */
+static const char *
+reply(struct fake *f, const char *line, size_t len)
+{
+	send_raw(f, line, len);
+	if (f->nreplies != 1)
+		fail_msg("\"%s\": %zu replies, want exactly one%s%s",
+		    show(line, len), f->nreplies, f->nreplies > 0 ? ": " : "",
+		    f->nreplies > 0 ? f->replies[0] : "");
+	return (f->replies[0]);
+}
+
+/* Exactly this reply. */
+static void
+expect(struct fake *f, const char *line, const char *want)
+{
+	const char	*got = reply(f, line, strlen(line));
+
+	if (strcmp(got, want) != 0)
+		fail_msg("\"%s\": got \"%s\", want \"%s\"",
+		    show(line, strlen(line)), got, want);
+}
+
+/* A reply that starts with want. */
+static void
+expect_prefix(struct fake *f, const char *line, size_t len, const char *want)
+{
+	const char	*got = reply(f, line, len);
+
+	if (strncmp(got, want, strlen(want)) != 0)
+		fail_msg("\"%s\": got \"%.100s\", want \"%s...\"",
+		    show(line, len), got, want);
+}
+
+static int
+setup(void **state UNUSED)
+{
+	config_defaults(&config);
+	if ((base = event_base_new()) == NULL)
+		fail_msg("event_base_new");
+	wschatd_base = base;
+	fake_init(&fa, 1);
+	fake_init(&fb, 2);
+	return (0);
+}
+
+static int
+teardown(void **state UNUSED)
+{
+	fake_free(&fa);
+	fake_free(&fb);
+	state_clear();
+	wschatd_base = NULL;
+	event_base_free(base);
+	config_free(&config);
+	return (0);
+}
+
+/* A verb not in the table: UNKNOWN, quoting the verb. */
+static void
+t_unknown(void **state UNUSED)
+{
+	const char	*got, *p;
+	char		 line[200];
+
+	expect(&fa, "FROB", "ERROR UNKNOWN unknown command: FROB");
+	expect(&fa, "FROB a b", "ERROR UNKNOWN unknown command: FROB");
+	expect(&fa, "PINGX", "ERROR UNKNOWN unknown command: PINGX");
+	expect(&fa, "PIN", "ERROR UNKNOWN unknown command: PIN");
+
+	/* A long or hostile verb is quoted short and printable. */
+	memset(line, 'Z', 150);
+	line[150] = '\0';
+	got = reply(&fa, line, 150);
+	assert_true(strncmp(got, "ERROR UNKNOWN ", 14) == 0);
+	assert_true(strlen(got) < 14 + 64);
+	got = reply(&fa, "FR\x01\x1b[2J\xc3\xa9", 9);
+	assert_true(strncmp(got, "ERROR UNKNOWN ", 14) == 0);
+	for (p = got; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			fail_msg("unprintable byte 0x%02x quoted back",
+			    (unsigned char)*p);
+	}
+}
+
+/* Too few arguments: the entry's missing text, else its usage. */
+static void
+t_too_few(void **state UNUSED)
+{
+	const struct cmd_entry	**e;
+	char			  line[256], want[256];
+	size_t			  len;
+	int			  i, n;
+
+	expect(&fa, "SUBEVENT",
+	    "ERROR BADARGS SUBEVENT requires event type argument");
+	expect(&fa, "NICK alice", "CONFIRM NICK alice");
+	for (e = cmd_table; *e != NULL; e++) {
+		if ((*e)->missing != NULL)
+			snprintf(want, sizeof want, "ERROR BADARGS %s",
+			    (*e)->missing);
+		else
+			snprintf(want, sizeof want, "ERROR BADARGS usage: %s",
+			    (*e)->usage);
+		/* Every count short of lower. */
+		for (n = 0; n < (*e)->lower; n++) {
+			len = (size_t)snprintf(line, sizeof line, "%s",
+			    (*e)->name);
+			for (i = 0; i < n; i++)
+				len += (size_t)snprintf(line + len,
+				    sizeof line - len, " x");
+			expect(&fa, line, want);
+		}
+	}
+	/* Nothing ran: alice still has no channels, no intents. */
+	assert_int_equal(state_nchannels, 0);
+	assert_int_equal(fa.c.c_intents, 0);
+}
+
+/* Too many arguments: "usage: <usage line>". */
+static void
+t_too_many(void **state UNUSED)
+{
+	const struct cmd_entry	**e;
+	char			  line[256], want[256];
+	size_t			  len;
+	int			  i;
+
+	expect(&fa, "PING a b", "ERROR BADARGS usage: PING [<token>]");
+	expect(&fa, "LIST x", "ERROR BADARGS usage: LIST");
+	expect(&fa, "NICK alice", "CONFIRM NICK alice");
+	for (e = cmd_table; *e != NULL; e++) {
+		if ((*e)->flags & CMD_REST)
+			continue;	/* the rest absorbs extra words */
+		if ((*e)->upper + 1 > PROTO_MAXARGS)
+			continue;
+		len = (size_t)snprintf(line, sizeof line, "%s", (*e)->name);
+		for (i = 0; i < (*e)->upper + 1; i++)
+			len += (size_t)snprintf(line + len, sizeof line - len,
+			    " x");
+		snprintf(want, sizeof want, "ERROR BADARGS usage: %s",
+		    (*e)->usage);
+		expect(&fa, line, want);
+	}
+	assert_int_equal(state_nchannels, 0);
+	assert_int_equal(fa.c.c_intents, 0);
+	/* Past what the tokenizer takes at all: still BADARGS. */
+	expect_prefix(&fa, "PING 1 2 3 4 5 6 7 8 9 10", 25, "ERROR BADARGS ");
+}
+
+/* Commands that need a name, before NICK: NOTIDENTIFIED, nothing done. */
+static void
+t_not_identified(void **state UNUSED)
+{
+	const struct cmd_entry	**e;
+	char			  line[256];
+	size_t			  len, n = 0;
+	int			  i;
+
+	for (e = cmd_table; *e != NULL; e++) {
+		if (!((*e)->flags & CMD_NEEDNAME))
+			continue;
+		n++;
+		len = (size_t)snprintf(line, sizeof line, "%s", (*e)->name);
+		for (i = 0; i < (*e)->lower; i++)
+			len += (size_t)snprintf(line + len, sizeof line - len,
+			    " x");
+		expect_prefix(&fa, line, len, "ERROR NOTIDENTIFIED ");
+	}
+	assert_true(n > 0);
+	expect_prefix(&fa, "CREATE general", 14, "ERROR NOTIDENTIFIED ");
+	expect_prefix(&fa, "MSG general hello there", 23,
+	    "ERROR NOTIDENTIFIED ");
+	assert_int_equal(state_nchannels, 0);
+	assert_int_equal(state_nusers(), 0);
+}
+
+/* max_line: a line of exactly max_line runs, one byte more is TOOLONG. */
+static void
+t_too_long(void **state UNUSED)
+{
+	char	*line, *want;
+	size_t	 max = (size_t)config.max_line;
+
+	line = xmalloc(max + 2);
+	memcpy(line, "PING ", 5);
+	memset(line + 5, 't', max + 1 - 5);
+	line[max] = '\0';
+	xasprintf(&want, "PONG %s", line + 5);
+	expect(&fa, line, want);
+	free(want);
+
+	line[max] = 't';
+	line[max + 1] = '\0';
+	expect_prefix(&fa, line, max + 1, "ERROR TOOLONG ");
+	/* Long lines are refused before the verb is looked at. */
+	memset(line, 'Q', max + 1);
+	expect_prefix(&fa, line, max + 1, "ERROR TOOLONG ");
+	free(line);
+
+	/* The setting, not a constant, is the bound. */
+	config.max_line = 64;
+	expect_prefix(&fa, "PING 0123456789012345678901234567890123456789"
+	    "01234567890123456789", 65, "ERROR TOOLONG ");
+	expect(&fa, "PING 0123456789012345678901234567890123456789"
+	    "0123456789012345678", "PONG 0123456789012345678901234567890123456789"
+	    "0123456789012345678");
+	/* The connection is still usable. */
+	expect(&fa, "PING ok", "PONG ok");
+}
+
+/* PING [token] answers PONG [token]. */
+static void
+t_ping(void **state UNUSED)
+{
+	expect(&fa, "PING", "PONG");
+	expect(&fa, "PING token-1", "PONG token-1");
+	expect(&fa, "PING h\xc3\xa9", "PONG h\xc3\xa9");
+}
+
+/* Malformed lines: BADARGS with the tokenizer's cause; nothing runs. */
+static void
+t_syntax(void **state UNUSED)
+{
+	static const char	*bad[] = {
+		"PING  x", "PING x ", " PING", "PING x  y", "PING a\x01z",
+		"PING \x7f", "PING a\tb", " ", "LIST ", "NICK  alice",
+		"SUBEVENT  channel", "SUBEVENT channel ",
+	};
+	size_t			 i;
+
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		expect_prefix(&fa, bad[i], strlen(bad[i]), "ERROR BADARGS ");
+	expect_prefix(&fa, "", 0, "ERROR BADARGS ");
+	expect_prefix(&fa, "PING a\0b", 8, "ERROR BADARGS ");
+	expect_prefix(&fa, "NICK al\0ice", 11, "ERROR BADARGS ");
+	assert_null(fa.c.c_user);
+	assert_int_equal(fa.c.c_intents, 0);
+	expect(&fa, "PING ok", "PONG ok");
+}
+
+/* One trailing \r\n or \n is ignored (PROTOCOL.md, "Transport"). */
+static void
+t_line_ending(void **state UNUSED)
+{
+	expect(&fa, "PING x\r\n", "PONG x");
+	expect(&fa, "PING x\n", "PONG x");
+	expect(&fa, "NICK alice\r\n", "CONFIRM NICK alice");
+	/* Verb-only lines too. */
+	expect(&fa, "PING\n", "PONG");
+	expect(&fa, "PING\r\n", "PONG");
+	expect(&fa, "LSEVENTS\r\n", "LSEVENTS 0");
+	expect(&fa, "LIST\n", "LIST 0");
+}
+
+/* SUBEVENT / UNSUBEVENT / LSEVENTS, and the intent index behind them. */
+static void
+t_intents(void **state UNUSED)
+{
+	expect(&fa, "SUBEVENT bogus",
+	    "ERROR BADARGS Unsupported event type: bogus");
+	expect(&fa, "UNSUBEVENT bogus",
+	    "ERROR BADARGS Unsupported event type: bogus");
+	expect(&fa, "SUBEVENT Channel",
+	    "ERROR BADARGS Unsupported event type: Channel");
+	expect(&fa, "UNSUBEVENT",
+	    "ERROR BADARGS UNSUBEVENT requires event type argument");
+	expect(&fa, "LSEVENTS", "LSEVENTS 0");
+
+	/* No NICK needed. */
+	expect(&fa, "SUBEVENT channel", "CONFIRM SUBEVENT channel");
+	expect(&fa, "SUBEVENT message", "CONFIRM SUBEVENT message");
+	expect(&fa, "LSEVENTS", "LSEVENTS 2 channel message");
+	assert_int_equal(intent_count(INTENT_CHANNEL), 1);
+	assert_ptr_equal(intent_first(INTENT_CHANNEL), &fa.c);
+	assert_int_equal(intent_count(INTENT_MESSAGE), 1);
+	assert_int_equal(intent_count(INTENT_USER), 0);
+
+	/* Again: still one intent, still confirmed. */
+	expect(&fa, "SUBEVENT channel", "CONFIRM SUBEVENT channel");
+	expect(&fa, "LSEVENTS", "LSEVENTS 2 channel message");
+	assert_int_equal(intent_count(INTENT_CHANNEL), 1);
+
+	/* Intents are per connection. */
+	expect(&fb, "LSEVENTS", "LSEVENTS 0");
+	expect(&fb, "SUBEVENT user", "CONFIRM SUBEVENT user");
+	expect(&fb, "SUBEVENT channel", "CONFIRM SUBEVENT channel");
+	assert_int_equal(intent_count(INTENT_CHANNEL), 2);
+
+	expect(&fa, "UNSUBEVENT channel", "CONFIRM UNSUBEVENT channel");
+	expect(&fa, "LSEVENTS", "LSEVENTS 1 message");
+	expect(&fa, "UNSUBEVENT channel", "CONFIRM UNSUBEVENT channel");
+	expect(&fa, "SUBEVENT user", "CONFIRM SUBEVENT user");
+	expect(&fa, "LSEVENTS", "LSEVENTS 2 user message");
+	assert_int_equal(intent_count(INTENT_CHANNEL), 1);
+	assert_ptr_equal(intent_first(INTENT_CHANNEL), &fb.c);
+	expect(&fb, "LSEVENTS", "LSEVENTS 2 channel user");
+	state_check();
+}
+
+/* NICK: names, switching, and a name held by another connection. */
+static void
+t_nick(void **state UNUSED)
+{
+	char	line[64], want[64];
+
+	expect_prefix(&fa, "NICK al!ce", 10, "ERROR BADARGS ");
+	expect_prefix(&fa, "NICK \xc3\xa5lice", 11, "ERROR BADARGS ");
+	assert_null(fa.c.c_user);
+
+	expect(&fa, "NICK alice", "CONFIRM NICK alice");
+	assert_non_null(fa.c.c_user);
+	assert_string_equal(fa.c.c_user->u_name, "alice");
+	expect_prefix(&fb, "NICK alice", 10, "ERROR NAMEINUSE ");
+	assert_null(fb.c.c_user);
+	/* The same name again on the same connection is fine. */
+	expect(&fa, "NICK alice", "CONFIRM NICK alice");
+	/* Switching frees the old name. */
+	expect(&fa, "NICK bob", "CONFIRM NICK bob");
+	expect(&fb, "NICK alice", "CONFIRM NICK alice");
+	expect_prefix(&fa, "NICK alice", 10, "ERROR NAMEINUSE ");
+	assert_string_equal(fa.c.c_user->u_name, "bob");
+	state_check();
+
+	/* max_name bytes exactly, and one more. */
+	memset(line, 0, sizeof line);
+	memcpy(line, "NICK ", 5);
+	memset(line + 5, 'n', (size_t)config.max_name);
+	snprintf(want, sizeof want, "CONFIRM NICK %s", line + 5);
+	expect(&fa, line, want);
+	line[5 + config.max_name] = 'n';
+	expect_prefix(&fa, line, strlen(line), "ERROR BADARGS ");
+}
+
+/* LIST and LSSUBS read the state: creation and join order. */
+static void
+t_list_lssubs(void **state UNUSED)
+{
+	struct channel	*b, *a;
+	struct member	*m;
+
+	expect(&fa, "LIST", "LIST 0");
+	expect(&fa, "NICK alice", "CONFIRM NICK alice");
+	expect(&fa, "LSSUBS", "LSSUBS 0");
+	b = state_channel_add("bravo", "alice", 1);
+	a = state_channel_add("alpha", "alice", 2);
+	expect(&fa, "LIST", "LIST 2 bravo alpha");
+	m = state_member_add(fa.c.c_user, a, 3);
+	state_member_add(fa.c.c_user, b, 4);
+	expect(&fa, "LSSUBS", "LSSUBS 2 alpha bravo");
+	state_member_del(m, 5);
+	expect(&fa, "LSSUBS", "LSSUBS 1 bravo");
+	/* Membership belongs to the name, not the connection. */
+	expect(&fb, "NICK carol", "CONFIRM NICK carol");
+	expect(&fb, "LSSUBS", "LSSUBS 0");
+	state_user_detach(&fa.c);
+	expect(&fb, "NICK alice", "CONFIRM NICK alice");
+	expect(&fb, "LSSUBS", "LSSUBS 1 bravo");
+	state_check();
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest	tests[] = {
+		cmocka_unit_test(t_table),
+		cmocka_unit_test(t_table_doc),
+		cmocka_unit_test(t_table_doc_needname),
+		cmocka_unit_test(t_table_integration_tests),
+		cmocka_unit_test_setup_teardown(t_unknown, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_too_few, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_too_many, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_not_identified, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(t_too_long, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_ping, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_syntax, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_line_ending, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_intents, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_nick, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_list_lssubs, setup, teardown),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
