@@ -514,11 +514,6 @@ client_message(struct client *c, const unsigned char *data, size_t len)
 		    config.rate_limit);
 		return;
 	}
-	if (len > (size_t)config.max_line) {
-		client_error(c, PROTO_ERR_TOOLONG, "line is %zu bytes, max_line is %lld",
-		    len, config.max_line);
-		return;
-	}
 	if (len + 1 > client_linecap) {
 		client_linecap = len + 1 < 256 ? 256 : len + 1;
 		client_linebuf = xrealloc(client_linebuf, client_linecap);

@@ -81,6 +81,11 @@ cmd_dispatch(struct client *c, char *line, size_t len)
 	const char		*cause;
 	char			*sp;
 
+	/* One trailing CRLF or LF is not part of the command. */
+	if (len > 0 && line[len - 1] == '\n')
+		line[--len] = '\0';
+	if (len > 0 && line[len - 1] == '\r')
+		line[--len] = '\0';
 	if (len > (size_t)config.max_line) {
 		client_error(c, PROTO_ERR_TOOLONG, "line is %zu bytes, max_line is %lld",
 		    len, config.max_line);
@@ -91,20 +96,17 @@ cmd_dispatch(struct client *c, char *line, size_t len)
 		return;
 	}
 
-	/* One trailing CRLF or LF is not part of the command. */
-	if (len > 0 && line[len - 1] == '\n')
-		line[--len] = '\0';
-	if (len > 0 && line[len - 1] == '\r')
-		line[--len] = '\0';
-
 	if ((sp = strchr(line, ' ')) != NULL)
 		*sp = '\0';
 	e = (*line == '\0') ? NULL : cmd_find(line);
 	if (sp != NULL)
 		*sp = ' ';
 	if (e == NULL) {
-		if (*line == '\0' || *line == ' ' || *line == '\r' || *line == '\n')
+		if (*line == '\0')
 			client_error(c, PROTO_ERR_BADARGS, "empty line");
+		else if (*line == ' ')
+			client_error(c, PROTO_ERR_BADARGS,
+			    "empty argument (leading or doubled space)");
 		else
 			cmd_unknown(c, line);
 		return;
