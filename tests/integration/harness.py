@@ -1,0 +1,1021 @@
+"""
+harness.py: run the real wschatd and talk to it, for the integration tests.
+
+- Daemon starts $WSCHATD on 127.0.0.1:0 with a private config and database in
+  a temporary directory, learns its port from the "listening on ADDR:PORT"
+  log line and keeps every line of its output (stdout and stderr) so tests
+  can wait for a line such as "slow consumer".
+- Client wraps a websockets (10.x, asyncio) connection: send/recv with
+  timeouts, expect(), expect_event(), and nothing_pending(), which proves
+  that nothing was queued for a client by a PING/PONG round trip instead of
+  waiting on a timer.
+- RawWS and http_request() speak HTTP and RFC 6455 frames by hand, for the
+  handshake and protocol-violation tests.
+- WschatTestCase ties them together: every daemon a test starts is stopped
+  with SIGTERM at the end, and the test fails if the daemon died on its own,
+  did not exit 0, or printed a sanitizer report.
+- main() runs the tests: exit 0 = pass, 1 = fail, 77 = skip (no $WSCHATD).
+
+Nothing here synchronises with sleep: every wait is for a specific line,
+message, close or exit, and fails the test when its timeout runs out.
+"""
+
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import websockets
+import websockets.exceptions
+
+TIMEOUT = 10.0			# default wait for anything
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
+OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
+
+SANITIZER_MARKERS = (
+    "ERROR: AddressSanitizer",
+    "ERROR: LeakSanitizer",
+    "runtime error:",
+    "WARNING: ThreadSanitizer",
+    "ERROR: ThreadSanitizer",
+)
+
+LISTEN_RE = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
+HELLO_RE = re.compile(r"^HELLO wschatd/(\S+) ([0-9A-Fa-f]+) (\d+)$")
+
+
+def daemon_path():
+    """The daemon under test, or None."""
+    path = os.environ.get("WSCHATD")
+    if path and os.path.isfile(path) and os.access(path, os.X_OK):
+        return path
+    return None
+
+
+def expected_version():
+    """PACKAGE_VERSION from configure.ac's AC_INIT, or None if unknown."""
+    srcdir = os.environ.get("WSCHAT_SRCDIR") or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    try:
+        with open(os.path.join(srcdir, "configure.ac"), encoding="utf-8") as f:
+            m = re.search(r"AC_INIT\(\[[^\]]*\],\s*\[([^\]]+)\]", f.read())
+            return m.group(1) if m else None
+    except OSError:
+        return None
+
+
+def sanitizer_report(lines):
+    """The first line of a sanitizer report in lines, or None."""
+    for line in lines:
+        for marker in SANITIZER_MARKERS:
+            if marker in line:
+                return line
+    return None
+
+
+def tail(lines, n=30):
+    return "\n".join("    " + line for line in lines[-n:])
+
+
+# --- the daemon ------------------------------------------------------------
+
+class Daemon:
+    """One wschatd process with its own config, database and log."""
+
+    def __init__(self, overrides=None, args=(), start=True):
+        self.path = daemon_path()
+        if self.path is None:
+            raise unittest.SkipTest("WSCHATD is not set to an executable")
+        self.dir = tempfile.mkdtemp(prefix="wschat-test-")
+        self.settings = {
+            "listen": "127.0.0.1:0",
+            "db": os.path.join(self.dir, "wschat.db"),
+        }
+        self.settings.update({k: str(v) for k, v in (overrides or {}).items()})
+        self.conf = os.path.join(self.dir, "wschatd.conf")
+        with open(self.conf, "w", encoding="utf-8") as f:
+            for key, value in self.settings.items():
+                f.write("%s = %s\n" % (key, value))
+        log = self.settings.get("log", "stderr")
+        self.log_path = None if log in ("stderr", "syslog") else log
+        self.args = list(args)
+        self.proc = None
+        self.port = None
+        self.rc = None
+        self.signalled = False
+        self._lines = []
+        self._cond = threading.Condition()
+        self._eof = False
+        self._reader = None
+        if start:
+            self.start()
+
+    # process control
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [self.path, "-f", self.conf, "-v"] + self.args,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, cwd=self.dir)
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+        m = self.wait_log(LISTEN_RE, what="the 'listening on' line")
+        self.port = int(m.group(1))
+        return self
+
+    def _drain(self):
+        for raw in iter(self.proc.stdout.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            with self._cond:
+                self._lines.append(line)
+                self._cond.notify_all()
+        with self._cond:
+            self._eof = True
+            self._cond.notify_all()
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def send_signal(self, sig):
+        self.signalled = True
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout=TIMEOUT):
+        """Wait for the process to exit; fail the test if it does not."""
+        try:
+            self.rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                "wschatd (pid %d) did not exit within %.1fs\nlast log lines:\n%s"
+                % (self.proc.pid, timeout, tail(self.lines())))
+        if self._reader is not None:
+            self._reader.join(TIMEOUT)
+            if not self._reader.is_alive():
+                self.proc.stdout.close()
+        return self.rc
+
+    async def wait_async(self, timeout=TIMEOUT):
+        """wait() without blocking the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self.wait, timeout)
+
+    def stop(self, sig=signal.SIGTERM, timeout=TIMEOUT):
+        """Signal the daemon and wait for it; returns the exit code."""
+        if self.proc.poll() is None:
+            self.send_signal(sig)
+        try:
+            return self.wait(timeout)
+        except AssertionError:
+            self.kill()
+            raise
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.rc = self.proc.wait()
+        if self._reader is not None:
+            self._reader.join(TIMEOUT)
+        if self.proc is not None and not self.proc.stdout.closed and \
+                (self._reader is None or not self._reader.is_alive()):
+            self.proc.stdout.close()
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    # log
+
+    def lines(self):
+        """Every line so far: process output, then the log file if any."""
+        with self._cond:
+            out = list(self._lines)
+        if self.log_path is not None:
+            try:
+                with open(self.log_path, encoding="utf-8",
+                          errors="replace") as f:
+                    out += f.read().splitlines()
+            except OSError:
+                pass
+        return out
+
+    def mark(self):
+        """A position in the output, for wait_log(since=...)."""
+        with self._cond:
+            return len(self._lines)
+
+    def log_search(self, pattern, since=0):
+        rx = re.compile(pattern) if isinstance(pattern, str) else pattern
+        with self._cond:
+            lines = self._lines[since:]
+        if self.log_path is not None and since == 0:
+            lines = self.lines()
+        for line in lines:
+            m = rx.search(line)
+            if m:
+                return m
+        return None
+
+    def wait_log(self, pattern, timeout=TIMEOUT, since=0, what=None):
+        """Wait for a line matching pattern; returns the re.Match."""
+        rx = re.compile(pattern) if isinstance(pattern, str) else pattern
+        deadline = time.monotonic() + timeout
+        while True:
+            m = self.log_search(rx, since)
+            if m:
+                return m
+            exited = self.proc.poll() is not None
+            with self._cond:
+                eof = self._eof
+            if exited and eof and self.log_path is None:
+                raise AssertionError(
+                    "wschatd exited (rc=%s) before logging %s\noutput:\n%s"
+                    % (self.proc.returncode, what or repr(rx.pattern),
+                       tail(self.lines())))
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(
+                    "wschatd did not log %s within %.1fs\nlast log lines:\n%s"
+                    % (what or repr(rx.pattern), timeout, tail(self.lines())))
+            with self._cond:
+                # Woken by every new line; the short cap re-reads a log file.
+                self._cond.wait(min(left, 0.05 if self.log_path else left))
+            if exited and self.log_path is not None and \
+                    self.log_search(rx, since) is None:
+                raise AssertionError(
+                    "wschatd exited (rc=%s) before logging %s\noutput:\n%s"
+                    % (self.proc.returncode, what or repr(rx.pattern),
+                       tail(self.lines())))
+
+    async def wait_log_async(self, pattern, timeout=TIMEOUT, since=0, what=None):
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            None, lambda: self.wait_log(pattern, timeout, since, what))
+
+    # health
+
+    def check_clean_exit(self, rc):
+        """Fail unless rc is 0 and the output has no sanitizer report."""
+        report = sanitizer_report(self.lines())
+        if report is not None:
+            raise AssertionError("wschatd printed a sanitizer report: %s\n%s"
+                                 % (report, tail(self.lines(), 60)))
+        if rc != 0:
+            raise AssertionError("wschatd exited with %s (expected 0)\n"
+                                 "last log lines:\n%s" % (rc, tail(self.lines())))
+
+    # addresses
+
+    @property
+    def url(self):
+        return "ws://127.0.0.1:%d/ws" % self.port
+
+    @property
+    def hostport(self):
+        return "127.0.0.1:%d" % self.port
+
+
+def wait_for(predicate, timeout=TIMEOUT, what="a condition"):
+    """Poll predicate (for state with no event to wait on, such as a file
+    appearing) until it returns a true value; fail after timeout."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s"
+                                 % (timeout, what))
+        pause.wait(0.02)
+
+
+# --- raw HTTP and frames ---------------------------------------------------
+
+def ws_key(nbytes=16):
+    return base64.b64encode(os.urandom(nbytes)).decode("ascii")
+
+
+def accept_for(key):
+    digest = hashlib.sha1((key + WS_GUID).encode("ascii")).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+class Response:
+    """An HTTP response read off a raw socket."""
+
+    def __init__(self, version, status, reason, headers, body):
+        self.version = version
+        self.status = status
+        self.reason = reason
+        self.headers = headers		# [(name, value)] in order
+        self.body = body
+
+    def header(self, name):
+        """The value of the first header called name, or None."""
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def header_tokens(self, name):
+        """Comma-separated tokens of every header called name, lower case."""
+        out = []
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                out += [t.strip().lower() for t in v.split(",") if t.strip()]
+        return out
+
+    def __repr__(self):
+        return "<HTTP %s %s %r headers=%r body=%r>" % (
+            self.status, self.reason, self.version, self.headers,
+            self.body[:200])
+
+
+def upgrade_request(host, path="/ws", method="GET", version="HTTP/1.1",
+                    key=None, headers=None, body=b""):
+    """Bytes of a WebSocket upgrade request. headers: {name: value or None};
+    None removes a default header."""
+    hdrs = {
+        "Host": host,
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": key if key is not None else ws_key(),
+        "Sec-WebSocket-Version": "13",
+    }
+    for k, v in (headers or {}).items():
+        hdrs[k] = v
+    lines = ["%s %s %s" % (method, path, version)]
+    lines += ["%s: %s" % (k, v) for k, v in hdrs.items() if v is not None]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def plain_request(host, path, method="GET", headers=None):
+    hdrs = {"Host": host, "Connection": "close"}
+    hdrs.update(headers or {})
+    lines = ["%s %s HTTP/1.1" % (method, path)]
+    lines += ["%s: %s" % (k, v) for k, v in hdrs.items() if v is not None]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+class PeerClosed(Exception):
+    """The server closed the TCP connection (EOF or reset)."""
+
+
+class Sock:
+    """A blocking TCP socket with a read buffer and deadlines."""
+
+    def __init__(self, port, rcvbuf=None, nodelay=True):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf is not None:
+            # Before connect, so the window is negotiated small.
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        if nodelay:
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.settimeout(TIMEOUT)
+        try:
+            self.sock.connect(("127.0.0.1", port))
+        except BaseException:
+            self.sock.close()
+            raise
+        self.buf = b""
+
+    def sendall(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self, deadline, what):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError("timed out waiting for %s" % what)
+        self.sock.settimeout(left)
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            raise AssertionError("timed out waiting for %s (have %r)"
+                                 % (what, self.buf[:200]))
+        except ConnectionResetError:
+            raise PeerClosed("connection reset by the server while waiting "
+                             "for %s" % what)
+        if not data:
+            raise PeerClosed("server closed the connection while waiting "
+                             "for %s (have %r)" % (what, self.buf[:200]))
+        self.buf += data
+
+    def read_exact(self, n, deadline, what="data"):
+        while len(self.buf) < n:
+            self._fill(deadline, what)
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def read_until(self, sep, deadline, what="data"):
+        while sep not in self.buf:
+            self._fill(deadline, what)
+        i = self.buf.index(sep) + len(sep)
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def read_to_eof(self, timeout=TIMEOUT):
+        """Everything until the server closes; fails on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._fill(deadline, "the server to close the connection")
+            except PeerClosed:
+                out, self.buf = self.buf, b""
+                return out
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def read_response(s, timeout=TIMEOUT, body=True):
+    """Read an HTTP response head (and body unless body=False)."""
+    deadline = time.monotonic() + timeout
+    head = s.read_until(b"\r\n\r\n", deadline, "an HTTP response")
+    text = head.decode("latin-1")
+    lines = text.split("\r\n")
+    m = re.match(r"^(HTTP/\d\.\d) (\d{3})(?: (.*))?$", lines[0])
+    if not m:
+        raise AssertionError("bad HTTP status line: %r" % lines[0])
+    headers = []
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, _, value = line.partition(":")
+        headers.append((name.strip(), value.strip()))
+    resp = Response(m.group(1), int(m.group(2)), m.group(3) or "", headers, b"")
+    if body and resp.status != 101:
+        clen = resp.header("Content-Length")
+        te = resp.header("Transfer-Encoding")
+        if clen is not None:
+            resp.body = s.read_exact(int(clen), deadline, "the response body")
+        elif te is not None and "chunked" in te.lower():
+            chunks = []
+            while True:
+                size = int(s.read_until(b"\r\n", deadline, "a chunk size")
+                           .split(b";")[0], 16)
+                if size == 0:
+                    s.read_until(b"\r\n", deadline, "the last chunk")
+                    break
+                chunks.append(s.read_exact(size, deadline, "a chunk"))
+                s.read_exact(2, deadline, "a chunk end")
+            resp.body = b"".join(chunks)
+        else:
+            resp.body = s.read_to_eof(max(0.0, deadline - time.monotonic()))
+    return resp
+
+
+def http_request(port, request, timeout=TIMEOUT):
+    """Send raw request bytes on a new connection; returns the Response.
+    The socket is closed unless the response is 101."""
+    s = Sock(port)
+    try:
+        s.sendall(request)
+        resp = read_response(s, timeout)
+    finally:
+        s.close()
+    return resp
+
+
+def frame(opcode, payload=b"", fin=True, rsv=0, mask=True, mask_key=None,
+          length=None):
+    """Bytes of one frame. rsv is the 3-bit RSV1-3 field; length overrides
+    the encoded payload length (the payload is still appended as given)."""
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8")
+    n = len(payload) if length is None else length
+    b0 = (0x80 if fin else 0) | ((rsv & 7) << 4) | (opcode & 0x0F)
+    mbit = 0x80 if mask else 0
+    if n < 126:
+        head = struct.pack("!BB", b0, mbit | n)
+    elif n <= 0xFFFF:
+        head = struct.pack("!BBH", b0, mbit | 126, n)
+    else:
+        head = struct.pack("!BBQ", b0, mbit | 127, n)
+    if not mask:
+        return head + payload
+    key = mask_key if mask_key is not None else os.urandom(4)
+    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return head + key + masked
+
+
+def close_payload(code, reason=""):
+    return struct.pack("!H", code) + reason.encode("utf-8")
+
+
+class Frame:
+    def __init__(self, fin, rsv, opcode, masked, payload):
+        self.fin, self.rsv, self.opcode = fin, rsv, opcode
+        self.masked, self.payload = masked, payload
+
+    def close_info(self):
+        """(code, reason) of a close frame; code None if empty."""
+        if len(self.payload) < 2:
+            return None, ""
+        code = struct.unpack("!H", self.payload[:2])[0]
+        return code, self.payload[2:].decode("utf-8")
+
+    def __repr__(self):
+        return "<frame op=%#x fin=%d rsv=%d masked=%d %r>" % (
+            self.opcode, self.fin, self.rsv, self.masked, self.payload[:120])
+
+
+class ServerClosed(AssertionError):
+    """A data message was expected but a close frame came."""
+
+    def __init__(self, code, reason):
+        AssertionError.__init__(self, "server closed the WebSocket: code=%s "
+                                "reason=%r" % (code, reason))
+        self.code, self.reason = code, reason
+
+
+class RawWS:
+    """A hand-driven WebSocket client on a raw socket."""
+
+    def __init__(self, sock, response):
+        self.s = sock
+        self.response = response
+        self.pongs = []			# payloads of pongs received
+        self.pings = []			# payloads of pings received
+
+    @classmethod
+    def connect(cls, port, host=None, path="/ws", headers=None, extra=b"",
+                rcvbuf=None, check=True):
+        """Handshake (plus extra bytes in the same write); with check, fail
+        unless the answer is 101 with the right Sec-WebSocket-Accept."""
+        s = Sock(port, rcvbuf=rcvbuf)
+        key = ws_key()
+        try:
+            s.sendall(upgrade_request(host or "127.0.0.1:%d" % port, path,
+                                      key=key, headers=headers) + extra)
+            resp = read_response(s, body=False)
+        except BaseException:
+            s.close()
+            raise
+        if check:
+            if resp.status != 101:
+                s.close()
+                raise AssertionError("handshake answered %r, expected 101"
+                                     % resp)
+            want = accept_for(key)
+            got = resp.header("Sec-WebSocket-Accept")
+            if got != want:
+                s.close()
+                raise AssertionError("Sec-WebSocket-Accept is %r, expected %r"
+                                     % (got, want))
+        return cls(s, resp)
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def send_frame(self, opcode, payload=b"", **kw):
+        self.s.sendall(frame(opcode, payload, **kw))
+
+    def send_text(self, line):
+        self.send_frame(OP_TEXT, line.encode("utf-8"))
+
+    def read_frame(self, timeout=TIMEOUT):
+        deadline = time.monotonic() + timeout
+        b0, b1 = self.s.read_exact(2, deadline, "a frame header")
+        fin, rsv, opcode = b0 >> 7, (b0 >> 4) & 7, b0 & 0x0F
+        masked, n = b1 >> 7, b1 & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", self.s.read_exact(2, deadline, "a length"))[0]
+        elif n == 127:
+            n = struct.unpack("!Q", self.s.read_exact(8, deadline, "a length"))[0]
+        key = self.s.read_exact(4, deadline, "a mask") if masked else None
+        payload = self.s.read_exact(n, deadline, "a frame payload")
+        if key:
+            payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+        f = Frame(fin, rsv, opcode, masked, payload)
+        if masked:
+            raise AssertionError("server sent a masked frame: %r" % f)
+        if rsv:
+            raise AssertionError("server sent a frame with RSV bits: %r" % f)
+        return f
+
+    def read_message(self, timeout=TIMEOUT, auto_pong=True):
+        """The next data message as (opcode, bytes). Pings are answered (and
+        recorded), pongs recorded; a close frame raises ServerClosed."""
+        deadline = time.monotonic() + timeout
+        parts, op = [], None
+        while True:
+            f = self.read_frame(max(0.0, deadline - time.monotonic()))
+            if f.opcode == OP_PING:
+                self.pings.append(f.payload)
+                if auto_pong:
+                    self.send_frame(OP_PONG, f.payload)
+                continue
+            if f.opcode == OP_PONG:
+                self.pongs.append(f.payload)
+                continue
+            if f.opcode == OP_CLOSE:
+                code, reason = f.close_info()
+                raise ServerClosed(code, reason)
+            if f.opcode == OP_CONT:
+                if op is None:
+                    raise AssertionError("server sent a continuation frame "
+                                         "with no message open")
+            elif f.opcode in (OP_TEXT, OP_BINARY):
+                if op is not None:
+                    raise AssertionError("server started a message inside a "
+                                         "fragmented one")
+                op = f.opcode
+            else:
+                raise AssertionError("server sent reserved opcode: %r" % f)
+            parts.append(f.payload)
+            if f.fin:
+                return op, b"".join(parts)
+
+    def read_text(self, timeout=TIMEOUT):
+        op, data = self.read_message(timeout)
+        if op != OP_TEXT:
+            raise AssertionError("server sent a binary message: %r" % data[:100])
+        return data.decode("utf-8")
+
+    def expect(self, line, timeout=TIMEOUT):
+        got = self.read_text(timeout)
+        if got != line:
+            raise AssertionError("expected %r, got %r" % (line, got))
+        return got
+
+    def read_hello(self):
+        hello = self.read_text()
+        if not HELLO_RE.match(hello):
+            raise AssertionError("first message is not a HELLO: %r" % hello)
+        return hello
+
+    def expect_close(self, code, timeout=TIMEOUT, allow_data=False,
+                     reply=True, expect_eof=True):
+        """Read up to the server's close frame; fail unless its code is
+        code and it has a non-empty UTF-8 reason. Data messages before it
+        fail the test unless allow_data (then they are returned). With
+        reply, answer the close; with expect_eof, then wait for the server
+        to close the TCP connection. Returns (reason, data messages)."""
+        deadline = time.monotonic() + timeout
+        data = []
+        while True:
+            try:
+                f = self.read_frame(max(0.0, deadline - time.monotonic()))
+            except PeerClosed as e:
+                raise AssertionError("expected a close frame with code %d, "
+                                     "but: %s" % (code, e))
+            if f.opcode == OP_CLOSE:
+                break
+            if f.opcode == OP_PING:
+                self.pings.append(f.payload)
+                continue
+            if f.opcode == OP_PONG:
+                self.pongs.append(f.payload)
+                continue
+            if not allow_data:
+                raise AssertionError("expected a close frame with code %d, "
+                                     "got %r" % (code, f))
+            data.append(f)
+        if len(f.payload) < 2:
+            raise AssertionError("close frame has no status code (payload "
+                                 "%r); expected %d with a reason"
+                                 % (f.payload, code))
+        try:
+            got, reason = f.close_info()
+        except UnicodeDecodeError:
+            raise AssertionError("close reason is not UTF-8: %r" % f.payload)
+        if got != code:
+            raise AssertionError("close code is %d (reason %r), expected %d"
+                                 % (got, reason, code))
+        if not reason.strip():
+            raise AssertionError("close frame with code %d has no reason; "
+                                 "every close must carry one" % code)
+        if reply:
+            try:
+                self.send_frame(OP_CLOSE, close_payload(code))
+            except OSError:
+                pass
+        if expect_eof:
+            try:
+                rest = self.s.read_to_eof()
+            except ConnectionResetError:
+                rest = b""
+            if rest:
+                raise AssertionError("server sent %r after its close frame"
+                                     % rest[:100])
+        return reason, data
+
+    def close(self):
+        self.s.close()
+
+
+# --- websockets clients ----------------------------------------------------
+
+class ClientClosed(AssertionError):
+    def __init__(self, who, code, reason, what):
+        AssertionError.__init__(
+            self, "%s: connection closed (code=%s reason=%r) while waiting "
+            "for %s" % (who, code, reason, what))
+        self.code, self.reason = code, reason
+
+
+class Client:
+    """A websockets connection speaking the wschat line protocol."""
+
+    _count = 0
+
+    def __init__(self, ws, hello, name):
+        self.ws = ws
+        self.hello = hello
+        self.name = name
+        m = HELLO_RE.match(hello)
+        self.version, self.epoch, self.head = \
+            m.group(1), m.group(2), int(m.group(3))
+        self.username = None
+        self.last_sent = None
+
+    @classmethod
+    async def connect(cls, url, name=None, timeout=TIMEOUT, **kw):
+        cls._count += 1
+        name = name or "client%d" % cls._count
+        kw.setdefault("compression", None)
+        kw.setdefault("ping_interval", None)
+        kw.setdefault("close_timeout", 5)
+        kw.setdefault("max_size", None)
+        kw.setdefault("open_timeout", timeout)
+        try:
+            ws = await asyncio.wait_for(websockets.connect(url, **kw), timeout)
+        except asyncio.TimeoutError:
+            raise AssertionError("%s: could not connect to %s within %.1fs"
+                                 % (name, url, timeout))
+        try:
+            hello = await asyncio.wait_for(ws.recv(), timeout)
+        except asyncio.TimeoutError:
+            await ws.close()
+            raise AssertionError("%s: no HELLO within %.1fs" % (name, timeout))
+        except websockets.exceptions.ConnectionClosed as e:
+            raise AssertionError("%s: closed before HELLO: %s" % (name, e))
+        if not isinstance(hello, str):
+            raise AssertionError("%s: HELLO is a binary message: %r"
+                                 % (name, hello))
+        if not HELLO_RE.match(hello):
+            await ws.close()
+            raise AssertionError("%s: first message is not 'HELLO wschatd/<ver>"
+                                 " <epoch> <seq>': %r" % (name, hello))
+        return cls(ws, hello, name)
+
+    async def send(self, line):
+        self.last_sent = line
+        try:
+            await asyncio.wait_for(self.ws.send(line), TIMEOUT)
+        except asyncio.TimeoutError:
+            raise AssertionError("%s: send of %r blocked for %.1fs"
+                                 % (self.name, line[:80], TIMEOUT))
+
+    async def recv(self, timeout=TIMEOUT, what="a message"):
+        try:
+            msg = await asyncio.wait_for(self.ws.recv(), timeout)
+        except asyncio.TimeoutError:
+            raise AssertionError("%s: no %s within %.1fs (last sent: %r)"
+                                 % (self.name, what, timeout, self.last_sent))
+        except websockets.exceptions.ConnectionClosed as e:
+            code, reason = closed_info(e)
+            raise ClientClosed(self.name, code, reason, what)
+        if not isinstance(msg, str):
+            raise AssertionError("%s: server sent a binary message: %r"
+                                 % (self.name, msg[:100]))
+        return msg
+
+    async def expect(self, line, timeout=TIMEOUT):
+        got = await self.recv(timeout, what=repr(line))
+        if got != line:
+            raise AssertionError("%s: expected %r, got %r (last sent: %r)"
+                                 % (self.name, line, got, self.last_sent))
+        return got
+
+    async def expect_prefix(self, prefix, timeout=TIMEOUT):
+        got = await self.recv(timeout, what="a line starting with %r" % prefix)
+        if not got.startswith(prefix):
+            raise AssertionError("%s: expected a line starting with %r, got %r"
+                                 " (last sent: %r)"
+                                 % (self.name, prefix, got, self.last_sent))
+        return got
+
+    async def expect_match(self, pattern, timeout=TIMEOUT):
+        got = await self.recv(timeout, what="a line matching %r" % pattern)
+        m = re.fullmatch(pattern, got)
+        if not m:
+            raise AssertionError("%s: expected a line matching %r, got %r "
+                                 "(last sent: %r)"
+                                 % (self.name, pattern, got, self.last_sent))
+        return m
+
+    async def cmd(self, line, reply, timeout=TIMEOUT):
+        """Send a command and expect exactly this reply."""
+        await self.send(line)
+        return await self.expect(reply, timeout)
+
+    async def cmd_prefix(self, line, prefix, timeout=TIMEOUT):
+        await self.send(line)
+        return await self.expect_prefix(prefix, timeout)
+
+    async def nick(self, name):
+        await self.cmd("NICK " + name, "CONFIRM NICK " + name)
+        self.username = name
+
+    async def expect_event(self, type_, action, resource, timeout=TIMEOUT):
+        """Expect 'EVENT type action resource {json}'; returns the object."""
+        line = await self.recv(timeout, what="EVENT %s %s %s"
+                               % (type_, action, resource))
+        ev = parse_event(line, self.name)
+        if ev[:3] != (type_, action, resource):
+            raise AssertionError("%s: expected EVENT %s %s %s, got %r"
+                                 % (self.name, type_, action, resource, line))
+        return ev[3]
+
+    async def nothing_pending(self, token=None):
+        """Prove nothing is queued for this client: replies and events
+        arrive in order, so the answer to a PING comes after them."""
+        Client._count += 1
+        token = token or "sync%d" % Client._count
+        await self.send("PING " + token)
+        got = await self.recv(what="PONG " + token)
+        if got != "PONG " + token:
+            raise AssertionError("%s: expected nothing before 'PONG %s', got %r"
+                                 % (self.name, token, got))
+
+    async def expect_closed(self, code, timeout=TIMEOUT, allow_messages=False):
+        """Wait for the server to close with code and a non-empty reason.
+        Returns (reason, messages received before the close)."""
+        msgs = []
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                msg = await asyncio.wait_for(self.ws.recv(), max(left, 0.001))
+            except asyncio.TimeoutError:
+                raise AssertionError("%s: not closed (expected %d) within %.1fs"
+                                     % (self.name, code, timeout))
+            except websockets.exceptions.ConnectionClosed as e:
+                got, reason = closed_info(e)
+                break
+            if not allow_messages:
+                raise AssertionError("%s: expected close %d, got message %r"
+                                     % (self.name, code, msg))
+            msgs.append(msg)
+        if got != code:
+            raise AssertionError("%s: closed with code %s (reason %r), "
+                                 "expected %d" % (self.name, got, reason, code))
+        if not reason:
+            raise AssertionError("%s: close %d carries no reason; every close "
+                                 "must have one" % (self.name, code))
+        return reason, msgs
+
+    async def close(self):
+        try:
+            await asyncio.wait_for(self.ws.close(), TIMEOUT)
+        except (asyncio.TimeoutError, OSError,
+                websockets.exceptions.WebSocketException):
+            pass
+
+    async def wait_closed(self, timeout=TIMEOUT):
+        """Close and wait until the TCP connection is gone."""
+        await self.close()
+        try:
+            await asyncio.wait_for(self.ws.wait_closed(), timeout)
+        except asyncio.TimeoutError:
+            raise AssertionError("%s: TCP connection still open %.1fs after "
+                                 "the close handshake" % (self.name, timeout))
+
+
+def closed_info(exc):
+    """(code, reason) the server sent in a ConnectionClosed, or (None, '')."""
+    rcvd = getattr(exc, "rcvd", None)
+    if rcvd is None:
+        return None, ""
+    return rcvd.code, rcvd.reason
+
+
+def parse_event(line, who="client"):
+    """'EVENT type action resource json' -> (type, action, resource, obj)."""
+    parts = line.split(" ", 4)
+    if len(parts) != 5 or parts[0] != "EVENT":
+        raise AssertionError("%s: expected an EVENT line, got %r" % (who, line))
+    try:
+        obj = json.loads(parts[4])
+    except ValueError as e:
+        raise AssertionError("%s: event JSON does not parse (%s): %r"
+                             % (who, e, line))
+    if not isinstance(obj, dict):
+        raise AssertionError("%s: event JSON is not an object: %r" % (who, line))
+    for key in ("seq", "ts"):
+        if not isinstance(obj.get(key), int) or isinstance(obj.get(key), bool):
+            raise AssertionError("%s: event %r has no integer %r"
+                                 % (who, line, key))
+    if not isinstance(obj.get("username"), str):
+        raise AssertionError("%s: event %r has no string username" % (who, line))
+    return parts[1], parts[2], parts[3], obj
+
+
+# --- the test case ---------------------------------------------------------
+
+class WschatTestCase(unittest.IsolatedAsyncioTestCase):
+    """Base class: daemons and connections opened through it are closed and
+    checked at the end of each test."""
+
+    def setUp(self):
+        if daemon_path() is None:
+            self.skipTest("WSCHATD is not set to an executable")
+        self._clients = []
+        self._raws = []
+
+    async def asyncSetUp(self):
+        # Raw-socket steps block the loop on purpose; do not let asyncio's
+        # debug mode report them as slow callbacks.
+        asyncio.get_running_loop().slow_callback_duration = 3600
+
+    def daemon(self, **overrides):
+        """Start a wschatd with these config settings; it is stopped (and
+        its exit checked) when the test ends."""
+        d = Daemon(overrides, start=False)
+        self.addCleanup(self._reap, d)
+        d.start()
+        return d
+
+    def _reap(self, d):
+        try:
+            for r in self._raws:
+                r.close()
+            if d.proc is None:
+                return
+            if d.port is None:
+                return		# start() failed and said why
+            if d.rc is None and d.proc.poll() is not None and not d.signalled:
+                rc = d.proc.returncode
+                d.wait()
+                raise AssertionError(
+                    "wschatd died during the test (rc=%s)\nlast log lines:\n%s"
+                    % (rc, tail(d.lines(), 60)))
+            rc = d.rc if d.rc is not None else d.stop()
+            d.check_clean_exit(rc)
+        finally:
+            d.kill()
+            d.cleanup()
+
+    async def client(self, d, nick=None, name=None, **kw):
+        c = await Client.connect(d.url, name=name or nick, **kw)
+        self._clients.append(c)
+        if nick is not None:
+            await c.nick(nick)
+        return c
+
+    def raw(self, d, **kw):
+        r = RawWS.connect(d.port, **kw)
+        self._raws.append(r)
+        return r
+
+    def sock(self, d, **kw):
+        s = Sock(d.port, **kw)
+        self._raws.append(s)
+        return s
+
+    async def assert_alive(self, d):
+        """The daemon still serves: a new client gets HELLO and a PONG."""
+        c = await self.client(d, name="alive-check")
+        await c.nothing_pending("alive")
+        await c.close()
+
+    async def asyncTearDown(self):
+        for c in self._clients:
+            await c.close()
+        for r in self._raws:
+            r.close()
+
+
+def main():
+    """unittest.main with automake's exit codes: 0 pass, 1 fail, 77 skip."""
+    if daemon_path() is None:
+        print("SKIP: WSCHATD is not set to an executable", file=sys.stderr)
+        sys.exit(77)
+    prog = unittest.main(exit=False, verbosity=2)
+    result = prog.result
+    if not result.wasSuccessful():
+        sys.exit(1)
+    if result.testsRun == 0 or len(result.skipped) == result.testsRun:
+        sys.exit(77)
+    sys.exit(0)

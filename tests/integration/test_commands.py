@@ -1,2 +1,317 @@
-import sys
-sys.exit(77)
+"""
+The line protocol: greeting, every command's replies and errors, line
+syntax and reply ordering, as docs/PROTOCOL.md ("Lines", "Greeting",
+"Commands") specifies them.
+"""
+
+import re
+
+import harness
+from harness import OP_TEXT, frame
+
+SEQ = r"(0|[1-9][0-9]*)"
+
+
+class CommandsTest(harness.WschatTestCase):
+
+    async def asyncSetUp(self):
+        await super().asyncSetUp()
+        self.d = self.daemon()
+
+    # --- greeting -------------------------------------------------------------
+
+    async def test_hello_format(self):
+        c = await self.client(self.d)
+        m = re.fullmatch(r"HELLO wschatd/(\d+\.\d+\.\d+\S*) ([0-9a-f]+) (\d+)",
+                         c.hello)
+        self.assertTrue(m, "HELLO must be 'HELLO wschatd/<ver> <epoch-hex> "
+                        "<seq>': %r" % c.hello)
+        version = harness.expected_version()
+        if version:
+            self.assertEqual(m.group(1), version, "HELLO version: %r" % c.hello)
+        self.assertEqual(int(m.group(3)), 0,
+                         "a fresh journal has head 0: %r" % c.hello)
+
+    async def test_hello_head_follows_committed_events(self):
+        a = await self.client(self.d, nick="alice")
+        await a.cmd("SUBEVENT channel", "CONFIRM SUBEVENT channel")
+        await a.send("CREATE headtest")
+        ev = await a.expect_event("channel", "CREATE", "headtest")
+        await a.expect("CONFIRM CREATE headtest")
+        b = await self.client(self.d)
+        self.assertEqual(b.epoch, a.epoch,
+                         "the epoch names the journal; it does not change "
+                         "between connections: %r vs %r" % (a.hello, b.hello))
+        self.assertEqual(b.head, ev["seq"],
+                         "HELLO head must be the seq of the last committed "
+                         "event (%d): %r" % (ev["seq"], b.hello))
+
+    # --- NICK -----------------------------------------------------------------
+
+    async def test_nick_valid(self):
+        c = await self.client(self.d)
+        await c.cmd("NICK alice", "CONFIRM NICK alice")
+        await c.cmd("NICK Al_ice-1.x", "CONFIRM NICK Al_ice-1.x")
+
+    async def test_nick_invalid_charset(self):
+        c = await self.client(self.d)
+        for bad in ("al!ce", "al/ce", "al:ce", "\u00e5lice", "a,b", "a@b"):
+            await c.cmd_prefix("NICK " + bad, "ERROR BADARGS ")
+
+    async def test_nick_length_limit(self):
+        c = await self.client(self.d)
+        await c.cmd("NICK " + "n" * 32, "CONFIRM NICK " + "n" * 32)
+        await c.cmd_prefix("NICK " + "n" * 33, "ERROR BADARGS ")
+
+    async def test_nick_in_use_until_holder_leaves(self):
+        a = await self.client(self.d, nick="bob")
+        b = await self.client(self.d)
+        await b.cmd_prefix("NICK bob", "ERROR NAMEINUSE ")
+        # The holder can repeat its own name.
+        await a.cmd("NICK bob", "CONFIRM NICK bob")
+        await a.wait_closed()
+        await b.cmd("NICK bob", "CONFIRM NICK bob")
+
+    async def test_nick_switch_frees_old_name(self):
+        a = await self.client(self.d, nick="carol")
+        await a.cmd("NICK dave", "CONFIRM NICK dave")
+        b = await self.client(self.d)
+        await b.cmd("NICK carol", "CONFIRM NICK carol")
+        await b.cmd_prefix("NICK dave", "ERROR NAMEINUSE ")
+
+    async def test_names_are_case_sensitive(self):
+        await self.client(self.d, nick="erin")
+        b = await self.client(self.d)
+        await b.cmd("NICK Erin", "CONFIRM NICK Erin")
+
+    # --- needs a name ---------------------------------------------------------
+
+    async def test_commands_need_nick(self):
+        c = await self.client(self.d)
+        for line in ("CREATE chan", "DELETE chan", "SUB chan", "UNSUB chan",
+                     "LSSUBS", "MSG chan hello", "HISTORY chan", "RESUME 0"):
+            await c.cmd_prefix(line, "ERROR NOTIDENTIFIED ")
+
+    async def test_commands_without_nick(self):
+        c = await self.client(self.d)
+        await c.cmd("PING", "PONG")
+        await c.cmd("LIST", "LIST 0")
+        await c.cmd("LSEVENTS", "LSEVENTS 0")
+        await c.cmd("SUBEVENT user", "CONFIRM SUBEVENT user")
+        await c.cmd("UNSUBEVENT user", "CONFIRM UNSUBEVENT user")
+
+    # --- CREATE / DELETE / LIST -----------------------------------------------
+
+    async def test_create_and_delete(self):
+        a = await self.client(self.d, nick="alice")
+        await a.cmd("CREATE general", "CONFIRM CREATE general")
+        await a.cmd("LIST", "LIST 1 general")
+        await a.cmd_prefix("CREATE general", "ERROR CHANNELEXISTS ")
+        await a.cmd("DELETE general", "CONFIRM DELETE general")
+        await a.cmd("LIST", "LIST 0")
+        await a.cmd_prefix("DELETE general", "ERROR NOSUCHCHANNEL ")
+        # The name is free again once deleted.
+        await a.cmd("CREATE general", "CONFIRM CREATE general")
+
+    async def test_create_invalid_name(self):
+        a = await self.client(self.d, nick="alice")
+        await a.cmd_prefix("CREATE bad!name", "ERROR BADARGS ")
+        await a.cmd_prefix("CREATE " + "c" * 33, "ERROR BADARGS ")
+        await a.cmd("LIST", "LIST 0")
+
+    async def test_delete_by_non_creator_is_forbidden(self):
+        a = await self.client(self.d, nick="alice")
+        b = await self.client(self.d, nick="bob")
+        await a.cmd("CREATE mine", "CONFIRM CREATE mine")
+        await b.cmd_prefix("DELETE mine", "ERROR FORBIDDEN ")
+        await b.cmd("LIST", "LIST 1 mine")
+
+    async def test_list_in_creation_order(self):
+        a = await self.client(self.d, nick="alice")
+        for ch in ("zeta", "alpha", "mid"):
+            await a.cmd("CREATE " + ch, "CONFIRM CREATE " + ch)
+        await a.cmd("LIST", "LIST 3 zeta alpha mid")
+        await a.cmd("DELETE alpha", "CONFIRM DELETE alpha")
+        await a.cmd("LIST", "LIST 2 zeta mid")
+
+    async def test_max_channels_limit(self):
+        d = self.daemon(max_channels=2)
+        a = await self.client(d, nick="alice")
+        await a.cmd("CREATE one", "CONFIRM CREATE one")
+        await a.cmd("CREATE two", "CONFIRM CREATE two")
+        await a.cmd_prefix("CREATE three", "ERROR LIMIT ")
+        await a.cmd("LIST", "LIST 2 one two")
+
+    # --- SUB / UNSUB / LSSUBS -------------------------------------------------
+
+    async def test_sub_and_unsub(self):
+        a = await self.client(self.d, nick="alice")
+        await a.cmd_prefix("SUB nochan", "ERROR NOSUCHCHANNEL ")
+        await a.cmd("CREATE room", "CONFIRM CREATE room")
+        await a.cmd("LSSUBS", "LSSUBS 0")	# creating does not join
+        await a.cmd("SUB room", "CONFIRM SUB room")
+        await a.cmd_prefix("SUB room", "ERROR BADARGS ")
+        await a.cmd("LSSUBS", "LSSUBS 1 room")
+        await a.cmd("UNSUB room", "CONFIRM UNSUB room")
+        await a.cmd_prefix("UNSUB room", "ERROR NOTMEMBER ")
+        await a.cmd_prefix("UNSUB nochan", "ERROR NOSUCHCHANNEL ")
+        await a.cmd("LSSUBS", "LSSUBS 0")
+
+    async def test_lssubs_in_join_order(self):
+        a = await self.client(self.d, nick="alice")
+        for ch in ("a1", "b2", "c3"):
+            await a.cmd("CREATE " + ch, "CONFIRM CREATE " + ch)
+        await a.cmd("SUB c3", "CONFIRM SUB c3")
+        await a.cmd("SUB a1", "CONFIRM SUB a1")
+        await a.cmd("SUB b2", "CONFIRM SUB b2")
+        await a.cmd("LSSUBS", "LSSUBS 3 c3 a1 b2")
+
+    async def test_membership_survives_disconnect(self):
+        a = await self.client(self.d, nick="mallory")
+        await a.cmd("CREATE r1", "CONFIRM CREATE r1")
+        await a.cmd("CREATE r2", "CONFIRM CREATE r2")
+        await a.cmd("SUB r2", "CONFIRM SUB r2")
+        await a.cmd("SUB r1", "CONFIRM SUB r1")
+        await a.wait_closed()
+        b = await self.client(self.d, nick="mallory")
+        await b.cmd("LSSUBS", "LSSUBS 2 r2 r1")
+        # Membership belongs to the name, not the connection.
+        c = await self.client(self.d, nick="trent")
+        await c.cmd("LSSUBS", "LSSUBS 0")
+
+    # --- MSG ------------------------------------------------------------------
+
+    async def test_msg_needs_membership(self):
+        a = await self.client(self.d, nick="alice")
+        await a.cmd_prefix("MSG nochan hi", "ERROR NOSUCHCHANNEL ")
+        await a.cmd("CREATE talk", "CONFIRM CREATE talk")
+        await a.cmd_prefix("MSG talk hi", "ERROR NOTMEMBER ")
+        await a.cmd("SUB talk", "CONFIRM SUB talk")
+        m = await a.cmd_prefix("MSG talk hi", "CONFIRM MSG talk ")
+        self.assertRegex(m, r"^CONFIRM MSG talk %s$" % SEQ,
+                         "CONFIRM MSG <channel> <seq>")
+
+    async def test_msg_text_with_spaces_and_tab(self):
+        a = await self.client(self.d, nick="alice")
+        await a.cmd("SUBEVENT message", "CONFIRM SUBEVENT message")
+        await a.cmd("CREATE talk", "CONFIRM CREATE talk")
+        await a.cmd("SUB talk", "CONFIRM SUB talk")
+        seqs = []
+        for text in ("hello, world and more", "tab\there", "x",
+                     "ends with dot.", "MSG talk nested",
+                     "quote \" backslash \\ unicode \u00e9\u20ac"):
+            await a.send("MSG talk " + text)
+            ev = await a.expect_event("message", "CREATE", "talk")
+            self.assertEqual(ev.get("text"), text,
+                             "message text must be the rest of the line")
+            self.assertEqual(ev.get("username"), "alice")
+            m = await a.expect_match(r"CONFIRM MSG talk %s" % SEQ)
+            self.assertEqual(int(m.group(1)), ev["seq"],
+                             "CONFIRM MSG seq must be the event's seq")
+            seqs.append(ev["seq"])
+        self.assertEqual(seqs, sorted(set(seqs)),
+                         "message seqs must strictly increase: %r" % seqs)
+
+    async def test_msg_without_text_is_badargs(self):
+        a = await self.client(self.d, nick="alice")
+        await a.cmd("CREATE talk", "CONFIRM CREATE talk")
+        await a.cmd("SUB talk", "CONFIRM SUB talk")
+        await a.cmd_prefix("MSG talk", "ERROR BADARGS usage: ")
+
+    # --- PING, unknown, arity -------------------------------------------------
+
+    async def test_ping(self):
+        c = await self.client(self.d)
+        await c.cmd("PING", "PONG")
+        await c.cmd("PING token-1", "PONG token-1")
+
+    async def test_unknown_verb(self):
+        c = await self.client(self.d)
+        got = await c.cmd_prefix("FROB", "ERROR UNKNOWN ")
+        self.assertIn("FROB", got, "the error names the unknown verb")
+        await c.cmd_prefix("FROB with args", "ERROR UNKNOWN ")
+        # Verbs are upper case.
+        await c.cmd_prefix("ping", "ERROR UNKNOWN ")
+
+    async def test_wrong_arity_gives_usage(self):
+        c = await self.client(self.d, nick="alice")
+        wrong = []
+        for line, verb in (("NICK", "NICK"), ("NICK a b", "NICK"),
+                           ("CREATE", "CREATE"), ("CREATE a b", "CREATE"),
+                           ("DELETE", "DELETE"), ("SUB", "SUB"),
+                           ("UNSUB", "UNSUB"), ("LIST x", "LIST"),
+                           ("LSSUBS x", "LSSUBS"), ("MSG", "MSG"),
+                           ("PING a b", "PING"), ("LSEVENTS x", "LSEVENTS"),
+                           ("UNSUBEVENT", "UNSUBEVENT"),
+                           ("SUBEVENT channel user", "SUBEVENT")):
+            await c.send(line)
+            got = await c.recv()
+            if not got.startswith("ERROR BADARGS usage: ") or verb not in got:
+                wrong.append("%r -> %r" % (line, got))
+        self.assertEqual(wrong, [], "a wrong number of arguments must read "
+                         "'ERROR BADARGS usage: <usage line>'")
+        await c.nothing_pending()
+
+    # --- line syntax ----------------------------------------------------------
+
+    async def test_line_too_long(self):
+        d = self.daemon(max_line=256)
+        c = await self.client(d)
+        await c.cmd_prefix("PING " + "x" * 300, "ERROR TOOLONG ")
+        token = "y" * (256 - len("PING "))
+        await c.cmd("PING " + token, "PONG " + token)
+        await c.cmd("PING still-open", "PONG still-open")
+
+    async def test_malformed_lines(self):
+        c = await self.client(self.d)
+        for line in ("", " ", "PING  x", " PING", "PING x  y",
+                     "PING a\x01b", "PING \x7f"):
+            await c.cmd_prefix(line, "ERROR BADARGS ")
+        await c.cmd("PING ok", "PONG ok")
+
+    async def test_trailing_newline_ignored(self):
+        c = await self.client(self.d)
+        await c.cmd("PING a\n", "PONG a")
+        await c.cmd("PING b\r\n", "PONG b")
+        await c.cmd("PING\n", "PONG")
+
+    # --- ordering -------------------------------------------------------------
+
+    async def test_pipelined_replies_in_order(self):
+        """50 mixed commands in one TCP write: 50 replies, in order."""
+        ws = self.raw(self.d)
+        ws.read_hello()
+        cmds = [("NICK piper", re.escape("CONFIRM NICK piper"))]
+        i = 0
+        while len(cmds) < 50:
+            ch = "p%d" % i
+            group = [
+                ("CREATE " + ch, re.escape("CONFIRM CREATE " + ch)),
+                ("PING n%d" % i, re.escape("PONG n%d" % i)),
+                ("SUB " + ch, re.escape("CONFIRM SUB " + ch)),
+                ("LIST", r"LIST %d( p\d+)*" % (i + 1)),
+                ("MSG %s text %d" % (ch, i), r"CONFIRM MSG %s \d+" % ch),
+                ("FROB", r"ERROR UNKNOWN .*"),
+                ("LSSUBS", r"LSSUBS %d( p\d+)*" % (i + 1)),
+                ("SUB " + ch, r"ERROR BADARGS .*"),
+            ]
+            cmds += group
+            i += 1
+        cmds = cmds[:50]
+        ws.send(b"".join(frame(OP_TEXT, c) for c, _ in cmds))
+        seqs = []
+        for n, (line, pattern) in enumerate(cmds):
+            got = ws.read_text()
+            self.assertRegex(got, "^%s$" % pattern,
+                             "reply %d (to %r) out of order or wrong"
+                             % (n, line))
+            if got.startswith("CONFIRM MSG"):
+                seqs.append(int(got.rsplit(" ", 1)[1]))
+        self.assertEqual(seqs, sorted(set(seqs)),
+                         "MSG seqs must increase in command order: %r" % seqs)
+        ws.send_text("PING end")
+        ws.expect("PONG end")
+
+
+if __name__ == "__main__":
+    harness.main()

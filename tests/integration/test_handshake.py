@@ -1,2 +1,373 @@
-import sys
-sys.exit(77)
+"""
+The opening handshake, /healthz, and RFC 6455 framing as docs/PROTOCOL.md
+("Transport", "Close codes the server sends") specifies them.
+"""
+
+import json
+
+import harness
+from harness import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,
+                     RawWS, accept_for, frame, http_request, plain_request,
+                     upgrade_request, ws_key)
+
+
+class HandshakeTest(harness.WschatTestCase):
+
+    def upgrade(self, d, **kw):
+        """Send an upgrade request built from kw; returns the Response."""
+        kw.setdefault("host", d.hostport)
+        return http_request(d.port, upgrade_request(**kw))
+
+    def assert_refused(self, resp, status, what):
+        self.assertEqual(resp.status, status,
+                         "%s: expected HTTP %d, got %r" % (what, status, resp))
+        self.assertIsNone(resp.header("Sec-WebSocket-Accept"),
+                          "%s: a refused handshake must not carry "
+                          "Sec-WebSocket-Accept: %r" % (what, resp))
+
+    def assert_426(self, resp, what):
+        self.assert_refused(resp, 426, what)
+        self.assertEqual(resp.header("Sec-WebSocket-Version"), "13",
+                         "%s: a 426 must say 'Sec-WebSocket-Version: 13': %r"
+                         % (what, resp))
+
+    # --- accepted handshakes ----------------------------------------------
+
+    def test_upgrade_returns_101_with_accept_key(self):
+        d = self.daemon()
+        s = self.sock(d)
+        key = ws_key()
+        s.sendall(upgrade_request(d.hostport, key=key))
+        resp = harness.read_response(s, body=False)
+        self.assertEqual(resp.status, 101, "valid upgrade: %r" % resp)
+        self.assertEqual(resp.header("Sec-WebSocket-Accept"), accept_for(key),
+                         "Sec-WebSocket-Accept must be base64(sha1(key+GUID))")
+        self.assertIn("websocket", (resp.header("Upgrade") or "").lower(),
+                      "101 must carry 'Upgrade: websocket': %r" % resp)
+        self.assertIn("upgrade", resp.header_tokens("Connection"),
+                      "101 must carry 'Connection: Upgrade': %r" % resp)
+        ws = RawWS(s, resp)
+        hello = ws.read_hello()
+        self.assertTrue(hello.startswith("HELLO wschatd/"), hello)
+
+    def test_browser_connection_header_keep_alive_upgrade(self):
+        d = self.daemon()
+        ws = self.raw(d, headers={"Connection": "keep-alive, Upgrade",
+                                  "Upgrade": "websocket"})
+        ws.read_hello()
+
+    def test_header_names_and_upgrade_value_are_case_insensitive(self):
+        d = self.daemon()
+        key = ws_key()
+        req = ("GET /ws HTTP/1.1\r\nhost: %s\r\nupgrade: WebSocket\r\n"
+               "connection: upgrade\r\nsec-websocket-key: %s\r\n"
+               "sec-websocket-version: 13\r\n\r\n" % (d.hostport, key))
+        s = self.sock(d)
+        s.sendall(req.encode())
+        resp = harness.read_response(s, body=False)
+        self.assertEqual(resp.status, 101, "lower-case header names: %r" % resp)
+        self.assertEqual(resp.header("Sec-WebSocket-Accept"), accept_for(key))
+
+    # --- refused handshakes -------------------------------------------------
+
+    def test_missing_upgrade_header_is_426(self):
+        d = self.daemon()
+        self.assert_426(self.upgrade(d, headers={"Upgrade": None}),
+                        "no Upgrade header")
+
+    def test_upgrade_header_not_websocket_is_426(self):
+        d = self.daemon()
+        self.assert_426(self.upgrade(d, headers={"Upgrade": "h2c"}),
+                        "Upgrade: h2c")
+
+    def test_connection_without_upgrade_token_is_426(self):
+        d = self.daemon()
+        self.assert_426(self.upgrade(d, headers={"Connection": "keep-alive"}),
+                        "Connection: keep-alive (no Upgrade token)")
+
+    def test_missing_connection_header_is_426(self):
+        d = self.daemon()
+        self.assert_426(self.upgrade(d, headers={"Connection": None}),
+                        "no Connection header")
+
+    def test_version_8_is_426(self):
+        d = self.daemon()
+        self.assert_426(self.upgrade(
+            d, headers={"Sec-WebSocket-Version": "8"}), "version 8")
+
+    def test_missing_version_is_426(self):
+        d = self.daemon()
+        self.assert_426(self.upgrade(
+            d, headers={"Sec-WebSocket-Version": None}), "no version")
+
+    def test_key_not_base64_is_400(self):
+        d = self.daemon()
+        self.assert_refused(self.upgrade(d, key="!!!!not*base64!!!!!!!!=="),
+                            400, "key not base64")
+
+    def test_key_of_15_bytes_is_400(self):
+        d = self.daemon()
+        self.assert_refused(self.upgrade(d, key=ws_key(15)), 400,
+                            "key of 15 bytes")
+
+    def test_key_of_17_bytes_is_400(self):
+        d = self.daemon()
+        self.assert_refused(self.upgrade(d, key=ws_key(17)), 400,
+                            "key of 17 bytes")
+
+    def test_missing_key_is_400(self):
+        d = self.daemon()
+        self.assert_refused(self.upgrade(
+            d, headers={"Sec-WebSocket-Key": None}), 400, "no key")
+
+    def test_http_1_0_is_400(self):
+        d = self.daemon()
+        self.assert_refused(self.upgrade(d, version="HTTP/1.0"), 400,
+                            "HTTP/1.0 upgrade")
+
+    def test_post_is_405(self):
+        d = self.daemon()
+        self.assert_refused(self.upgrade(
+            d, method="POST", headers={"Content-Length": "0"}), 405,
+            "POST /ws")
+
+    def test_unknown_path_is_404(self):
+        d = self.daemon()
+        resp = http_request(d.port, plain_request(d.hostport, "/nope"))
+        self.assertEqual(resp.status, 404, "GET /nope: %r" % resp)
+
+    def test_upgrade_on_unknown_path_is_404(self):
+        d = self.daemon()
+        self.assert_refused(self.upgrade(d, path="/nope"), 404,
+                            "upgrade on /nope")
+
+    # --- /healthz -------------------------------------------------------------
+
+    def healthz(self, d):
+        resp = http_request(d.port, plain_request(d.hostport, "/healthz"))
+        self.assertEqual(resp.status, 200, "GET /healthz: %r" % resp)
+        try:
+            obj = json.loads(resp.body.decode("utf-8"))
+        except ValueError as e:
+            self.fail("/healthz body is not JSON (%s): %r" % (e, resp.body))
+        self.assertIsInstance(obj, dict, "/healthz: %r" % resp.body)
+        return obj
+
+    async def test_healthz_reports_status_and_connections(self):
+        d = self.daemon()
+        h = self.healthz(d)
+        self.assertEqual(h.get("status"), "ok", "healthz: %r" % h)
+        self.assertEqual(h.get("connections"), 0,
+                         "no WebSocket is open yet: %r" % h)
+        version = harness.expected_version()
+        if version:
+            self.assertEqual(h.get("version"), "wschatd/" + version,
+                             "healthz version: %r" % h)
+        self.assertIsInstance(h.get("head"), int, "healthz head: %r" % h)
+        self.assertIsInstance(h.get("epoch"), str, "healthz epoch: %r" % h)
+
+        a = await self.client(d)
+        await self.client(d)
+        h = self.healthz(d)
+        self.assertEqual(h.get("connections"), 2,
+                         "two WebSockets are open: %r" % h)
+        self.assertEqual(h.get("epoch"), a.epoch,
+                         "healthz epoch must be HELLO's epoch: %r vs %r"
+                         % (h, a.hello))
+        self.assertEqual(h.get("head"), a.head,
+                         "healthz head must be HELLO's head: %r vs %r"
+                         % (h, a.hello))
+        c = self.raw(d)
+        c.read_hello()
+        self.assertEqual(self.healthz(d).get("connections"), 3,
+                         "three WebSockets are open")
+
+        # Close one; once the server has closed its TCP side the
+        # connection is gone and must no longer be counted.
+        c.send_frame(OP_CLOSE, harness.close_payload(1000, "bye"))
+        f = c.read_frame()
+        self.assertEqual(f.opcode, OP_CLOSE, "close echo: %r" % f)
+        c.s.read_to_eof()
+        h = self.healthz(d)
+        self.assertEqual(h.get("connections"), 2,
+                         "after one of three WebSockets closed: %r" % h)
+
+    # --- Origin ---------------------------------------------------------------
+
+    ORIGINS = "https://good.example https://*.example.org"
+
+    def test_origin_not_allowed_is_403(self):
+        d = self.daemon(origins=self.ORIGINS)
+        for origin in ("https://evil.example", "http://good.example",
+                       "https://good.example.evil.com",
+                       "https://chat.example.org.evil.com",
+                       "http://chat.example.org", "null"):
+            self.assert_refused(self.upgrade(d, headers={"Origin": origin}),
+                                403, "Origin %s with origins = %s"
+                                % (origin, self.ORIGINS))
+
+    def test_allowed_origin_is_101(self):
+        d = self.daemon(origins=self.ORIGINS)
+        ws = self.raw(d, headers={"Origin": "https://good.example"})
+        ws.read_hello()
+
+    def test_no_origin_is_101(self):
+        d = self.daemon(origins=self.ORIGINS)
+        ws = self.raw(d)
+        ws.read_hello()
+
+    def test_wildcard_origin_matches_subdomain(self):
+        d = self.daemon(origins=self.ORIGINS)
+        ws = self.raw(d, headers={"Origin": "https://chat.example.org"})
+        ws.read_hello()
+
+    # --- limits ---------------------------------------------------------------
+
+    async def test_max_connections_third_is_503(self):
+        d = self.daemon(max_connections=2)
+        await self.client(d)
+        await self.client(d)
+        self.assert_refused(self.upgrade(d), 503,
+                            "third connection with max_connections = 2")
+
+    # --- framing --------------------------------------------------------------
+
+    def test_frame_pipelined_with_request_is_processed(self):
+        d = self.daemon()
+        ws = self.raw(d, extra=frame(OP_TEXT, "PING x"))
+        ws.read_hello()
+        ws.expect("PONG x")
+
+    def assert_violation(self, d, data, code, what, hello=True):
+        ws = self.raw(d)
+        if hello:
+            ws.read_hello()
+        ws.send(data)
+        try:
+            ws.expect_close(code)
+        except AssertionError as e:
+            raise AssertionError("%s: %s" % (what, e))
+
+    def test_unmasked_frame_closes_1002(self):
+        d = self.daemon()
+        self.assert_violation(d, frame(OP_TEXT, b"", mask=False), 1002,
+                              "unmasked text frame")
+
+    def test_rsv1_bit_closes_1002(self):
+        d = self.daemon()
+        self.assert_violation(d, frame(OP_TEXT, b"PING x", rsv=4), 1002,
+                              "RSV1 set without an extension")
+
+    def test_reserved_data_opcode_closes_1002(self):
+        d = self.daemon()
+        self.assert_violation(d, frame(0x3, b"x"), 1002, "opcode 0x3")
+
+    def test_reserved_control_opcode_closes_1002(self):
+        d = self.daemon()
+        self.assert_violation(d, frame(0xB, b"x"), 1002, "opcode 0xB")
+
+    def test_continuation_without_message_closes_1002(self):
+        d = self.daemon()
+        self.assert_violation(d, frame(OP_CONT, b"PING"), 1002,
+                              "continuation frame with no message open")
+
+    def test_fragmented_ping_closes_1002(self):
+        d = self.daemon()
+        self.assert_violation(d, frame(OP_PING, b"x", fin=False), 1002,
+                              "ping with FIN clear")
+
+    def test_binary_message_closes_1003(self):
+        d = self.daemon()
+        self.assert_violation(d, frame(OP_BINARY, b"PING x"), 1003,
+                              "binary message")
+
+    def test_invalid_utf8_text_closes_1007(self):
+        d = self.daemon()
+        self.assert_violation(d, frame(OP_TEXT, b"PING \xff\xfe"), 1007,
+                              "text message that is not UTF-8")
+
+    def test_frame_over_max_frame_closes_1009(self):
+        d = self.daemon(max_frame=1024)
+        # Only the header: the server must judge the frame by its length
+        # field, before the payload arrives.
+        head = frame(OP_TEXT, b"", length=2000)
+        self.assert_violation(d, head, 1009, "frame of 2000 > max_frame 1024")
+
+    def test_ping_gets_pong_with_same_payload(self):
+        d = self.daemon()
+        ws = self.raw(d)
+        ws.read_hello()
+        ws.send_frame(OP_PING, b"are you there?")
+        f = ws.read_frame()
+        self.assertEqual(f.opcode, OP_PONG, "answer to a ping: %r" % f)
+        self.assertEqual(f.payload, b"are you there?",
+                         "pong must echo the ping payload")
+        ws.send_text("PING after")
+        ws.expect("PONG after")
+
+    def test_client_close_is_echoed_with_1000(self):
+        d = self.daemon()
+        ws = self.raw(d)
+        ws.read_hello()
+        ws.send_frame(OP_CLOSE, harness.close_payload(1000, "done"))
+        f = ws.read_frame()
+        self.assertEqual(f.opcode, OP_CLOSE, "answer to a close: %r" % f)
+        code, reason = f.close_info()
+        self.assertEqual(code, 1000, "close echo code: %r" % f)
+        self.assertTrue(reason, "every close carries a reason: %r" % f)
+        rest = ws.s.read_to_eof()
+        self.assertEqual(rest, b"", "data after the close echo")
+
+    def test_fragmented_text_with_ping_between(self):
+        d = self.daemon()
+        ws = self.raw(d)
+        ws.read_hello()
+        ws.send(frame(OP_TEXT, b"PIN", fin=False) +
+                frame(OP_PING, b"mid") +
+                frame(OP_CONT, b"G fr", fin=False) +
+                frame(OP_CONT, b"ag", fin=True))
+        line = ws.read_text()
+        self.assertEqual(line, "PONG frag",
+                         "reassembled 'PIN'+'G fr'+'ag' is 'PING frag'")
+        self.assertEqual(ws.pongs, [b"mid"],
+                         "the ping inside the message must get its pong")
+
+    def test_fragment_split_inside_utf8_character(self):
+        d = self.daemon()
+        ws = self.raw(d)
+        ws.read_hello()
+        token = "caf\u00e9\u20ac".encode("utf-8")	# é and € are multi-byte
+        data = b"PING " + token
+        cut = len(data) - 2				# inside the euro sign
+        ws.send(frame(OP_TEXT, data[:cut], fin=False) +
+                frame(OP_CONT, data[cut:], fin=True))
+        ws.expect("PONG caf\u00e9\u20ac")
+
+    def test_frame_one_byte_per_send(self):
+        d = self.daemon()
+        ws = self.raw(d)
+        ws.read_hello()
+        for b in frame(OP_TEXT, b"PING slowly"):
+            ws.send(bytes([b]))
+        ws.expect("PONG slowly")
+
+    def test_16bit_length_frame(self):
+        d = self.daemon()
+        ws = self.raw(d)
+        ws.read_hello()
+        token = "t" * 300
+        ws.send_frame(OP_TEXT, "PING " + token)
+        ws.expect("PONG " + token)
+
+    def test_trailing_newline_is_ignored(self):
+        d = self.daemon()
+        ws = self.raw(d)
+        ws.read_hello()
+        ws.send_text("PING lf\n")
+        ws.expect("PONG lf")
+        ws.send_text("PING crlf\r\n")
+        ws.expect("PONG crlf")
+
+
+if __name__ == "__main__":
+    harness.main()
