@@ -1,3 +1,2924 @@
+/*
+ * bench.c: wschat-bench, the load generator and checker for wschatd.
+ *
+ * One process and one libevent loop drive many real WebSocket clients:
+ * the handshake, masked client frames built with the shared codec
+ * (ws_header/ws_mask, optionally fragmented) and server frames read back
+ * with ws_parse in client role, so fragments and pings from the server are
+ * handled like any client must. Nothing received is taken on trust: every
+ * reply is matched against the command it answers (one reply per command,
+ * in order), every EVENT is parsed (its JSON too), each subscriber's seqs
+ * must strictly increase, and each publisher's messages must reach every
+ * subscriber exactly once and in order, which a PING round trip after a
+ * bounded drain proves (nothing extra was queued). Any deviation is an
+ * error, and any error makes the exit status non-zero.
+ *
+ * Scenarios: fanout (S subscribers, P publishers, one channel, closed or
+ * open loop, end-to-end latency from a send timestamp in the text),
+ * ingest (P publishers, closed loop, CONFIRM round trips), connections
+ * (N idle connections: connect rate, server RSS per connection) and
+ * ceiling (the same frames fanned out by a raw in-process TCP server
+ * thread and checked by the same receiving code: what this machine can do
+ * with no WebSocket or protocol work on the server side).
+ *
+ * The send timestamp is CLOCK_MONOTONIC in nanoseconds: sender and
+ * receivers are this one process, on loopback only.
+ */
 #include "config.h"
+
+#include <sys/types.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include <jansson.h>
+
 #include "wschatd.h"
-int main(void){return 0;}
+
+#define BENCH_MAX_MESSAGE	(16 * 1024 * 1024)	/* server frames we accept */
+#define BENCH_MAX_ERRORS	20			/* error texts kept */
+#define BENCH_HTTP_MAX		8192			/* handshake response cap */
+#define BENCH_READ_MAX		(256 * 1024)		/* bufferevent single read */
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT	24
+#endif
+
+/* --- options -------------------------------------------------------------- */
+
+enum scenario { SC_FANOUT, SC_INGEST, SC_CONNECTIONS, SC_CEILING };
+static const char *scenario_names[] = { "fanout", "ingest", "connections",
+    "ceiling" };
+
+static struct {
+	enum scenario	 scenario;
+	char		*url;
+	struct sockaddr_in addr;	/* the server */
+	char		 hostport[96];	/* Host: header */
+	char		*path;		/* request target */
+	int		 subscribers;
+	int		 publishers;
+	int		 connections;
+	double		 duration;
+	int		 duration_set;
+	int64_t		 messages;	/* per publisher, 0 = until duration */
+	double		 rate;		/* open loop, msgs/s over all publishers */
+	int		 window;	/* closed loop, outstanding per publisher */
+	size_t		 size;		/* bytes of message text */
+	pid_t		 server_pid;
+	char		*json;
+	int		 concurrency;	/* handshakes in flight */
+	int		 source_addrs;	/* 127.0.0.1 .. 127.0.0.N */
+	double		 drain;		/* seconds allowed after publishing */
+	size_t		 fragment;	/* split client messages, 0 = no */
+	int		 ceiling_per_message;	/* one write per receiver per msg */
+	int		 verbose;
+	char		*command;	/* argv, for the record */
+} opts;
+
+/* --- histogram ------------------------------------------------------------ */
+
+/*
+ * A log-linear histogram of nanoseconds: exact below 256, then 128
+ * buckets per power of two (under 0.8% error), all of 64 bits.
+ */
+#define HIST_LINEAR	256
+#define HIST_SUB	128
+#define HIST_BUCKETS	(HIST_LINEAR + (64 - 8) * HIST_SUB)
+
+struct hist {
+	uint64_t	 count;
+	uint64_t	 min;
+	uint64_t	 max;
+	double		 sum;
+	uint64_t	*b;
+};
+
+/* --- connections ---------------------------------------------------------- */
+
+enum role { ROLE_PUB, ROLE_SUB, ROLE_IDLE, ROLE_RECV };
+
+enum conn_state {
+	CS_NEW,			/* not started */
+	CS_CONNECTING,		/* TCP connect in progress */
+	CS_HANDSHAKE,		/* request sent, reading the 101 */
+	CS_HELLO,		/* upgraded, waiting for HELLO */
+	CS_OPEN,		/* talking */
+	CS_CLOSING,		/* our close frame is out */
+	CS_DEAD			/* gone (cleanly or not) */
+};
+
+/* What the next reply on a connection must be. */
+enum expect {
+	EXP_NICK, EXP_SUBEVENT, EXP_CREATE, EXP_SUB, EXP_MSG, EXP_PING
+};
+static const char *expect_names[] = { "NICK", "SUBEVENT", "CREATE", "SUB",
+    "MSG", "PING" };
+
+struct conn {
+	int		 c_idx;		/* in run.conns */
+	int		 c_id;		/* within its role */
+	enum role	 c_role;
+	enum conn_state	 c_state;
+	struct bufferevent *c_bev;
+	struct ws_parser c_parser;
+	char		 c_name[40];
+	char		 c_key[32];	/* Sec-WebSocket-Key */
+	int		 c_inflight;	/* counted in run.inflight */
+	int		 c_setup_left;	/* setup replies still due */
+	int		 c_ready;
+	int		 c_ping_out;	/* barrier PING sent, PONG not yet */
+	int		 c_close_got;
+	uint16_t	 c_close_code;
+
+	/* Replies due, oldest first (a ring). */
+	unsigned char	*c_exp;
+	size_t		 c_exp_head;
+	size_t		 c_exp_len;
+	size_t		 c_exp_cap;
+
+	/* Subscriber: what arrived. */
+	int64_t		 c_last_seq;
+	int64_t		*c_last_n;	/* per publisher */
+	uint64_t	 c_received;
+
+	/* Publisher. */
+	int64_t		 c_sent;	/* MSGs sent */
+	int64_t		 c_confirmed;	/* CONFIRM MSG received */
+	int64_t		 c_done;	/* confirmed and delivered everywhere */
+	int64_t		 c_confirm_seq;	/* seq of the last CONFIRM */
+};
+
+/* Per publisher, indexed by message number n (1-based). */
+struct pubrec {
+	int64_t		*pr_seq;	/* seq first seen for n, 0 = not yet */
+	int64_t		*pr_ts;		/* send time, ns */
+	uint32_t	*pr_cnt;	/* subscribers that have it */
+	size_t		 pr_cap;
+};
+
+enum phase {
+	PH_SETUP,	/* the creator connects and makes the channel */
+	PH_JOIN,	/* everyone else connects and joins */
+	PH_HOLD,	/* connections: idle for the duration */
+	PH_RUN,		/* publishing */
+	PH_DRAIN,	/* publishing stopped, waiting for every delivery */
+	PH_BARRIER,	/* PING round trip on every connection */
+	PH_CLOSE,	/* close handshake on every connection */
+	PH_DONE
+};
+static const char *phase_names[] = { "setup", "join", "hold", "run", "drain",
+    "barrier", "close", "done" };
+
+/* The ceiling: a raw fan-out server thread. */
+struct ceiling {
+	pthread_t	 cl_thread;
+	int		 cl_started;
+	struct event_base *cl_base;
+	int		 cl_lfd;
+	int		 cl_wake[2];	/* main -> thread */
+	int		 cl_note[2];	/* thread -> main */
+	struct event	*cl_note_ev;	/* main side */
+	struct event	*cl_wake_ev;	/* thread side */
+	struct event	*cl_accept_ev;
+	struct event	*cl_stop_ev;
+	struct event	*cl_again_ev;	/* the next pass of ceil_produce */
+	int64_t		 cl_deadline;	/* ns: stop producing */
+	int		 cl_nfds;
+	int		*cl_fds;
+	struct evbuffer	**cl_out;
+	struct event	**cl_wev;
+	int64_t		 cl_seq;
+	char		*cl_line;	/* scratch for one EVENT line */
+	size_t		 cl_linecap;
+	unsigned char	*cl_frame;
+	char		*cl_text;
+	atomic_int	 cl_waiting;	/* the thread waits for window space */
+	atomic_int	 cl_quit;
+	atomic_int	 cl_stopped;	/* done producing */
+	atomic_int	 cl_failed;
+	atomic_llong	*cl_sent;	/* per publisher, written by the thread */
+	atomic_llong	*cl_done;	/* per publisher, written by main */
+	int64_t		*cl_limit;	/* per publisher: this pass sends up to */
+	atomic_llong	 cl_t0;		/* ns when producing started */
+	atomic_llong	 cl_t1;		/* ns when producing stopped */
+	double		 cl_cpu;	/* thread CPU seconds while producing */
+	int64_t		 cl_writes;	/* write syscalls */
+	char		 cl_error[256];
+};
+
+static struct {
+	struct event_base *base;
+	struct conn	*conns;
+	int		 nconns;
+	struct conn	**pubs;
+	int		 npubs;
+	struct conn	**subs;
+	int		 nsubs;
+	struct pubrec	*recs;
+	int64_t		*last_n;	/* nsubs * npubs */
+
+	enum phase	 phase;
+	int		 aborting;
+	int		 launch_next;	/* next conn to start */
+	int		 launch_end;
+	int		 inflight;
+	int		 ready;
+	int		 dead;
+	int		 closed_ok;
+	int		 pings_out;
+	int		 publishing;
+	int		 stop;		/* no more MSGs */
+
+	char		 runid[16];
+	char		 chan[48];
+	char		*ev_prefix;	/* "EVENT message CREATE <chan> " */
+	size_t		 ev_prefixlen;
+	char		*confirm_prefix; /* "CONFIRM MSG <chan> " */
+	size_t		 confirm_prefixlen;
+	char		**pubnames;
+	size_t		*pubnamelen;
+	char		*pad;
+	size_t		 textcap;
+	char		*text;		/* scratch: a text being built */
+	char		*text2;		/* scratch: a text being checked */
+	char		*line;		/* scratch: a line being sent */
+	char		*jbuf1;		/* scratch: unescaped JSON strings */
+	char		*jbuf2;
+	char		*jbuf3;
+
+	struct event	*phase_ev;	/* timeout of the current phase */
+	struct event	*stop_ev;	/* end of the publishing time */
+	struct event	*tick_ev;	/* open loop pacing */
+	struct event	*hold_ev;
+
+	/* Measurements. */
+	int64_t		 t_start;	/* first connect */
+	int64_t		 t_connected;	/* all connected and set up */
+	int64_t		 t0;		/* publishing began */
+	int64_t		 t_stop;	/* publishing ended */
+	int64_t		 t_last_confirm;
+	int64_t		 t_last_delivery;
+	int64_t		 t_end;		/* drained */
+	uint64_t	 total_sent;
+	uint64_t	 total_confirmed;
+	uint64_t	 total_deliveries;
+	struct hist	 lat;		/* end to end */
+	struct hist	 rtt;		/* MSG -> CONFIRM */
+	struct hist	 conn_lat;	/* connect -> HELLO */
+	int64_t		*conn_t;	/* per conn: connect started */
+	double		 srv_cpu0, srv_cpu1;
+	long		 srv_rss0, srv_rss1, srv_rss_conn;
+	int		 srv_ok;
+	struct rusage	 ru0, ru1;
+
+	/* Errors. */
+	uint64_t	 errors;
+	char		*error_text[BENCH_MAX_ERRORS];
+	int		 nerror_text;
+	char		*abort_reason;
+
+	struct ceiling	 cl;
+} run;
+
+static uint64_t	 rng_state;
+
+static void	 run_check(void);
+static void	 run_abort(const char *, ...) printflike(1, 2);
+static void	 conn_start(struct conn *);
+static void	 pub_pump(struct conn *);
+static void	 pub_advance(int);
+static void	 barrier_start(void);
+static void	 close_start(void);
+static void	 phase_timeout(double);
+static void	 ceil_check(void);
+static void	 ceil_stop_cb(evutil_socket_t, short, void *);
+
+/* --- small helpers -------------------------------------------------------- */
+
+/* Monotonic nanoseconds: the clock of send timestamps and rates. */
+static int64_t
+now_ns(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+}
+
+/* xorshift64*: mask keys and handshake keys need no cryptography here. */
+static uint64_t
+rng_next(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return (rng_state * 0x2545f4914f6cdd1dULL);
+}
+
+/* Decimal digits of v into out; returns the length. */
+static size_t
+u64_dec(char *out, uint64_t v)
+{
+	char	tmp[24];
+	size_t	n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	for (i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return (n);
+}
+
+/* Parse an unsigned decimal that spans exactly [s, s+len). */
+static int
+dec_parse(const char *s, size_t len, int64_t *v)
+{
+	uint64_t	x = 0;
+	size_t		i;
+
+	if (len == 0 || len > 18)
+		return (-1);
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return (-1);
+		x = x * 10 + (uint64_t)(s[i] - '0');
+	}
+	*v = (int64_t)x;
+	return (0);
+}
+
+/* A printable copy of a received line for an error message. */
+static const char *
+shorten(const char *s, size_t len)
+{
+	static char	buf[200];
+	size_t		i, n = len < sizeof buf - 4 ? len : sizeof buf - 4;
+
+	for (i = 0; i < n; i++)
+		buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	if (n < len)
+		memcpy(buf + n, "...", 4);
+	else
+		buf[n] = '\0';
+	return (buf);
+}
+
+/* Record an error; the run goes on unless the caller aborts it. */
+static void printflike(1, 2)
+run_error(const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s;
+
+	va_start(ap, fmt);
+	xvasprintf(&s, fmt, ap);
+	va_end(ap);
+	run.errors++;
+	if (run.errors <= BENCH_MAX_ERRORS || opts.verbose)
+		fprintf(stderr, "wschat-bench: error: %s\n", s);
+	if (run.nerror_text < BENCH_MAX_ERRORS)
+		run.error_text[run.nerror_text++] = s;
+	else
+		free(s);
+}
+
+/* --- histogram ------------------------------------------------------------ */
+
+static void
+hist_init(struct hist *h)
+{
+	memset(h, 0, sizeof *h);
+	h->b = xcalloc(HIST_BUCKETS, sizeof *h->b);
+	h->min = UINT64_MAX;
+}
+
+static inline size_t
+hist_index(uint64_t v)
+{
+	int	e;
+
+	if (v < HIST_LINEAR)
+		return ((size_t)v);
+	e = 63 - __builtin_clzll(v);
+	return (HIST_LINEAR + (size_t)(e - 8) * HIST_SUB +
+	    (size_t)((v >> (e - 7)) & (HIST_SUB - 1)));
+}
+
+/* The highest value a bucket holds. */
+static uint64_t
+hist_top(size_t i)
+{
+	size_t		e, m;
+
+	if (i < HIST_LINEAR)
+		return (i);
+	e = (i - HIST_LINEAR) / HIST_SUB + 8;
+	m = (i - HIST_LINEAR) % HIST_SUB;
+	return ((((uint64_t)HIST_SUB + m) << (e - 7)) + ((uint64_t)1 << (e - 7)) - 1);
+}
+
+static inline void
+hist_add(struct hist *h, int64_t v)
+{
+	uint64_t	u = v < 0 ? 0 : (uint64_t)v;
+
+	h->b[hist_index(u)]++;
+	h->count++;
+	h->sum += (double)u;
+	if (u < h->min)
+		h->min = u;
+	if (u > h->max)
+		h->max = u;
+}
+
+/* The value at quantile q (0..1): the top of its bucket, capped at max. */
+static uint64_t
+hist_quantile(const struct hist *h, double q)
+{
+	uint64_t	rank, seen = 0, top;
+	size_t		i;
+
+	if (h->count == 0)
+		return (0);
+	/* ceil() without libm, which the build does not link. */
+	rank = (uint64_t)(q * (double)h->count);
+	if ((double)rank < q * (double)h->count)
+		rank++;
+	if (rank < 1)
+		rank = 1;
+	for (i = 0; i < HIST_BUCKETS; i++) {
+		seen += h->b[i];
+		if (seen >= rank) {
+			top = hist_top(i);
+			return (top < h->max ? top : h->max);
+		}
+	}
+	return (h->max);
+}
+
+/* Microseconds, for people and the JSON. */
+static double
+us(uint64_t ns)
+{
+	return ((double)ns / 1000.0);
+}
+
+static json_t *
+hist_json(const struct hist *h)
+{
+	json_t	*o = json_object();
+
+	json_object_set_new(o, "count", json_integer((json_int_t)h->count));
+	json_object_set_new(o, "min", json_real(h->count ? us(h->min) : 0));
+	json_object_set_new(o, "mean", json_real(h->count ?
+	    h->sum / (double)h->count / 1000.0 : 0));
+	json_object_set_new(o, "p50", json_real(us(hist_quantile(h, 0.50))));
+	json_object_set_new(o, "p90", json_real(us(hist_quantile(h, 0.90))));
+	json_object_set_new(o, "p99", json_real(us(hist_quantile(h, 0.99))));
+	json_object_set_new(o, "p999", json_real(us(hist_quantile(h, 0.999))));
+	json_object_set_new(o, "max", json_real(h->count ? us(h->max) : 0));
+	return (o);
+}
+
+static void
+hist_print(const char *what, const struct hist *h)
+{
+	if (h->count == 0) {
+		printf("  %-22s (no samples)\n", what);
+		return;
+	}
+	printf("  %-22s p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f"
+	    "  (n=%" PRIu64 ")\n", what, us(hist_quantile(h, 0.50)),
+	    us(hist_quantile(h, 0.90)), us(hist_quantile(h, 0.99)),
+	    us(hist_quantile(h, 0.999)), us(h->max), h->count);
+}
+
+/* --- the server process, from /proc --------------------------------------- */
+
+/* utime + stime of a process, in seconds; -1 if it cannot be read. */
+static double
+proc_cpu(pid_t pid)
+{
+	char		 path[64], buf[1024], *p;
+	unsigned long	 ut, st;
+	FILE		*f;
+	size_t		 n;
+	int		 i;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return (-1);
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* comm may hold spaces and parentheses: fields follow the last ')'. */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return (-1);
+	p++;
+	/* Field 3 (state) is first; utime and stime are fields 14 and 15. */
+	for (i = 3; i < 14; i++) {
+		p = strchr(p + 1, ' ');
+		if (p == NULL)
+			return (-1);
+	}
+	if (sscanf(p, " %lu %lu", &ut, &st) != 2)
+		return (-1);
+	return ((double)(ut + st) / (double)sysconf(_SC_CLK_TCK));
+}
+
+/* VmRSS of a process in kB; -1 if it cannot be read. */
+static long
+proc_rss_kb(pid_t pid)
+{
+	char	 path[64], line[256];
+	long	 kb = -1;
+	FILE	*f;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return (-1);
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (strncmp(line, "VmRSS:", 6) == 0) {
+			kb = strtol(line + 6, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return (kb);
+}
+
+/* Sample the server (if we know it) and ourselves. */
+static void
+sample(double *cpu, long *rss, struct rusage *ru)
+{
+	if (opts.server_pid > 0) {
+		*cpu = proc_cpu(opts.server_pid);
+		*rss = proc_rss_kb(opts.server_pid);
+		if (*cpu < 0 || *rss < 0)
+			run_error("cannot read /proc/%d: is --server-pid right?",
+			    (int)opts.server_pid);
+	}
+	if (ru != NULL)
+		getrusage(RUSAGE_SELF, ru);
+}
+
+static double
+ru_cpu(const struct rusage *ru)
+{
+	return ((double)ru->ru_utime.tv_sec + ru->ru_utime.tv_usec / 1e6 +
+	    (double)ru->ru_stime.tv_sec + ru->ru_stime.tv_usec / 1e6);
+}
+
+/* --- JSON of events ------------------------------------------------------- */
+
+/*
+ * A small strict scanner for the event object: seq and ts (integers),
+ * username and text (strings) are required and unique; other members are
+ * skipped but must be well-formed JSON.
+ */
+struct evjson {
+	int64_t		 seq;
+	int64_t		 ts;
+	const char	*user;
+	size_t		 userlen;
+	const char	*text;
+	size_t		 textlen;
+};
+
+static const char *
+js_ws(const char *p, const char *e)
+{
+	while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return (p);
+}
+
+static int
+js_hex4(const char *p, const char *e, unsigned *v)
+{
+	int	i;
+
+	*v = 0;
+	if (e - p < 4)
+		return (-1);
+	for (i = 0; i < 4; i++) {
+		int	c = p[i];
+
+		*v <<= 4;
+		if (c >= '0' && c <= '9')
+			*v |= (unsigned)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			*v |= (unsigned)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			*v |= (unsigned)(c - 'A' + 10);
+		else
+			return (-1);
+	}
+	return (0);
+}
+
+/*
+ * A string at p (its opening quote). Without escapes *s points into the
+ * input; with them the text is decoded into buf. Returns the byte after
+ * the closing quote, or NULL.
+ */
+static const char *
+js_string(const char *p, const char *e, char *buf, size_t cap, const char **s,
+    size_t *slen)
+{
+	const char	*start;
+	size_t		 n;
+	unsigned	 u, lo;
+
+	if (p >= e || *p != '"')
+		return (NULL);
+	start = ++p;
+	while (p < e && *p != '"' && *p != '\\') {
+		if ((unsigned char)*p < 0x20)
+			return (NULL);
+		p++;
+	}
+	if (p < e && *p == '"') {
+		*s = start;
+		*slen = (size_t)(p - start);
+		return (p + 1);
+	}
+	if (buf == NULL)
+		cap = 0;
+	n = (size_t)(p - start);
+	if (n > cap)
+		return (NULL);
+	if (n > 0)
+		memcpy(buf, start, n);
+	while (p < e && *p != '"') {
+		unsigned char	c = (unsigned char)*p++;
+
+		if (c < 0x20)
+			return (NULL);
+		if (c != '\\') {
+			if (n >= cap)
+				return (NULL);
+			buf[n++] = (char)c;
+			continue;
+		}
+		if (p >= e)
+			return (NULL);
+		switch (*p++) {
+		case '"': c = '"'; break;
+		case '\\': c = '\\'; break;
+		case '/': c = '/'; break;
+		case 'b': c = '\b'; break;
+		case 'f': c = '\f'; break;
+		case 'n': c = '\n'; break;
+		case 'r': c = '\r'; break;
+		case 't': c = '\t'; break;
+		case 'u':
+			if (js_hex4(p, e, &u) == -1)
+				return (NULL);
+			p += 4;
+			if (u >= 0xdc00 && u <= 0xdfff)
+				return (NULL);
+			if (u >= 0xd800 && u <= 0xdbff) {
+				if (e - p < 6 || p[0] != '\\' || p[1] != 'u' ||
+				    js_hex4(p + 2, e, &lo) == -1 ||
+				    lo < 0xdc00 || lo > 0xdfff)
+					return (NULL);
+				p += 6;
+				u = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
+			}
+			if (n + 4 > cap)
+				return (NULL);
+			if (u < 0x80)
+				buf[n++] = (char)u;
+			else if (u < 0x800) {
+				buf[n++] = (char)(0xc0 | (u >> 6));
+				buf[n++] = (char)(0x80 | (u & 0x3f));
+			} else if (u < 0x10000) {
+				buf[n++] = (char)(0xe0 | (u >> 12));
+				buf[n++] = (char)(0x80 | ((u >> 6) & 0x3f));
+				buf[n++] = (char)(0x80 | (u & 0x3f));
+			} else {
+				buf[n++] = (char)(0xf0 | (u >> 18));
+				buf[n++] = (char)(0x80 | ((u >> 12) & 0x3f));
+				buf[n++] = (char)(0x80 | ((u >> 6) & 0x3f));
+				buf[n++] = (char)(0x80 | (u & 0x3f));
+			}
+			continue;
+		default:
+			return (NULL);
+		}
+		if (n >= cap)
+			return (NULL);
+		buf[n++] = (char)c;
+	}
+	if (p >= e)
+		return (NULL);
+	*s = buf;
+	*slen = n;
+	return (p + 1);
+}
+
+/* A JSON number; *v gets it if it is an integer (else *isint = 0). */
+static const char *
+js_number(const char *p, const char *e, int64_t *v, int *isint)
+{
+	const char	*start = p;
+	int		 neg = 0, digits = 0;
+	uint64_t	 x = 0;
+
+	*isint = 1;
+	if (p < e && *p == '-') {
+		neg = 1;
+		p++;
+	}
+	if (p < e && *p == '0')
+		p++, digits = 1;
+	else {
+		while (p < e && *p >= '0' && *p <= '9') {
+			if (x > (uint64_t)INT64_MAX / 10)
+				*isint = 0;
+			x = x * 10 + (uint64_t)(*p - '0');
+			p++, digits++;
+		}
+	}
+	if (digits == 0)
+		return (NULL);
+	if (p < e && *p == '.') {
+		*isint = 0;
+		p++;
+		if (p >= e || *p < '0' || *p > '9')
+			return (NULL);
+		while (p < e && *p >= '0' && *p <= '9')
+			p++;
+	}
+	if (p < e && (*p == 'e' || *p == 'E')) {
+		*isint = 0;
+		p++;
+		if (p < e && (*p == '+' || *p == '-'))
+			p++;
+		if (p >= e || *p < '0' || *p > '9')
+			return (NULL);
+		while (p < e && *p >= '0' && *p <= '9')
+			p++;
+	}
+	if (*isint)
+		*v = neg ? -(int64_t)x : (int64_t)x;
+	(void)start;
+	return (p);
+}
+
+/* Skip any JSON value. */
+static const char *
+js_skip(const char *p, const char *e, int depth)
+{
+	const char	*s;
+	size_t		 n;
+	int64_t		 v;
+	int		 isint;
+
+	p = js_ws(p, e);
+	if (p >= e || depth > 32)
+		return (NULL);
+	switch (*p) {
+	case '"':
+		return (js_string(p, e, run.jbuf3, opts.size + 64, &s, &n));
+	case '{':
+	case '[': {
+		char	close = *p == '{' ? '}' : ']';
+		int	obj = *p == '{';
+
+		p = js_ws(p + 1, e);
+		if (p < e && *p == close)
+			return (p + 1);
+		for (;;) {
+			if (obj) {
+				p = js_string(js_ws(p, e), e, run.jbuf3,
+				    opts.size + 64, &s, &n);
+				if (p == NULL)
+					return (NULL);
+				p = js_ws(p, e);
+				if (p >= e || *p++ != ':')
+					return (NULL);
+			}
+			if ((p = js_skip(p, e, depth + 1)) == NULL)
+				return (NULL);
+			p = js_ws(p, e);
+			if (p < e && *p == ',') {
+				p++;
+				continue;
+			}
+			if (p < e && *p == close)
+				return (p + 1);
+			return (NULL);
+		}
+	}
+	case 't':
+		return (e - p >= 4 && memcmp(p, "true", 4) == 0 ? p + 4 : NULL);
+	case 'f':
+		return (e - p >= 5 && memcmp(p, "false", 5) == 0 ? p + 5 : NULL);
+	case 'n':
+		return (e - p >= 4 && memcmp(p, "null", 4) == 0 ? p + 4 : NULL);
+	default:
+		return (js_number(p, e, &v, &isint));
+	}
+}
+
+/* Parse the JSON of a message event; NULL or a reason it is wrong. */
+static const char *
+js_event(const char *p, size_t len, struct evjson *ev)
+{
+	const char	*e = p + len, *k, *s;
+	size_t		 klen, slen;
+	int		 have = 0, isint;
+	int64_t		 v;
+
+	p = js_ws(p, e);
+	if (p >= e || *p++ != '{')
+		return ("not a JSON object");
+	p = js_ws(p, e);
+	if (p < e && *p == '}')
+		return ("empty JSON object");
+	for (;;) {
+		/* Keys are plain ASCII; no scratch needed for them. */
+		if ((p = js_string(js_ws(p, e), e, NULL, 0, &k, &klen)) == NULL)
+			return ("bad JSON key");
+		p = js_ws(p, e);
+		if (p >= e || *p++ != ':')
+			return ("bad JSON: ':' expected");
+		p = js_ws(p, e);
+		if (klen == 3 && memcmp(k, "seq", 3) == 0) {
+			if ((have & 1) || (p = js_number(p, e, &v, &isint)) ==
+			    NULL || !isint || v <= 0)
+				return ("bad or repeated \"seq\"");
+			ev->seq = v;
+			have |= 1;
+		} else if (klen == 2 && memcmp(k, "ts", 2) == 0) {
+			if ((have & 2) || (p = js_number(p, e, &v, &isint)) ==
+			    NULL || !isint || v <= 0)
+				return ("bad or repeated \"ts\"");
+			ev->ts = v;
+			have |= 2;
+		} else if (klen == 8 && memcmp(k, "username", 8) == 0) {
+			if ((have & 4) || (p = js_string(p, e, run.jbuf1,
+			    opts.size + 64, &s, &slen)) == NULL)
+				return ("bad or repeated \"username\"");
+			ev->user = s;
+			ev->userlen = slen;
+			have |= 4;
+		} else if (klen == 4 && memcmp(k, "text", 4) == 0) {
+			if ((have & 8) || (p = js_string(p, e, run.jbuf2,
+			    opts.size + 64, &s, &slen)) == NULL)
+				return ("bad or repeated \"text\"");
+			ev->text = s;
+			ev->textlen = slen;
+			have |= 8;
+		} else if ((p = js_skip(p, e, 1)) == NULL)
+			return ("bad JSON value");
+		p = js_ws(p, e);
+		if (p < e && *p == ',') {
+			p++;
+			continue;
+		}
+		if (p < e && *p == '}')
+			break;
+		return ("bad JSON: ',' or '}' expected");
+	}
+	if (js_ws(p + 1, e) != e)
+		return ("junk after the JSON object");
+	if (have != 15)
+		return ("JSON lacks seq, ts, username or text");
+	return (NULL);
+}
+
+/* --- message texts -------------------------------------------------------- */
+
+/*
+ * The text of message n of publisher p, sent at ts (ns): "<ts> <p>.<n>",
+ * then " xxx..." up to opts.size bytes (at least one x if any padding).
+ */
+static size_t
+text_build(char *out, int64_t ts, int p, int64_t n)
+{
+	size_t	len, k;
+
+	len = u64_dec(out, (uint64_t)ts);
+	out[len++] = ' ';
+	len += u64_dec(out + len, (uint64_t)p);
+	out[len++] = '.';
+	len += u64_dec(out + len, (uint64_t)n);
+	if (opts.size > len) {
+		out[len++] = ' ';
+		k = opts.size > len ? opts.size - len : 1;
+		memcpy(out + len, run.pad, k);
+		len += k;
+	}
+	return (len);
+}
+
+/* Split a received text into ts, p and n; -1 if it is not ours. */
+static int
+text_parse(const char *s, size_t len, int64_t *ts, int64_t *p, int64_t *n)
+{
+	const char	*e = s + len, *a, *dot, *sp;
+
+	if ((sp = memchr(s, ' ', len)) == NULL)
+		return (-1);
+	if (dec_parse(s, (size_t)(sp - s), ts) == -1)
+		return (-1);
+	a = sp + 1;
+	if ((dot = memchr(a, '.', (size_t)(e - a))) == NULL)
+		return (-1);
+	if (dec_parse(a, (size_t)(dot - a), p) == -1)
+		return (-1);
+	a = dot + 1;
+	if ((sp = memchr(a, ' ', (size_t)(e - a))) == NULL)
+		sp = e;
+	return (dec_parse(a, (size_t)(sp - a), n));
+}
+
+/* Grow a publisher's record to hold message n. */
+static void
+pub_reserve(struct pubrec *pr, int64_t n)
+{
+	size_t	cap = pr->pr_cap, old = pr->pr_cap;
+
+	if ((size_t)n < cap)
+		return;
+	if (cap == 0)
+		cap = 1024;
+	while (cap <= (size_t)n)
+		cap *= 2;
+	pr->pr_seq = xreallocarray(pr->pr_seq, cap, sizeof *pr->pr_seq);
+	pr->pr_ts = xreallocarray(pr->pr_ts, cap, sizeof *pr->pr_ts);
+	pr->pr_cnt = xreallocarray(pr->pr_cnt, cap, sizeof *pr->pr_cnt);
+	memset(pr->pr_seq + old, 0, (cap - old) * sizeof *pr->pr_seq);
+	memset(pr->pr_ts + old, 0, (cap - old) * sizeof *pr->pr_ts);
+	memset(pr->pr_cnt + old, 0, (cap - old) * sizeof *pr->pr_cnt);
+	pr->pr_cap = cap;
+}
+
+/* --- sending -------------------------------------------------------------- */
+
+/* Queue one frame: masked with a fresh key, as a client must. */
+static void
+conn_frame(struct conn *c, int opcode, int fin, const void *data, size_t len)
+{
+	struct evbuffer		*out = bufferevent_get_output(c->c_bev);
+	struct evbuffer_iovec	 v;
+	unsigned char		 mask[4], *p;
+	uint64_t		 r = rng_next();
+	size_t			 hl;
+
+	memcpy(mask, &r, 4);
+	if (evbuffer_reserve_space(out, (ev_ssize_t)(WS_MAX_HEADER + len), &v, 1)
+	    < 1 || v.iov_len < WS_MAX_HEADER + len)
+		fatalx("%s: evbuffer_reserve_space", __func__);
+	p = v.iov_base;
+	hl = ws_header(p, opcode, fin, len, mask);
+	if (len > 0) {
+		memcpy(p + hl, data, len);
+		ws_mask(p + hl, len, mask, 0);
+	}
+	v.iov_len = hl + len;
+	if (evbuffer_commit_space(out, &v, 1) != 0)
+		fatalx("%s: evbuffer_commit_space", __func__);
+}
+
+/* Queue one text message, fragmented if --fragment asks for it. */
+static void
+conn_text(struct conn *c, const char *text, size_t len)
+{
+	size_t	off = 0, n;
+	int	op = WS_OP_TEXT;
+
+	do {
+		n = len - off;
+		if (opts.fragment > 0 && n > opts.fragment)
+			n = opts.fragment;
+		conn_frame(c, op, off + n == len, text + off, n);
+		off += n;
+		op = WS_OP_CONT;
+	} while (off < len);
+}
+
+/* Push the reply a command will get. */
+static void
+conn_expect(struct conn *c, enum expect what)
+{
+	size_t	i, ncap;
+
+	if (c->c_exp_len == c->c_exp_cap) {
+		ncap = c->c_exp_cap == 0 ? 8 : c->c_exp_cap * 2;
+		c->c_exp = xrealloc(c->c_exp, ncap);
+		/* Unwrap the ring into the bigger buffer. */
+		for (i = 0; i < c->c_exp_head; i++)
+			c->c_exp[c->c_exp_cap + i] = c->c_exp[i];
+		if (c->c_exp_head > 0) {
+			memmove(c->c_exp, c->c_exp + c->c_exp_head, c->c_exp_len);
+			c->c_exp_head = 0;
+		}
+		c->c_exp_cap = ncap;
+	}
+	c->c_exp[(c->c_exp_head + c->c_exp_len) % c->c_exp_cap] = (unsigned char)what;
+	c->c_exp_len++;
+}
+
+/* Send a command line and remember the reply it is due. */
+static void printflike(3, 4)
+conn_command(struct conn *c, enum expect what, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = xvasprintf(&s, fmt, ap);
+	va_end(ap);
+	conn_text(c, s, (size_t)n);
+	conn_expect(c, what);
+	free(s);
+}
+
+/* --- connection lifetime -------------------------------------------------- */
+
+static void
+conn_free_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (c->c_bev != NULL)
+		bufferevent_free(c->c_bev);
+	c->c_bev = NULL;
+	ws_parser_free(&c->c_parser);
+}
+
+/* The end of a connection; freed from a deferred event, never in its cb. */
+static void
+conn_dead(struct conn *c, int clean)
+{
+	if (c->c_state == CS_DEAD)
+		return;
+	c->c_state = CS_DEAD;
+	run.dead++;
+	if (clean)
+		run.closed_ok++;
+	if (c->c_inflight) {
+		c->c_inflight = 0;
+		run.inflight--;
+	}
+	if (c->c_bev != NULL) {
+		bufferevent_disable(c->c_bev, EV_READ | EV_WRITE);
+		bufferevent_setcb(c->c_bev, NULL, NULL, NULL, NULL);
+	}
+	if (event_base_once(run.base, -1, EV_TIMEOUT, conn_free_cb, c, NULL) != 0)
+		fatalx("%s: event_base_once", __func__);
+}
+
+/* A connection failed: an error, and the run cannot be trusted further. */
+static void printflike(2, 3)
+conn_fail(struct conn *c, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s;
+
+	va_start(ap, fmt);
+	xvasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (c->c_state != CS_DEAD) {
+		conn_dead(c, 0);
+		run_abort("%s (%s): %s", c->c_name, phase_names[run.phase], s);
+	}
+	free(s);
+}
+
+/* Start the next connections while fewer than --concurrency are in flight. */
+static void
+launch_more(void)
+{
+	while (!run.aborting && run.launch_next < run.launch_end &&
+	    run.inflight < opts.concurrency) {
+		struct conn	*c = &run.conns[run.launch_next++];
+
+		c->c_inflight = 1;
+		run.inflight++;
+		conn_start(c);
+	}
+}
+
+/* The connection finished its handshake or its setup commands. */
+static void
+conn_ready(struct conn *c)
+{
+	if (c->c_ready)
+		return;
+	c->c_ready = 1;
+	run.ready++;
+	if (run.phase == PH_SETUP && c->c_idx == 0) {
+		run.phase = PH_JOIN;
+		run.launch_end = run.nconns;
+		launch_more();
+	}
+	run_check();
+}
+
+/* The upgrade is done and HELLO arrived: send this role's setup. */
+static void
+conn_open(struct conn *c)
+{
+	c->c_state = CS_OPEN;
+	if (c->c_inflight) {
+		c->c_inflight = 0;
+		run.inflight--;
+	}
+	hist_add(&run.conn_lat, now_ns() - run.conn_t[c->c_idx]);
+	launch_more();
+
+	switch (c->c_role) {
+	case ROLE_IDLE:
+	case ROLE_RECV:
+		conn_ready(c);
+		return;
+	case ROLE_SUB:
+		conn_command(c, EXP_NICK, "NICK %s", c->c_name);
+		conn_command(c, EXP_SUBEVENT, "SUBEVENT message");
+		conn_command(c, EXP_SUB, "SUB %s", run.chan);
+		c->c_setup_left = 3;
+		break;
+	case ROLE_PUB:
+		conn_command(c, EXP_NICK, "NICK %s", c->c_name);
+		c->c_setup_left = 2;
+		if (c->c_idx == 0) {
+			conn_command(c, EXP_CREATE, "CREATE %s", run.chan);
+			c->c_setup_left++;
+		}
+		conn_command(c, EXP_SUB, "SUB %s", run.chan);
+		break;
+	}
+}
+
+/* Read and check the HTTP 101 response; 1 done, 0 need more, -1 failed. */
+static int
+conn_handshake(struct conn *c)
+{
+	struct evbuffer		*in = bufferevent_get_input(c->c_bev);
+	struct evbuffer_ptr	 pos;
+	char			 accept[WS_ACCEPT_LEN + 1], *h, *line, *next;
+	char			*name, *value, *vend;
+	int			 upgrade = 0, connection = 0, acc = 0, first = 1;
+	size_t			 hlen;
+
+	pos = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	if (pos.pos < 0) {
+		if (evbuffer_get_length(in) > BENCH_HTTP_MAX) {
+			conn_fail(c, "handshake: response too long");
+			return (-1);
+		}
+		return (0);
+	}
+	hlen = (size_t)pos.pos + 4;
+	h = xstrndup((char *)evbuffer_pullup(in, (ev_ssize_t)hlen), hlen);
+	evbuffer_drain(in, hlen);
+	ws_accept_key(c->c_key, accept);
+
+	for (line = h; line != NULL && *line != '\0'; line = next) {
+		if ((next = strstr(line, "\r\n")) != NULL) {
+			*next = '\0';
+			next += 2;
+		}
+		if (*line == '\0')
+			break;
+		if (first) {
+			first = 0;
+			if (strncmp(line, "HTTP/1.1 101 ", 13) != 0 &&
+			    strcmp(line, "HTTP/1.1 101") != 0) {
+				conn_fail(c, "handshake refused: %s",
+				    shorten(line, strlen(line)));
+				free(h);
+				return (-1);
+			}
+			continue;
+		}
+		if ((value = strchr(line, ':')) == NULL)
+			continue;
+		name = line;
+		*value++ = '\0';
+		value += strspn(value, " \t");
+		vend = value + strlen(value);
+		while (vend > value && (vend[-1] == ' ' || vend[-1] == '\t'))
+			*--vend = '\0';
+		if (strcasecmp(name, "Upgrade") == 0 &&
+		    strcasecmp(value, "websocket") == 0)
+			upgrade = 1;
+		else if (strcasecmp(name, "Connection") == 0 &&
+		    strcasestr(value, "upgrade") != NULL)
+			connection = 1;
+		else if (strcasecmp(name, "Sec-WebSocket-Accept") == 0 &&
+		    strcmp(value, accept) == 0)
+			acc = 1;
+	}
+	free(h);
+	if (!upgrade || !connection || !acc) {
+		conn_fail(c, "handshake: 101 without a valid %s",
+		    !upgrade ? "Upgrade" : !connection ? "Connection" :
+		    "Sec-WebSocket-Accept");
+		return (-1);
+	}
+	return (1);
+}
+
+/* --- receiving ------------------------------------------------------------ */
+
+/* A message event on a subscriber (or a ceiling receiver). */
+static void
+conn_event(struct conn *c, const char *s, size_t len)
+{
+	struct evjson	 ev;
+	struct pubrec	*pr;
+	struct conn	*pub;
+	const char	*why;
+	int64_t		 ts, p, n, sent, *last, now;
+	size_t		 tlen;
+
+	if (c->c_role != ROLE_SUB && c->c_role != ROLE_RECV) {
+		run_error("%s: an event it did not ask for: %s", c->c_name,
+		    shorten(s, len));
+		return;
+	}
+	if (len < run.ev_prefixlen ||
+	    memcmp(s, run.ev_prefix, run.ev_prefixlen) != 0) {
+		run_error("%s: unexpected event: %s", c->c_name, shorten(s, len));
+		return;
+	}
+	memset(&ev, 0, sizeof ev);
+	if ((why = js_event(s + run.ev_prefixlen, len - run.ev_prefixlen,
+	    &ev)) != NULL) {
+		run_error("%s: %s: %s", c->c_name, why, shorten(s, len));
+		return;
+	}
+	if (text_parse(ev.text, ev.textlen, &ts, &p, &n) == -1 ||
+	    p >= run.npubs || n < 1) {
+		run_error("%s: a message we did not send: %s", c->c_name,
+		    shorten(s, len));
+		return;
+	}
+	now = now_ns();
+	if (ev.seq <= c->c_last_seq)
+		run_error("%s: seq %" PRId64 " after %" PRId64 " (not increasing)",
+		    c->c_name, ev.seq, c->c_last_seq);
+	c->c_last_seq = ev.seq;
+
+	if (c->c_role == ROLE_RECV)
+		sent = atomic_load(&run.cl.cl_sent[p]);
+	else {
+		pub = run.pubs[p];
+		sent = pub->c_sent;
+	}
+	last = &c->c_last_n[p];
+	if (n > sent) {
+		run_error("%s: message %" PRId64 ".%" PRId64 " was never sent",
+		    c->c_name, p, n);
+		return;
+	}
+	if (n <= *last) {
+		run_error("%s: message %" PRId64 ".%" PRId64 " again or out of "
+		    "order (after %" PRId64 ")", c->c_name, p, n, *last);
+		return;
+	}
+	if (n != *last + 1)
+		run_error("%s: messages %" PRId64 ".%" PRId64 "..%" PRId64
+		    " missing", c->c_name, p, *last + 1, n - 1);
+	*last = n;
+
+	pr = &run.recs[p];
+	pub_reserve(pr, n);
+	if (c->c_role == ROLE_SUB) {
+		if (pr->pr_seq[n] == 0)
+			pr->pr_seq[n] = ev.seq;
+		else if (pr->pr_seq[n] != ev.seq)
+			run_error("%s: message %" PRId64 ".%" PRId64 " has seq %"
+			    PRId64 ", elsewhere %" PRId64, c->c_name, p, n,
+			    ev.seq, pr->pr_seq[n]);
+	}
+	if (ev.userlen != run.pubnamelen[p] ||
+	    memcmp(ev.user, run.pubnames[p], ev.userlen) != 0)
+		run_error("%s: message %" PRId64 ".%" PRId64 " from \"%s\"",
+		    c->c_name, p, n, shorten(ev.user, ev.userlen));
+	tlen = text_build(run.text2, ts, (int)p, n);
+	if (tlen != ev.textlen || memcmp(run.text2, ev.text, tlen) != 0)
+		run_error("%s: message %" PRId64 ".%" PRId64 " text changed: %s",
+		    c->c_name, p, n, shorten(ev.text, ev.textlen));
+
+	hist_add(&run.lat, now - ts);
+	c->c_received++;
+	run.total_deliveries++;
+	run.t_last_delivery = now;
+	if (++pr->pr_cnt[n] == (uint32_t)run.nsubs)
+		pub_advance((int)p);
+}
+
+/* A reply: it must answer the oldest command still unanswered. */
+static void
+conn_reply(struct conn *c, const char *s, size_t len)
+{
+	enum expect	 what;
+	char		*want = NULL;
+	int64_t		 seq, n, now;
+	struct pubrec	*pr;
+	int		 ok;
+
+	if (c->c_exp_len == 0) {
+		run_error("%s: a reply to nothing: %s", c->c_name, shorten(s, len));
+		return;
+	}
+	what = (enum expect)c->c_exp[c->c_exp_head];
+	c->c_exp_head = (c->c_exp_head + 1) % c->c_exp_cap;
+	c->c_exp_len--;
+
+	switch (what) {
+	case EXP_MSG:
+		ok = len > run.confirm_prefixlen &&
+		    memcmp(s, run.confirm_prefix, run.confirm_prefixlen) == 0 &&
+		    dec_parse(s + run.confirm_prefixlen, len -
+		    run.confirm_prefixlen, &seq) == 0;
+		if (!ok) {
+			run_error("%s: MSG answered with: %s", c->c_name,
+			    shorten(s, len));
+			if (len >= 6 && memcmp(s, "ERROR ", 6) == 0)
+				run_abort("the server refused a MSG");
+			return;
+		}
+		now = now_ns();
+		n = ++c->c_confirmed;
+		if (seq <= c->c_confirm_seq)
+			run_error("%s: CONFIRM MSG seq %" PRId64 " after %" PRId64,
+			    c->c_name, seq, c->c_confirm_seq);
+		c->c_confirm_seq = seq;
+		pr = &run.recs[c->c_id];
+		if (pr->pr_seq[n] == 0)
+			pr->pr_seq[n] = seq;
+		else if (pr->pr_seq[n] != seq)
+			run_error("%s: CONFIRM MSG seq %" PRId64 " for message %d.%"
+			    PRId64 ", but subscribers got seq %" PRId64, c->c_name,
+			    seq, c->c_id, n, pr->pr_seq[n]);
+		hist_add(&run.rtt, now - pr->pr_ts[n]);
+		run.total_confirmed++;
+		run.t_last_confirm = now;
+		pub_advance(c->c_id);
+		return;
+	case EXP_NICK:
+		xasprintf(&want, "CONFIRM NICK %s", c->c_name);
+		break;
+	case EXP_SUBEVENT:
+		want = xstrdup("CONFIRM SUBEVENT message");
+		break;
+	case EXP_CREATE:
+		xasprintf(&want, "CONFIRM CREATE %s", run.chan);
+		break;
+	case EXP_SUB:
+		xasprintf(&want, "CONFIRM SUB %s", run.chan);
+		break;
+	case EXP_PING:
+		xasprintf(&want, "PONG b%d", c->c_idx);
+		break;
+	}
+	if (strlen(want) != len || memcmp(want, s, len) != 0) {
+		run_error("%s: %s answered with: %s", c->c_name,
+		    expect_names[what], shorten(s, len));
+		free(want);
+		run_abort("a command failed");
+		return;
+	}
+	free(want);
+	if (what == EXP_PING) {
+		c->c_ping_out = 0;
+		run.pings_out--;
+		run_check();
+	} else if (c->c_setup_left > 0 && --c->c_setup_left == 0)
+		conn_ready(c);
+}
+
+/* One text message from the server: one line. */
+static void
+conn_line(struct conn *c, const char *s, size_t len)
+{
+	/* One trailing newline is tolerated, as the server tolerates ours. */
+	if (len > 0 && s[len - 1] == '\n') {
+		len--;
+		if (len > 0 && s[len - 1] == '\r')
+			len--;
+	}
+	if (c->c_state == CS_HELLO) {
+		if (len < 14 || memcmp(s, "HELLO wschatd/", 14) != 0) {
+			conn_fail(c, "expected HELLO, got: %s", shorten(s, len));
+			return;
+		}
+		conn_open(c);
+		return;
+	}
+	if (len >= 6 && memcmp(s, "EVENT ", 6) == 0)
+		conn_event(c, s, len);
+	else
+		conn_reply(c, s, len);
+}
+
+/* A control frame from the server. */
+static void
+conn_control(struct conn *c)
+{
+	struct ws_parser	*p = &c->c_parser;
+
+	switch (p->out_opcode) {
+	case WS_OP_PING:
+		if (c->c_state != CS_CLOSING)
+			conn_frame(c, WS_OP_PONG, 1, p->out_data, p->out_len);
+		break;
+	case WS_OP_PONG:
+		break;		/* we never ping at the frame level */
+	case WS_OP_CLOSE:
+		c->c_close_got = 1;
+		c->c_close_code = p->close_code;
+		if (c->c_state == CS_CLOSING) {
+			if (p->close_code != WS_CLOSE_NORMAL)
+				run_error("%s: our close 1000 was echoed as %u",
+				    c->c_name, p->close_code);
+			break;	/* EOF follows */
+		}
+		conn_fail(c, "the server closed: %u %s", p->close_code,
+		    shorten(p->close_reason != NULL ? p->close_reason : "",
+		    p->close_reason_len));
+		break;
+	}
+}
+
+/* Bytes arrived: the 101 first, then frames. */
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+	struct evbuffer	*in = bufferevent_get_input(bev);
+	unsigned char	*p;
+	size_t		 avail, used;
+
+	if (c->c_state == CS_HANDSHAKE) {
+		if (conn_handshake(c) <= 0)
+			return;
+		c->c_state = CS_HELLO;
+	}
+	while (c->c_state != CS_DEAD && !c->c_close_got) {
+		if ((avail = evbuffer_get_contiguous_space(in)) == 0)
+			break;
+		p = evbuffer_pullup(in, (ev_ssize_t)avail);
+		switch (ws_parse(&c->c_parser, p, avail, &used)) {
+		case WS_NEED_MORE:
+			evbuffer_drain(in, used);
+			continue;
+		case WS_MESSAGE:
+			evbuffer_drain(in, used);
+			if (c->c_parser.out_opcode != WS_OP_TEXT) {
+				conn_fail(c, "a binary message from the server");
+				return;
+			}
+			conn_line(c, (const char *)c->c_parser.out_data,
+			    c->c_parser.out_len);
+			continue;
+		case WS_CONTROL:
+			evbuffer_drain(in, used);
+			conn_control(c);
+			continue;
+		case WS_ERROR:
+			conn_fail(c, "bad frame from the server: %s",
+			    c->c_parser.close_reason);
+			return;
+		}
+	}
+	if (c->c_state != CS_DEAD && c->c_close_got &&
+	    evbuffer_get_length(in) > 0)
+		evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+/* Connected, EOF or an error. */
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		if (c->c_role == ROLE_RECV) {
+			conn_open(c);
+			return;
+		}
+		c->c_state = CS_HANDSHAKE;
+		evbuffer_add_printf(bufferevent_get_output(bev),
+		    "GET %s HTTP/1.1\r\n"
+		    "Host: %s\r\n"
+		    "Upgrade: websocket\r\n"
+		    "Connection: Upgrade\r\n"
+		    "Sec-WebSocket-Key: %s\r\n"
+		    "Sec-WebSocket-Version: 13\r\n"
+		    "User-Agent: wschat-bench/" PACKAGE_VERSION "\r\n"
+		    "\r\n", opts.path, opts.hostport, c->c_key);
+		return;
+	}
+	if (c->c_state == CS_CLOSING && c->c_close_got && (what & BEV_EVENT_EOF)) {
+		conn_dead(c, 1);
+		run_check();
+		return;
+	}
+	if (c->c_role == ROLE_RECV && run.phase == PH_DONE) {
+		conn_dead(c, 1);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR)
+		conn_fail(c, "%s: %s", c->c_state == CS_CONNECTING ? "connect" :
+		    "socket error", evutil_socket_error_to_string(
+		    evutil_socket_geterror(bufferevent_getfd(bev))));
+	else
+		conn_fail(c, "the server hung up (%s)", c->c_state == CS_CLOSING ?
+		    "before echoing our close" : "without a close frame");
+}
+
+/* Open the TCP connection (from 127.0.0.x if asked) and start talking. */
+static void
+conn_start(struct conn *c)
+{
+	struct sockaddr_in	 src;
+	evutil_socket_t		 fd;
+	unsigned char		 key[16];
+	uint64_t		 r1 = rng_next(), r2 = rng_next();
+	int			 one = 1;
+
+	memcpy(key, &r1, 8);
+	memcpy(key + 8, &r2, 8);
+	EVP_EncodeBlock((unsigned char *)c->c_key, key, 16);
+
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0))
+	    == -1) {
+		conn_fail(c, "socket: %s", strerror(errno));
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (opts.source_addrs > 1) {
+		/* Each source address has its own ephemeral ports. */
+		memset(&src, 0, sizeof src);
+		src.sin_family = AF_INET;
+		src.sin_addr.s_addr = htonl(0x7f000001 +
+		    (uint32_t)(c->c_idx % opts.source_addrs));
+		setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+		    sizeof one);
+		if (bind(fd, (struct sockaddr *)&src, sizeof src) == -1) {
+			close(fd);
+			conn_fail(c, "bind %s: %s", inet_ntoa(src.sin_addr),
+			    strerror(errno));
+			return;
+		}
+	}
+	c->c_bev = bufferevent_socket_new(run.base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->c_bev == NULL)
+		fatalx("%s: bufferevent_socket_new", __func__);
+	bufferevent_set_max_single_read(c->c_bev, BENCH_READ_MAX);
+	bufferevent_setcb(c->c_bev, conn_read_cb, NULL, conn_event_cb, c);
+	bufferevent_enable(c->c_bev, EV_READ | EV_WRITE);
+	ws_parser_init(&c->c_parser, WS_ROLE_CLIENT, BENCH_MAX_MESSAGE,
+	    BENCH_MAX_MESSAGE);
+	c->c_state = CS_CONNECTING;
+	run.conn_t[c->c_idx] = now_ns();
+	if (run.t_start == 0)
+		run.t_start = run.conn_t[c->c_idx];
+	if (bufferevent_socket_connect(c->c_bev, (struct sockaddr *)&opts.addr,
+	    sizeof opts.addr) != 0)
+		conn_fail(c, "connect: %s", strerror(errno));
+}
+
+/* --- publishing ----------------------------------------------------------- */
+
+/* Send message n+1 of a publisher, stamped with ts (ns). */
+static void
+pub_send(struct conn *c, int64_t ts)
+{
+	struct pubrec	*pr = &run.recs[c->c_id];
+	int64_t		 n = ++c->c_sent;
+	size_t		 len, off;
+
+	pub_reserve(pr, n);
+	pr->pr_ts[n] = ts;
+	memcpy(run.line, "MSG ", 4);
+	off = 4;
+	memcpy(run.line + off, run.chan, strlen(run.chan));
+	off += strlen(run.chan);
+	run.line[off++] = ' ';
+	len = text_build(run.line + off, ts, c->c_id, n);
+	conn_text(c, run.line, off + len);
+	conn_expect(c, EXP_MSG);
+	run.total_sent++;
+}
+
+/* May this publisher send another message now? */
+static int
+pub_may_send(struct conn *c)
+{
+	if (!run.publishing || run.stop || run.aborting || c->c_state != CS_OPEN)
+		return (0);
+	if (opts.messages > 0 && c->c_sent >= opts.messages)
+		return (0);
+	return (1);
+}
+
+/* Closed loop: keep --window messages outstanding. */
+static void
+pub_pump(struct conn *c)
+{
+	if (opts.rate > 0)
+		return;
+	while (pub_may_send(c) && c->c_sent - c->c_done < opts.window)
+		pub_send(c, now_ns());
+}
+
+/* Completion moves in order: a message is done when confirmed and everywhere. */
+static void
+pub_advance(int p)
+{
+	struct pubrec	*pr = &run.recs[p];
+	struct conn	*c;
+	int64_t		 done, limit;
+
+	if (opts.scenario == SC_CEILING) {
+		limit = atomic_load(&run.cl.cl_sent[p]);
+		done = atomic_load(&run.cl.cl_done[p]);
+		while (done < limit && (size_t)(done + 1) < pr->pr_cap &&
+		    pr->pr_cnt[done + 1] >= (uint32_t)run.nsubs)
+			done++;
+		atomic_store(&run.cl.cl_done[p], done);
+		if (atomic_exchange(&run.cl.cl_waiting, 0) &&
+		    write(run.cl.cl_wake[1], "w", 1) == -1 && errno != EAGAIN)
+			fatal("%s: write", __func__);
+		run_check();
+		return;
+	}
+	c = run.pubs[p];
+	while (c->c_done < c->c_confirmed && (size_t)(c->c_done + 1) < pr->pr_cap &&
+	    pr->pr_cnt[c->c_done + 1] >= (uint32_t)run.nsubs)
+		c->c_done++;
+	pub_pump(c);
+	run_check();
+}
+
+/* Open loop: every millisecond, send what the schedule says is due. */
+static void
+tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	double		 per = opts.rate / run.npubs;
+	int64_t		 now = now_ns(), due;
+	int		 i;
+
+	for (i = 0; i < run.npubs; i++) {
+		struct conn	*c = run.pubs[i];
+
+		/* Message k is due at t0 + k/per; it carries that time. */
+		due = (int64_t)((double)(now - run.t0) / 1e9 * per) + 1;
+		while (pub_may_send(c) && c->c_sent < due)
+			pub_send(c, run.t0 + (int64_t)((double)c->c_sent / per * 1e9));
+	}
+}
+
+/* --- phases --------------------------------------------------------------- */
+
+/* Stop the run now: the report says why. */
+static void
+run_abort(const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s;
+
+	va_start(ap, fmt);
+	xvasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (run.aborting) {
+		free(s);
+		return;
+	}
+	run_error("aborted: %s", s);
+	run.abort_reason = s;
+	run.aborting = 1;
+	run.phase = PH_DONE;
+	event_base_loopbreak(run.base);
+}
+
+/* What is still missing, for a timeout message. */
+static void
+phase_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	int64_t	 missing = 0, unconfirmed = 0, expect;
+	int	 i, short_subs = 0;
+
+	switch (run.phase) {
+	case PH_SETUP:
+	case PH_JOIN:
+		run_abort("timed out connecting: %d of %d ready, %d in flight",
+		    run.ready, run.nconns, run.inflight);
+		break;
+	case PH_DRAIN:
+		for (i = 0; i < run.npubs; i++)
+			unconfirmed += run.pubs[i]->c_sent - run.pubs[i]->c_confirmed;
+		expect = (int64_t)run.total_confirmed;
+		if (opts.scenario == SC_CEILING) {
+			expect = 0;
+			for (i = 0; i < run.npubs; i++)
+				expect += atomic_load(&run.cl.cl_sent[i]);
+		}
+		for (i = 0; i < run.nsubs; i++) {
+			if ((int64_t)run.subs[i]->c_received < expect) {
+				short_subs++;
+				missing += expect - (int64_t)run.subs[i]->c_received;
+			}
+		}
+		run_abort("drain timed out after %.1f s: %" PRId64 " MSGs "
+		    "unconfirmed; %d subscribers short of %" PRId64 " deliveries "
+		    "in all", opts.drain, unconfirmed, short_subs, missing);
+		break;
+	case PH_BARRIER:
+		run_abort("timed out waiting for %d PONGs", run.pings_out);
+		break;
+	case PH_CLOSE:
+		run_abort("timed out waiting for %d closes",
+		    run.nconns - run.dead);
+		break;
+	default:
+		run_abort("timed out in phase %s", phase_names[run.phase]);
+		break;
+	}
+}
+
+/* (Re)arm the timeout of the current phase. */
+static void
+phase_timeout(double sec)
+{
+	struct timeval	tv;
+
+	tv.tv_sec = (time_t)sec;
+	tv.tv_usec = (suseconds_t)((sec - (double)tv.tv_sec) * 1e6);
+	evtimer_add(run.phase_ev, &tv);
+}
+
+/* Publishing time is over. */
+static void
+stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (run.phase != PH_RUN)
+		return;
+	run.stop = 1;
+	run_check();
+}
+
+/* Everyone is connected and set up: start measuring and publishing. */
+static void
+run_start(void)
+{
+	struct timeval	tv;
+	int		i;
+
+	run.phase = PH_RUN;
+	run.t_connected = now_ns();
+	evtimer_del(run.phase_ev);
+	sample(&run.srv_cpu0, &run.srv_rss0, &run.ru0);
+	run.t0 = now_ns();
+	run.publishing = 1;
+	tv.tv_sec = (time_t)opts.duration;
+	tv.tv_usec = (suseconds_t)((opts.duration - (double)tv.tv_sec) * 1e6);
+	evtimer_add(run.stop_ev, &tv);
+	if (opts.rate > 0) {
+		tv.tv_sec = 0;
+		tv.tv_usec = 1000;
+		run.tick_ev = event_new(run.base, -1, EV_PERSIST, tick_cb, NULL);
+		event_add(run.tick_ev, &tv);
+		tick_cb(-1, 0, NULL);
+	} else {
+		for (i = 0; i < run.npubs; i++)
+			pub_pump(run.pubs[i]);
+	}
+}
+
+/* Connections: idle for the duration, then measure. */
+static void
+hold_cb(evutil_socket_t fd, short what, void *arg)
+{
+	sample(&run.srv_cpu1, &run.srv_rss1, &run.ru1);
+	run.t_end = now_ns();
+	barrier_start();
+}
+
+/* PING every connection: a PONG proves nothing is queued in front of it. */
+static void
+barrier_start(void)
+{
+	int	i;
+
+	run.phase = PH_BARRIER;
+	for (i = 0; i < run.nconns; i++) {
+		struct conn	*c = &run.conns[i];
+
+		if (c->c_state != CS_OPEN)
+			continue;
+		conn_command(c, EXP_PING, "PING b%d", c->c_idx);
+		c->c_ping_out = 1;
+		run.pings_out++;
+	}
+	phase_timeout(10 + run.nconns / 1000.0);
+	run_check();
+}
+
+/* Close every connection with 1000 and wait for the echoes. */
+static void
+close_start(void)
+{
+	unsigned char	payload[WS_MAX_CONTROL];
+	size_t		plen;
+	int		i;
+
+	run.phase = PH_CLOSE;
+	plen = ws_close_payload(payload, WS_CLOSE_NORMAL, "bench done");
+	for (i = 0; i < run.nconns; i++) {
+		struct conn	*c = &run.conns[i];
+
+		if (c->c_state != CS_OPEN)
+			continue;
+		conn_frame(c, WS_OP_CLOSE, 1, payload, plen);
+		c->c_state = CS_CLOSING;
+	}
+	phase_timeout(10 + run.nconns / 1000.0);
+	run_check();
+}
+
+/* Has every publisher's message reached every subscriber? */
+static int
+run_drained(void)
+{
+	int	i;
+
+	for (i = 0; i < run.npubs; i++)
+		if (run.pubs[i]->c_confirmed != run.pubs[i]->c_sent)
+			return (0);
+	return (run.total_deliveries ==
+	    (uint64_t)run.nsubs * run.total_confirmed);
+}
+
+/* Move to the next phase when the current one is complete. */
+static void
+run_check(void)
+{
+	if (run.aborting)
+		return;
+	if (opts.scenario == SC_CEILING) {
+		ceil_check();
+		return;
+	}
+	switch (run.phase) {
+	case PH_SETUP:
+		break;
+	case PH_JOIN:
+		if (run.ready < run.nconns)
+			break;
+		if (opts.scenario == SC_CONNECTIONS) {
+			struct timeval	tv;
+
+			run.t_connected = now_ns();
+			evtimer_del(run.phase_ev);
+			sample(&run.srv_cpu0, &run.srv_rss_conn, &run.ru0);
+			run.phase = PH_HOLD;
+			tv.tv_sec = (time_t)opts.duration;
+			tv.tv_usec = (suseconds_t)((opts.duration -
+			    (double)tv.tv_sec) * 1e6);
+			run.hold_ev = evtimer_new(run.base, hold_cb, NULL);
+			evtimer_add(run.hold_ev, &tv);
+		} else if (opts.scenario != SC_CEILING)
+			run_start();
+		break;
+	case PH_HOLD:
+		break;
+	case PH_RUN:
+		if (opts.messages > 0 && !run.stop) {
+			int	i, all = 1;
+
+			for (i = 0; i < run.npubs && all; i++)
+				if (run.pubs[i]->c_sent < opts.messages)
+					all = 0;
+			if (all)
+				run.stop = 1;
+		}
+		if (!run.stop)
+			break;
+		run.phase = PH_DRAIN;
+		run.t_stop = now_ns();
+		if (run.tick_ev != NULL)
+			event_del(run.tick_ev);
+		phase_timeout(opts.drain);
+		/* FALLTHROUGH */
+	case PH_DRAIN:
+		if (!run_drained())
+			break;
+		run.t_end = now_ns();
+		sample(&run.srv_cpu1, &run.srv_rss1, &run.ru1);
+		barrier_start();
+		break;
+	case PH_BARRIER:
+		if (run.pings_out == 0)
+			close_start();
+		break;
+	case PH_CLOSE:
+		if (run.dead == run.nconns) {
+			run.phase = PH_DONE;
+			evtimer_del(run.phase_ev);
+			event_base_loopbreak(run.base);
+		}
+		break;
+	case PH_DONE:
+		break;
+	}
+}
+
+/* --- the ceiling: a raw fan-out server thread ----------------------------- */
+
+/*
+ * The thread owns its event base and the accepted sockets; main owns the
+ * receiving connections. They share only atomics (messages sent and
+ * completed per publisher, and flags) and two pipes to wake each other.
+ */
+
+/* Tell the main loop something changed (stopped, failed). */
+static void
+ceil_note(void)
+{
+	if (write(run.cl.cl_note[1], "n", 1) == -1 && errno != EAGAIN)
+		fatal("%s: write", __func__);
+}
+
+/* Write what is queued for receiver i; wait for EV_WRITE if it is full. */
+static void
+ceil_flush(int i)
+{
+	struct ceiling	*cl = &run.cl;
+	int		 n;
+
+	while (evbuffer_get_length(cl->cl_out[i]) > 0) {
+		n = evbuffer_write(cl->cl_out[i], cl->cl_fds[i]);
+		cl->cl_writes++;
+		if (n > 0)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+			event_add(cl->cl_wev[i], NULL);
+			return;
+		}
+		snprintf(cl->cl_error, sizeof cl->cl_error, "ceiling: write: %s",
+		    n == 0 ? "closed" : strerror(errno));
+		atomic_store(&cl->cl_failed, 1);
+		ceil_note();
+		event_base_loopbreak(cl->cl_base);
+		return;
+	}
+	event_del(cl->cl_wev[i]);
+}
+
+static void
+ceil_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	ceil_flush((int)(intptr_t)arg);
+}
+
+/* Frame message n of publisher p exactly as wschatd would, and fan it out. */
+static void
+ceil_emit(int p, int64_t n)
+{
+	struct ceiling	*cl = &run.cl;
+	struct timespec	 wall;
+	int64_t		 ts = now_ns();
+	size_t		 tlen, hl;
+	int		 len, i;
+
+	clock_gettime(CLOCK_REALTIME, &wall);
+	tlen = text_build(cl->cl_text, ts, p, n);
+	cl->cl_text[tlen] = '\0';
+	len = snprintf(cl->cl_line, cl->cl_linecap,
+	    "%s{\"seq\":%" PRId64 ",\"ts\":%" PRId64 ",\"username\":\"%s\","
+	    "\"text\":\"%s\"}", run.ev_prefix, ++cl->cl_seq,
+	    (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000,
+	    run.pubnames[p], cl->cl_text);
+	if (len < 0 || (size_t)len >= cl->cl_linecap)
+		fatalx("%s: line too long", __func__);
+	hl = ws_header(cl->cl_frame, WS_OP_TEXT, 1, (uint64_t)len, NULL);
+	memcpy(cl->cl_frame + hl, cl->cl_line, (size_t)len);
+	/* Counted as sent before any byte of it can be read. */
+	atomic_store(&cl->cl_sent[p], n);
+	for (i = 0; i < cl->cl_nfds; i++) {
+		evbuffer_add(cl->cl_out[i], cl->cl_frame, hl + (size_t)len);
+		if (opts.ceiling_per_message)
+			ceil_flush(i);
+	}
+}
+
+/*
+ * Send while windows allow, as the server fans out a committed batch, then
+ * flush; one pass per loop iteration so timers and EV_WRITE get their turn.
+ */
+static void
+ceil_produce(void)
+{
+	struct ceiling	*cl = &run.cl;
+	int64_t		 sent;
+	int		 p, progress, room = 0, i;
+
+	if (atomic_load(&cl->cl_stopped))
+		return;
+	if (now_ns() >= cl->cl_deadline) {
+		ceil_stop_cb(-1, 0, NULL);
+		return;
+	}
+	/* At most one window per publisher: interleaved, as they would be. */
+	for (p = 0; p < run.npubs; p++)
+		cl->cl_limit[p] = atomic_load(&cl->cl_done[p]) + opts.window;
+	do {
+		progress = 0;
+		for (p = 0; p < run.npubs; p++) {
+			sent = atomic_load(&cl->cl_sent[p]);
+			if (opts.messages > 0 && sent >= opts.messages)
+				continue;
+			if (sent >= cl->cl_limit[p])
+				continue;
+			ceil_emit(p, sent + 1);
+			progress = 1;
+		}
+	} while (progress);
+	if (!opts.ceiling_per_message)
+		for (i = 0; i < cl->cl_nfds; i++)
+			ceil_flush(i);
+
+	/* All sent? */
+	if (opts.messages > 0) {
+		for (p = 0; p < run.npubs; p++)
+			if (atomic_load(&cl->cl_sent[p]) < opts.messages)
+				break;
+		if (p == run.npubs) {
+			atomic_store(&cl->cl_t1, now_ns());
+			atomic_store(&cl->cl_stopped, 1);
+			ceil_note();
+			return;
+		}
+	}
+	/* Wait for main to complete something; recheck so as not to miss it. */
+	atomic_store(&cl->cl_waiting, 1);
+	for (p = 0; p < run.npubs; p++) {
+		sent = atomic_load(&cl->cl_sent[p]);
+		if ((opts.messages == 0 || sent < opts.messages) &&
+		    sent - atomic_load(&cl->cl_done[p]) < opts.window)
+			room = 1;
+	}
+	if (room) {
+		/* Not event_active: that would run again before timers and I/O. */
+		struct timeval	zero = { 0, 0 };
+
+		evtimer_add(cl->cl_again_ev, &zero);
+	}
+}
+
+static void
+ceil_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	char	buf[256];
+
+	while (read(fd, buf, sizeof buf) > 0)
+		;
+	if (atomic_load(&run.cl.cl_quit)) {
+		event_base_loopbreak(run.cl.cl_base);
+		return;
+	}
+	ceil_produce();
+}
+
+static void
+ceil_again_cb(evutil_socket_t fd, short what, void *arg)
+{
+	ceil_produce();
+}
+
+static void
+ceil_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (atomic_load(&run.cl.cl_stopped))
+		return;
+	atomic_store(&run.cl.cl_t1, now_ns());
+	atomic_store(&run.cl.cl_stopped, 1);
+	ceil_note();
+}
+
+/* Accept the receivers; when all are in, start the clock and produce. */
+static void
+ceil_accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	struct ceiling	*cl = &run.cl;
+	struct timeval	 tv;
+	int		 fd, one = 1, i;
+
+	while (cl->cl_nfds < run.nsubs) {
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				return;
+			snprintf(cl->cl_error, sizeof cl->cl_error,
+			    "ceiling: accept: %s", strerror(errno));
+			atomic_store(&cl->cl_failed, 1);
+			ceil_note();
+			return;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		i = cl->cl_nfds++;
+		cl->cl_fds[i] = fd;
+		cl->cl_out[i] = evbuffer_new();
+		cl->cl_wev[i] = event_new(cl->cl_base, fd, EV_WRITE | EV_PERSIST,
+		    ceil_write_cb, (void *)(intptr_t)i);
+		if (cl->cl_out[i] == NULL || cl->cl_wev[i] == NULL)
+			fatalx("%s: out of memory", __func__);
+	}
+	event_del(cl->cl_accept_ev);
+	tv.tv_sec = (time_t)opts.duration;
+	tv.tv_usec = (suseconds_t)((opts.duration - (double)tv.tv_sec) * 1e6);
+	evtimer_add(cl->cl_stop_ev, &tv);
+	atomic_store(&cl->cl_t0, now_ns());
+	cl->cl_deadline = atomic_load(&cl->cl_t0) + (int64_t)(opts.duration * 1e9);
+	ceil_produce();
+}
+
+static double
+thread_cpu(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+}
+
+static void *
+ceil_main(void *arg)
+{
+	struct ceiling	*cl = &run.cl;
+	double		 cpu0 = thread_cpu();
+
+	event_base_dispatch(cl->cl_base);
+	cl->cl_cpu = thread_cpu() - cpu0;
+	return (NULL);
+}
+
+/* Main side: the thread stopped producing or failed. */
+static void
+ceil_note_cb(evutil_socket_t fd, short what, void *arg)
+{
+	char	buf[256];
+
+	while (read(fd, buf, sizeof buf) > 0)
+		;
+	if (atomic_load(&run.cl.cl_failed)) {
+		run_abort("%s", run.cl.cl_error);
+		return;
+	}
+	run_check();
+}
+
+/* Listen on 127.0.0.1:0 and start the thread; receivers connect there. */
+static void
+ceil_start(void)
+{
+	struct ceiling		*cl = &run.cl;
+	struct sockaddr_in	 sin;
+	socklen_t		 slen = sizeof sin;
+	int			 i;
+
+	cl->cl_lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (cl->cl_lfd == -1)
+		fatal("socket");
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(cl->cl_lfd, (struct sockaddr *)&sin, sizeof sin) == -1 ||
+	    listen(cl->cl_lfd, 4096) == -1 ||
+	    getsockname(cl->cl_lfd, (struct sockaddr *)&sin, &slen) == -1)
+		fatal("ceiling listener");
+	opts.addr = sin;
+
+	if (pipe2(cl->cl_wake, O_NONBLOCK | O_CLOEXEC) == -1 ||
+	    pipe2(cl->cl_note, O_NONBLOCK | O_CLOEXEC) == -1)
+		fatal("pipe2");
+	cl->cl_sent = xcalloc((size_t)run.npubs, sizeof *cl->cl_sent);
+	cl->cl_done = xcalloc((size_t)run.npubs, sizeof *cl->cl_done);
+	cl->cl_limit = xcalloc((size_t)run.npubs, sizeof *cl->cl_limit);
+	for (i = 0; i < run.npubs; i++) {
+		atomic_init(&cl->cl_sent[i], 0);
+		atomic_init(&cl->cl_done[i], 0);
+	}
+	cl->cl_fds = xcalloc((size_t)run.nsubs, sizeof *cl->cl_fds);
+	cl->cl_out = xcalloc((size_t)run.nsubs, sizeof *cl->cl_out);
+	cl->cl_wev = xcalloc((size_t)run.nsubs, sizeof *cl->cl_wev);
+	cl->cl_linecap = opts.size + 512;
+	cl->cl_line = xmalloc(cl->cl_linecap);
+	cl->cl_text = xmalloc(run.textcap);
+	cl->cl_frame = xmalloc(cl->cl_linecap + WS_MAX_HEADER);
+
+	if ((cl->cl_base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	cl->cl_accept_ev = event_new(cl->cl_base, cl->cl_lfd, EV_READ | EV_PERSIST,
+	    ceil_accept_cb, NULL);
+	cl->cl_wake_ev = event_new(cl->cl_base, cl->cl_wake[0], EV_READ | EV_PERSIST,
+	    ceil_wake_cb, NULL);
+	cl->cl_stop_ev = evtimer_new(cl->cl_base, ceil_stop_cb, NULL);
+	cl->cl_again_ev = evtimer_new(cl->cl_base, ceil_again_cb, NULL);
+	event_add(cl->cl_accept_ev, NULL);
+	event_add(cl->cl_wake_ev, NULL);
+	cl->cl_note_ev = event_new(run.base, cl->cl_note[0], EV_READ | EV_PERSIST,
+	    ceil_note_cb, NULL);
+	event_add(cl->cl_note_ev, NULL);
+	if (pthread_create(&cl->cl_thread, NULL, ceil_main, NULL) != 0)
+		fatalx("pthread_create");
+	cl->cl_started = 1;
+}
+
+/* Stop the thread and close its sockets. */
+static void
+ceil_finish(void)
+{
+	struct ceiling	*cl = &run.cl;
+	int		 i;
+
+	if (!cl->cl_started)
+		return;
+	atomic_store(&cl->cl_quit, 1);
+	if (write(cl->cl_wake[1], "q", 1) == -1)
+		fatal("%s: write", __func__);
+	pthread_join(cl->cl_thread, NULL);
+	cl->cl_started = 0;
+	for (i = 0; i < cl->cl_nfds; i++) {
+		event_free(cl->cl_wev[i]);
+		evbuffer_free(cl->cl_out[i]);
+		close(cl->cl_fds[i]);
+	}
+}
+
+/* The ceiling's phases: receivers connected, producing, drained. */
+static void
+ceil_check(void)
+{
+	int64_t	total = 0;
+	int	i;
+
+	switch (run.phase) {
+	case PH_JOIN:
+		if (run.ready < run.nconns)
+			break;
+		evtimer_del(run.phase_ev);
+		run.t_connected = now_ns();
+		getrusage(RUSAGE_SELF, &run.ru0);
+		run.phase = PH_RUN;
+		/* FALLTHROUGH */
+	case PH_RUN:
+		if (!atomic_load(&run.cl.cl_stopped))
+			break;
+		run.phase = PH_DRAIN;
+		phase_timeout(opts.drain);
+		/* FALLTHROUGH */
+	case PH_DRAIN:
+		for (i = 0; i < run.npubs; i++)
+			total += atomic_load(&run.cl.cl_sent[i]);
+		if (run.total_deliveries != (uint64_t)run.nsubs * (uint64_t)total)
+			break;
+		run.t_end = now_ns();
+		getrusage(RUSAGE_SELF, &run.ru1);
+		run.total_sent = run.total_confirmed = (uint64_t)total;
+		run.phase = PH_DONE;
+		evtimer_del(run.phase_ev);
+		event_base_loopbreak(run.base);
+		break;
+	default:
+		break;
+	}
+}
+
+/* --- the report ----------------------------------------------------------- */
+
+static double
+secs(int64_t from, int64_t to)
+{
+	return (to > from ? (double)(to - from) / 1e9 : 0);
+}
+
+static double
+per_s(double n, double s)
+{
+	return (s > 0 ? n / s : 0);
+}
+
+struct numbers {
+	double	 elapsed;		/* publishing start to last delivery */
+	double	 pub_s;			/* publishing start to last confirm */
+	double	 published_per_s;
+	double	 deliveries_per_s;
+	double	 server_cpu;		/* -1 if unknown */
+	double	 client_cpu;
+	uint64_t expected;
+};
+
+static void
+numbers(struct numbers *nb)
+{
+	int64_t	t0 = run.t0, tpub, tdel;
+
+	memset(nb, 0, sizeof *nb);
+	nb->server_cpu = -1;
+	if (opts.scenario == SC_CEILING) {
+		t0 = atomic_load(&run.cl.cl_t0);
+		tpub = run.t_last_delivery;
+		tdel = run.t_last_delivery;
+		nb->server_cpu = run.cl.cl_cpu;
+	} else {
+		tpub = run.t_last_confirm;
+		tdel = opts.scenario == SC_INGEST ? run.t_last_confirm :
+		    run.t_last_delivery;
+		if (opts.server_pid > 0 && run.srv_cpu0 >= 0 && run.srv_cpu1 >= 0 &&
+		    run.t_end != 0)
+			nb->server_cpu = run.srv_cpu1 - run.srv_cpu0;
+	}
+	nb->pub_s = secs(t0, tpub);
+	nb->elapsed = secs(t0, tdel);
+	nb->published_per_s = per_s((double)run.total_confirmed, nb->pub_s);
+	nb->deliveries_per_s = per_s((double)run.total_deliveries, nb->elapsed);
+	nb->client_cpu = ru_cpu(&run.ru1) - ru_cpu(&run.ru0);
+	if (opts.scenario == SC_CEILING)
+		nb->client_cpu -= run.cl.cl_cpu;
+	if (nb->client_cpu < 0)
+		nb->client_cpu = 0;
+	nb->expected = (uint64_t)run.nsubs * run.total_confirmed;
+}
+
+static void
+report_print(void)
+{
+	struct numbers	nb;
+	int		i;
+
+	numbers(&nb);
+	printf("wschat-bench %s", scenario_names[opts.scenario]);
+	switch (opts.scenario) {
+	case SC_CONNECTIONS:
+		printf(": %d connections from %d source address%s\n",
+		    opts.connections, opts.source_addrs,
+		    opts.source_addrs == 1 ? "" : "es");
+		printf("  connected              %d of %d in %.3f s: %.0f/s\n",
+		    run.ready, run.nconns, secs(run.t_start, run.t_connected),
+		    per_s(run.ready, secs(run.t_start, run.t_connected)));
+		hist_print("connect->HELLO us", &run.conn_lat);
+		if (opts.server_pid > 0)
+			printf("  server rss kB          %ld idle, %ld connected, "
+			    "%ld after %.1f s: %.0f bytes per connection\n",
+			    run.srv_rss0, run.srv_rss_conn, run.srv_rss1,
+			    opts.duration, run.nconns > 0 ? (double)(run.srv_rss1 -
+			    run.srv_rss0) * 1024.0 / run.nconns : 0);
+		break;
+	default:
+		printf(": %d subscriber%s, %d publisher%s, ", run.nsubs,
+		    run.nsubs == 1 ? "" : "s", run.npubs,
+		    run.npubs == 1 ? "" : "s");
+		if (opts.rate > 0)
+			printf("open loop %.0f msgs/s", opts.rate);
+		else
+			printf("closed loop window %d", opts.window);
+		printf(", %zu-byte text, %.1f s%s\n", opts.size, opts.duration,
+		    opts.scenario == SC_CEILING ? (opts.ceiling_per_message ?
+		    ", one write per receiver per message" :
+		    ", batched writes") : "");
+		printf("  published              %" PRIu64 " in %.3f s: %.0f msgs/s\n",
+		    run.total_confirmed, nb.pub_s, nb.published_per_s);
+		if (opts.scenario != SC_INGEST) {
+			printf("  deliveries             %" PRIu64 " of %" PRIu64
+			    " in %.3f s: %.0f/s\n", run.total_deliveries,
+			    nb.expected, nb.elapsed, nb.deliveries_per_s);
+			hist_print("end-to-end latency us", &run.lat);
+		}
+		if (opts.scenario != SC_CEILING)
+			hist_print("MSG->CONFIRM us", &run.rtt);
+		if (nb.server_cpu >= 0) {
+			printf("  %-22s %.2f s (%.0f%% of one core)", opts.scenario ==
+			    SC_CEILING ? "fan-out thread cpu" : "server cpu",
+			    nb.server_cpu, 100.0 * per_s(nb.server_cpu, nb.elapsed));
+			if (opts.scenario != SC_CEILING)
+				printf(", rss %ld -> %ld kB", run.srv_rss0,
+				    run.srv_rss1);
+			printf("\n");
+			if (opts.scenario == SC_INGEST)
+				printf("  msgs per server cpu-s  %.0f\n",
+				    per_s((double)run.total_confirmed, nb.server_cpu));
+			else
+				printf("  deliveries per cpu-s   %.0f\n",
+				    per_s((double)run.total_deliveries, nb.server_cpu));
+		}
+		printf("  bench cpu              %.2f s\n", nb.client_cpu);
+		break;
+	}
+	printf("  errors                 %" PRIu64 "%s%s\n", run.errors,
+	    run.abort_reason != NULL ? ", aborted: " : "",
+	    run.abort_reason != NULL ? run.abort_reason : "");
+	for (i = 0; i < run.nerror_text && opts.verbose; i++)
+		printf("    %s\n", run.error_text[i]);
+}
+
+static json_t *
+report_json(void)
+{
+	struct numbers	 nb;
+	json_t		*o, *params, *errs;
+	char		 date[64];
+	time_t		 t = time(NULL);
+	int		 i;
+
+	numbers(&nb);
+	strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+	o = json_object();
+	json_object_set_new(o, "scenario", json_string(scenario_names[opts.scenario]));
+	json_object_set_new(o, "command", json_string(opts.command));
+	json_object_set_new(o, "version", json_string(PACKAGE_VERSION));
+	json_object_set_new(o, "date", json_string(date));
+	json_object_set_new(o, "nproc", json_integer(sysconf(_SC_NPROCESSORS_ONLN)));
+
+	params = json_object();
+	json_object_set_new(params, "url", opts.scenario == SC_CEILING ?
+	    json_null() : json_string(opts.url));
+	json_object_set_new(params, "subscribers", json_integer(run.nsubs));
+	json_object_set_new(params, "publishers", json_integer(run.npubs));
+	json_object_set_new(params, "connections", json_integer(run.nconns));
+	json_object_set_new(params, "duration_s", json_real(opts.duration));
+	json_object_set_new(params, "messages", json_integer(opts.messages));
+	json_object_set_new(params, "rate", json_real(opts.rate));
+	json_object_set_new(params, "window", opts.rate > 0 ? json_null() :
+	    json_integer(opts.window));
+	json_object_set_new(params, "size", json_integer((json_int_t)opts.size));
+	json_object_set_new(params, "fragment", json_integer((json_int_t)opts.fragment));
+	json_object_set_new(params, "concurrency", json_integer(opts.concurrency));
+	json_object_set_new(params, "source_addrs", json_integer(opts.source_addrs));
+	json_object_set_new(params, "server_pid", opts.server_pid > 0 ?
+	    json_integer(opts.server_pid) : json_null());
+	if (opts.scenario == SC_CEILING)
+		json_object_set_new(params, "ceiling_write", json_string(
+		    opts.ceiling_per_message ? "message" : "batch"));
+	json_object_set_new(o, "params", params);
+
+	json_object_set_new(o, "errors", json_integer((json_int_t)run.errors));
+	errs = json_array();
+	for (i = 0; i < run.nerror_text; i++)
+		json_array_append_new(errs, json_string(run.error_text[i]));
+	json_object_set_new(o, "error_samples", errs);
+	json_object_set_new(o, "aborted", run.abort_reason != NULL ?
+	    json_string(run.abort_reason) : json_null());
+
+	json_object_set_new(o, "connected", json_integer(run.ready));
+	json_object_set_new(o, "connect_s", json_real(secs(run.t_start,
+	    run.t_connected)));
+	json_object_set_new(o, "connects_per_s", json_real(per_s(run.ready,
+	    secs(run.t_start, run.t_connected))));
+	json_object_set_new(o, "connect_latency_us", hist_json(&run.conn_lat));
+	json_object_set_new(o, "closed_cleanly", json_integer(run.closed_ok));
+
+	if (opts.scenario != SC_CONNECTIONS) {
+		json_object_set_new(o, "published", json_integer(
+		    (json_int_t)run.total_confirmed));
+		json_object_set_new(o, "sent", json_integer((json_int_t)run.total_sent));
+		json_object_set_new(o, "published_per_s", json_real(nb.published_per_s));
+		json_object_set_new(o, "publish_s", json_real(nb.pub_s));
+		json_object_set_new(o, "deliveries", json_integer(
+		    (json_int_t)run.total_deliveries));
+		json_object_set_new(o, "expected_deliveries", json_integer(
+		    (json_int_t)nb.expected));
+		json_object_set_new(o, "deliveries_per_s", json_real(nb.deliveries_per_s));
+		json_object_set_new(o, "elapsed_s", json_real(nb.elapsed));
+		json_object_set_new(o, "latency_us", hist_json(&run.lat));
+		json_object_set_new(o, "confirm_latency_us", hist_json(&run.rtt));
+		json_object_set_new(o, "client_cpu_s", json_real(nb.client_cpu));
+	}
+	if (opts.scenario == SC_CEILING)
+		json_object_set_new(o, "write_calls", json_integer(run.cl.cl_writes));
+
+	json_object_set_new(o, "server_cpu_s", nb.server_cpu >= 0 ?
+	    json_real(nb.server_cpu) : json_null());
+	if (nb.server_cpu > 0) {
+		json_object_set_new(o, "deliveries_per_server_cpu_s", json_real(
+		    per_s((double)run.total_deliveries, nb.server_cpu)));
+		json_object_set_new(o, "published_per_server_cpu_s", json_real(
+		    per_s((double)run.total_confirmed, nb.server_cpu)));
+	}
+	if (opts.server_pid > 0) {
+		json_object_set_new(o, "server_rss_kb_before", json_integer(run.srv_rss0));
+		json_object_set_new(o, "server_rss_kb_after", json_integer(run.srv_rss1));
+		if (opts.scenario == SC_CONNECTIONS) {
+			json_object_set_new(o, "server_rss_kb_connected",
+			    json_integer(run.srv_rss_conn));
+			json_object_set_new(o, "server_rss_per_connection_bytes",
+			    json_real(run.nconns > 0 ? (double)(run.srv_rss1 -
+			    run.srv_rss0) * 1024.0 / run.nconns : 0));
+		}
+	}
+	return (o);
+}
+
+/* --- options -------------------------------------------------------------- */
+
+static __dead void
+usage(int status)
+{
+	fprintf(status ? stderr : stdout,
+"usage: wschat-bench fanout|ingest|connections|ceiling [options]\n"
+"  --url ws://127.0.0.1:PORT/ws  the server (loopback only)\n"
+"  --subscribers S       fanout/ceiling receivers (default 10)\n"
+"  --publishers P        publishers (default 1)\n"
+"  --connections N       connections scenario: idle connections (default 1000)\n"
+"  --duration SEC        publishing time, or the idle hold (default 5; 1)\n"
+"  --messages N          at most N messages per publisher (0 = no limit)\n"
+"  --rate R              open loop: R msgs/s over all publishers\n"
+"  --window W            closed loop: W outstanding per publisher (default 8)\n"
+"  --size BYTES          message text size (default 100)\n"
+"  --server-pid PID      sample the server's CPU and RSS from /proc\n"
+"  --json FILE           write every number as one JSON object\n"
+"  --concurrency C       handshakes in flight (default 256)\n"
+"  --source-addrs K      connect from 127.0.0.1..127.0.0.K (default by N)\n"
+"  --drain SEC           wait this long for deliveries after publishing (10)\n"
+"  --fragment BYTES      send client messages in fragments of BYTES\n"
+"  --ceiling-write batch|message  ceiling: batched or per-message writes\n"
+"  -v, --verbose         print every error\n");
+	exit(status);
+}
+
+static double
+opt_num(const char *name, const char *s, double lo, double hi)
+{
+	char	*end;
+	double	 v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || !(v >= lo && v <= hi)) {
+		fprintf(stderr, "wschat-bench: --%s: %s is not a number in "
+		    "[%g, %g]\n", name, s, lo, hi);
+		exit(2);
+	}
+	return (v);
+}
+
+/* ws://HOST[:PORT][/PATH] with HOST a loopback address. */
+static void
+opt_url(const char *url)
+{
+	const char	*h, *slash, *colon;
+	char		 host[64];
+	size_t		 hl;
+	long		 port = 80;
+
+	if (strncmp(url, "ws://", 5) != 0)
+		goto bad;
+	h = url + 5;
+	slash = strchr(h, '/');
+	hl = slash != NULL ? (size_t)(slash - h) : strlen(h);
+	if ((colon = memchr(h, ':', hl)) != NULL) {
+		port = strtol(colon + 1, NULL, 10);
+		if (port < 1 || port > 65535)
+			goto bad;
+		hl = (size_t)(colon - h);
+	}
+	if (hl == 0 || hl >= sizeof host)
+		goto bad;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	if (strcmp(host, "localhost") == 0)
+		snprintf(host, sizeof host, "127.0.0.1");
+	memset(&opts.addr, 0, sizeof opts.addr);
+	opts.addr.sin_family = AF_INET;
+	opts.addr.sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, host, &opts.addr.sin_addr) != 1)
+		goto bad;
+	if ((ntohl(opts.addr.sin_addr.s_addr) >> 24) != 127) {
+		fprintf(stderr, "wschat-bench: %s: loopback addresses only\n", url);
+		exit(2);
+	}
+	snprintf(opts.hostport, sizeof opts.hostport, "%s:%ld", host, port);
+	opts.path = xstrdup(slash != NULL ? slash : "/");
+	opts.url = xstrdup(url);
+	return;
+bad:
+	fprintf(stderr, "wschat-bench: %s: want ws://127.0.0.1:PORT/ws\n", url);
+	exit(2);
+}
+
+static void
+opts_parse(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "url", required_argument, NULL, 'u' },
+		{ "subscribers", required_argument, NULL, 's' },
+		{ "publishers", required_argument, NULL, 'p' },
+		{ "connections", required_argument, NULL, 'n' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "messages", required_argument, NULL, 'm' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "window", required_argument, NULL, 'w' },
+		{ "size", required_argument, NULL, 'b' },
+		{ "server-pid", required_argument, NULL, 'P' },
+		{ "json", required_argument, NULL, 'j' },
+		{ "concurrency", required_argument, NULL, 'c' },
+		{ "source-addrs", required_argument, NULL, 'a' },
+		{ "drain", required_argument, NULL, 'D' },
+		{ "fragment", required_argument, NULL, 'f' },
+		{ "ceiling-write", required_argument, NULL, 'C' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	size_t	 len = 0;
+	int	 ch, i, window_set = 0;
+	char	*url = NULL;
+
+	for (i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	opts.command = xcalloc(1, len + 1);
+	for (i = 0; i < argc; i++) {
+		if (i > 0)
+			strcat(opts.command, " ");
+		strcat(opts.command, argv[i]);
+	}
+
+	opts.subscribers = 10;
+	opts.publishers = 1;
+	opts.connections = 1000;
+	opts.duration = 5;
+	opts.window = 8;
+	opts.size = 100;
+	opts.concurrency = 256;
+	opts.drain = 10;
+
+	if (argc < 2)
+		usage(2);
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
+		usage(0);
+	for (i = 0; i < (int)(sizeof scenario_names / sizeof *scenario_names); i++)
+		if (strcmp(argv[1], scenario_names[i]) == 0)
+			break;
+	if (i == (int)(sizeof scenario_names / sizeof *scenario_names)) {
+		fprintf(stderr, "wschat-bench: unknown scenario: %s\n", argv[1]);
+		usage(2);
+	}
+	opts.scenario = (enum scenario)i;
+	argc--;
+	argv++;
+
+	while ((ch = getopt_long(argc, argv, "s:p:n:d:m:r:w:vh", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'u': url = optarg; break;
+		case 's': opts.subscribers = (int)opt_num("subscribers", optarg, 0, 1e6); break;
+		case 'p': opts.publishers = (int)opt_num("publishers", optarg, 1, 1e5); break;
+		case 'n': opts.connections = (int)opt_num("connections", optarg, 1, 1e7); break;
+		case 'd':
+			opts.duration = opt_num("duration", optarg, 0, 86400);
+			opts.duration_set = 1;
+			break;
+		case 'm': opts.messages = (int64_t)opt_num("messages", optarg, 0, 1e12); break;
+		case 'r': opts.rate = opt_num("rate", optarg, 1e-3, 1e9); break;
+		case 'w':
+			opts.window = (int)opt_num("window", optarg, 1, 1e6);
+			window_set = 1;
+			break;
+		case 'b': opts.size = (size_t)opt_num("size", optarg, 1, 8e6); break;
+		case 'P': opts.server_pid = (pid_t)opt_num("server-pid", optarg, 1, 4e9); break;
+		case 'j': opts.json = optarg; break;
+		case 'c': opts.concurrency = (int)opt_num("concurrency", optarg, 1, 1e6); break;
+		case 'a': opts.source_addrs = (int)opt_num("source-addrs", optarg, 1, 254); break;
+		case 'D': opts.drain = opt_num("drain", optarg, 0.001, 86400); break;
+		case 'f': opts.fragment = (size_t)opt_num("fragment", optarg, 1, 8e6); break;
+		case 'C':
+			if (strcmp(optarg, "batch") == 0)
+				opts.ceiling_per_message = 0;
+			else if (strcmp(optarg, "message") == 0)
+				opts.ceiling_per_message = 1;
+			else
+				usage(2);
+			break;
+		case 'v': opts.verbose++; break;
+		case 'h': usage(0);
+		default: usage(2);
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "wschat-bench: stray argument: %s\n", argv[optind]);
+		usage(2);
+	}
+	if (opts.rate > 0 && window_set) {
+		fprintf(stderr, "wschat-bench: --rate (open loop) and --window "
+		    "(closed loop) exclude each other\n");
+		exit(2);
+	}
+	if (opts.scenario == SC_CEILING && opts.rate > 0) {
+		fprintf(stderr, "wschat-bench: ceiling is closed loop only\n");
+		exit(2);
+	}
+	if ((opts.scenario == SC_FANOUT || opts.scenario == SC_CEILING) &&
+	    opts.subscribers < 1) {
+		fprintf(stderr, "wschat-bench: %s needs --subscribers >= 1\n",
+		    scenario_names[opts.scenario]);
+		exit(2);
+	}
+	if (opts.scenario == SC_CONNECTIONS && !opts.duration_set)
+		opts.duration = 1;
+	if (opts.messages > 0 && !opts.duration_set &&
+	    opts.scenario != SC_CONNECTIONS)
+		opts.duration = 60;	/* --messages bounds it; this is a cap */
+	if (opts.scenario != SC_CEILING)
+		opt_url(url != NULL ? url : "ws://127.0.0.1:8080/ws");
+	else if (url != NULL)
+		fprintf(stderr, "wschat-bench: ceiling ignores --url\n");
+}
+
+/* --- main ----------------------------------------------------------------- */
+
+/* Lay out the connections of the scenario and the shared scratch. */
+static void
+run_setup(void)
+{
+	struct rlimit	 rl;
+	uint64_t	 r = rng_next();
+	int		 i, n;
+
+	snprintf(run.runid, sizeof run.runid, "%08x", (unsigned)(r >> 32));
+	snprintf(run.chan, sizeof run.chan, "bench-%s", run.runid);
+	xasprintf(&run.ev_prefix, "EVENT message CREATE %s ", run.chan);
+	run.ev_prefixlen = strlen(run.ev_prefix);
+	xasprintf(&run.confirm_prefix, "CONFIRM MSG %s ", run.chan);
+	run.confirm_prefixlen = strlen(run.confirm_prefix);
+
+	switch (opts.scenario) {
+	case SC_FANOUT:
+		run.npubs = opts.publishers;
+		run.nsubs = opts.subscribers;
+		run.nconns = run.npubs + run.nsubs;
+		break;
+	case SC_INGEST:
+		run.npubs = opts.publishers;
+		run.nconns = run.npubs;
+		break;
+	case SC_CONNECTIONS:
+		run.nconns = opts.connections;
+		break;
+	case SC_CEILING:
+		run.npubs = opts.publishers;	/* virtual: the thread */
+		run.nsubs = opts.subscribers;
+		run.nconns = run.nsubs;
+		break;
+	}
+	if (opts.source_addrs == 0)
+		opts.source_addrs = 1 + run.nconns / 20000;
+
+	/* Every connection is a descriptor: take all the system allows. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur < (rlim_t)run.nconns * (opts.scenario == SC_CEILING ?
+	    2 : 1) + 64) {
+		fprintf(stderr, "wschat-bench: %d connections need more than the "
+		    "%llu descriptors RLIMIT_NOFILE allows\n", run.nconns,
+		    (unsigned long long)rl.rlim_cur);
+		exit(2);
+	}
+
+	run.conns = xcalloc((size_t)run.nconns, sizeof *run.conns);
+	run.conn_t = xcalloc((size_t)run.nconns, sizeof *run.conn_t);
+	if (run.npubs > 0 && opts.scenario != SC_CEILING)
+		run.pubs = xcalloc((size_t)run.npubs, sizeof *run.pubs);
+	if (run.nsubs > 0)
+		run.subs = xcalloc((size_t)run.nsubs, sizeof *run.subs);
+	run.recs = xcalloc((size_t)(run.npubs > 0 ? run.npubs : 1), sizeof *run.recs);
+	run.last_n = xcalloc((size_t)run.nsubs * (size_t)run.npubs + 1,
+	    sizeof *run.last_n);
+	run.pubnames = xcalloc((size_t)run.npubs + 1, sizeof *run.pubnames);
+	run.pubnamelen = xcalloc((size_t)run.npubs + 1, sizeof *run.pubnamelen);
+	for (i = 0; i < run.npubs; i++) {
+		xasprintf(&run.pubnames[i], "%s-p%d", run.runid, i);
+		run.pubnamelen[i] = strlen(run.pubnames[i]);
+	}
+	for (i = 0; i < run.nconns; i++) {
+		struct conn	*c = &run.conns[i];
+
+		c->c_idx = i;
+		if (opts.scenario == SC_CONNECTIONS) {
+			c->c_role = ROLE_IDLE;
+			c->c_id = i;
+			snprintf(c->c_name, sizeof c->c_name, "%s-c%d", run.runid, i);
+		} else if (opts.scenario != SC_CEILING && i < run.npubs) {
+			c->c_role = ROLE_PUB;
+			c->c_id = i;
+			snprintf(c->c_name, sizeof c->c_name, "%s", run.pubnames[i]);
+			run.pubs[i] = c;
+		} else {
+			n = opts.scenario == SC_CEILING ? i : i - run.npubs;
+			c->c_role = opts.scenario == SC_CEILING ? ROLE_RECV : ROLE_SUB;
+			c->c_id = n;
+			snprintf(c->c_name, sizeof c->c_name, "%s-%c%d", run.runid,
+			    opts.scenario == SC_CEILING ? 'r' : 's', n);
+			c->c_last_n = run.last_n + (size_t)n * (size_t)run.npubs;
+			run.subs[n] = c;
+		}
+	}
+
+	run.textcap = opts.size + 64;
+	run.pad = xmalloc(opts.size + 2);
+	memset(run.pad, 'x', opts.size + 2);
+	run.text2 = xmalloc(run.textcap);
+	run.line = xmalloc(run.textcap + strlen(run.chan) + 16);
+	run.jbuf1 = xmalloc(opts.size + 64);
+	run.jbuf2 = xmalloc(opts.size + 64);
+	run.jbuf3 = xmalloc(opts.size + 64);
+	hist_init(&run.lat);
+	hist_init(&run.rtt);
+	hist_init(&run.conn_lat);
+	run.srv_cpu0 = run.srv_cpu1 = -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	json_t	*o;
+	int	 rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	rng_state = (uint64_t)now_ns() ^ ((uint64_t)getpid() << 32) ^
+	    0x9e3779b97f4a7c15ULL;
+	if (rng_state == 0)
+		rng_state = 1;
+	opts_parse(argc, argv);
+	run_setup();
+
+	if ((run.base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	run.phase_ev = evtimer_new(run.base, phase_timeout_cb, NULL);
+	run.stop_ev = evtimer_new(run.base, stop_cb, NULL);
+	if (opts.server_pid > 0)
+		sample(&run.srv_cpu0, &run.srv_rss0, NULL);
+
+	switch (opts.scenario) {
+	case SC_FANOUT:
+	case SC_INGEST:
+		run.phase = PH_SETUP;
+		run.launch_end = 1;		/* the creator first */
+		break;
+	case SC_CEILING:
+		ceil_start();
+		/* FALLTHROUGH */
+	case SC_CONNECTIONS:
+		run.phase = PH_JOIN;
+		run.launch_end = run.nconns;
+		break;
+	}
+	phase_timeout(30 + run.nconns / 200.0);
+	launch_more();
+	if (!run.aborting)
+		event_base_dispatch(run.base);
+	ceil_finish();
+
+	report_print();
+	if (opts.json != NULL) {
+		o = report_json();
+		if (json_dump_file(o, opts.json, JSON_INDENT(2) |
+		    JSON_PRESERVE_ORDER) != 0) {
+			fprintf(stderr, "wschat-bench: cannot write %s\n", opts.json);
+			run.errors++;
+		}
+		json_decref(o);
+	}
+	rc = run.errors > 0 ? 1 : 0;
+	fflush(stdout);
+	/* Connections are torn down by exit; the server sees them close. */
+	return (rc);
+}
