@@ -372,8 +372,7 @@ client_reply_commit(struct client *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	xvasprintf(&s, fmt, ap);
 	va_end(ap);
-	batch_defer_reply(c, s, xstrdup("ERROR INTERNAL journal write failed; "
-	    "nothing was changed"));
+	batch_defer_reply(c, s, xstrdup("ERROR INTERNAL journal write failed"));
 }
 
 /* An ERROR reply with a code from the table. */

@@ -157,6 +157,13 @@ resume_page(struct client *c)
 	if (client_output_len(c) > (size_t)config.max_output / 2)
 		return;		/* client_write_cb calls again when drained */
 
+	/* Retention may not take events this replay still has to send. */
+	if (r->r_next + 1 < journal_first(wschatd_journal)) {
+		client_close(c, WS_CLOSE_TRY_AGAIN, "replay overtaken by journal "
+		    "pruning; reconnect and resume again");
+		resume_finish(c);
+		return;
+	}
 	before = r->r_next;
 	if (r->r_next < r->r_upto && journal_events(wschatd_journal, r->r_next,
 	    r->r_upto, RESUME_PAGE, resume_event, r, &cause) == -1) {
