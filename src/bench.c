@@ -272,6 +272,9 @@ static struct {
 	struct event	*stop_ev;	/* end of the publishing time */
 	struct event	*tick_ev;	/* open loop pacing */
 	struct event	*hold_ev;
+	struct event	*watch_ev;	/* stall detection while publishing */
+	uint64_t	 watch_progress;
+	int64_t		 watch_at;
 
 	/* Measurements. */
 	int64_t		 t_start;	/* first connect */
@@ -313,6 +316,7 @@ static void	 barrier_start(void);
 static void	 close_start(void);
 static void	 phase_timeout(double);
 static void	 ceil_check(void);
+static double	 secs(int64_t, int64_t);
 static void	 ceil_stop_cb(evutil_socket_t, short, void *);
 
 /* --- small helpers -------------------------------------------------------- */
@@ -1727,12 +1731,72 @@ run_abort(const char *fmt, ...)
 	event_base_loopbreak(run.base);
 }
 
+/* The oldest incomplete message of any publisher and who lacks it. */
+static char *
+run_missing(void)
+{
+	char	*s = NULL;
+	int64_t		 sent, done, confirmed, n;
+	uint32_t	 have;
+	int		 p;
+
+	for (p = 0; p < run.npubs; p++) {
+		if (opts.scenario == SC_CEILING) {
+			sent = confirmed = atomic_load(&run.cl.cl_sent[p]);
+			done = atomic_load(&run.cl.cl_done[p]);
+		} else {
+			sent = run.pubs[p]->c_sent;
+			confirmed = run.pubs[p]->c_confirmed;
+			done = run.pubs[p]->c_done;
+		}
+		if (run.nsubs == 0 && confirmed < sent) {
+			xasprintf(&s, "MSG %d.%" PRId64 " not confirmed", p,
+			    confirmed + 1);
+			return (s);
+		}
+		if (done >= confirmed)
+			continue;
+		/* Gaps were reported as they happened; counts name the message. */
+		n = done + 1;
+		have = (size_t)n < run.recs[p].pr_cap ? run.recs[p].pr_cnt[n] : 0;
+		xasprintf(&s, "message %d.%" PRId64 " (seq %" PRId64 ") reached %u "
+		    "of %d subscribers", p, n, (size_t)n < run.recs[p].pr_cap ?
+		    run.recs[p].pr_seq[n] : 0, have, run.nsubs);
+		return (s);
+	}
+	return (xstrdup("nothing identified"));
+}
+
+/* Closed loop: a lost event freezes a window; do not wait for --duration. */
+static void
+watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t	 progress;
+	int64_t		 now = now_ns();
+	char		*m;
+
+	if (run.phase != PH_RUN)
+		return;
+	progress = run.total_deliveries + run.total_confirmed + run.total_sent;
+	if (progress != run.watch_progress) {
+		run.watch_progress = progress;
+		run.watch_at = now;
+		return;
+	}
+	if (secs(run.watch_at, now) < opts.drain)
+		return;
+	m = run_missing();
+	run_abort("stalled for %.1f s: %s", opts.drain, m);
+	free(m);
+}
+
 /* What is still missing, for a timeout message. */
 static void
 phase_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	int64_t	 missing = 0, unconfirmed = 0, expect;
 	int	 i, short_subs = 0;
+	char	*m;
 
 	switch (run.phase) {
 	case PH_SETUP:
@@ -1741,7 +1805,7 @@ phase_timeout_cb(evutil_socket_t fd, short what, void *arg)
 		    run.ready, run.nconns, run.inflight);
 		break;
 	case PH_DRAIN:
-		for (i = 0; i < run.npubs; i++)
+		for (i = 0; i < run.npubs && run.pubs != NULL; i++)
 			unconfirmed += run.pubs[i]->c_sent - run.pubs[i]->c_confirmed;
 		expect = (int64_t)run.total_confirmed;
 		if (opts.scenario == SC_CEILING) {
@@ -1755,9 +1819,11 @@ phase_timeout_cb(evutil_socket_t fd, short what, void *arg)
 				missing += expect - (int64_t)run.subs[i]->c_received;
 			}
 		}
+		m = run_missing();
 		run_abort("drain timed out after %.1f s: %" PRId64 " MSGs "
 		    "unconfirmed; %d subscribers short of %" PRId64 " deliveries "
-		    "in all", opts.drain, unconfirmed, short_subs, missing);
+		    "in all; %s", opts.drain, unconfirmed, short_subs, missing, m);
+		free(m);
 		break;
 	case PH_BARRIER:
 		run_abort("timed out waiting for %d PONGs", run.pings_out);
@@ -1809,6 +1875,11 @@ run_start(void)
 	tv.tv_sec = (time_t)opts.duration;
 	tv.tv_usec = (suseconds_t)((opts.duration - (double)tv.tv_sec) * 1e6);
 	evtimer_add(run.stop_ev, &tv);
+	run.watch_at = run.t0;
+	tv.tv_sec = 0;
+	tv.tv_usec = 100000;
+	run.watch_ev = event_new(run.base, -1, EV_PERSIST, watch_cb, NULL);
+	event_add(run.watch_ev, &tv);
 	if (opts.rate > 0) {
 		tv.tv_sec = 0;
 		tv.tv_usec = 1000;
@@ -2906,6 +2977,11 @@ main(int argc, char **argv)
 	if (!run.aborting)
 		event_base_dispatch(run.base);
 	ceil_finish();
+	if (run.t_end == 0) {
+		/* Aborted: the numbers so far, up to now. */
+		run.t_end = now_ns();
+		sample(&run.srv_cpu1, &run.srv_rss1, &run.ru1);
+	}
 
 	report_print();
 	if (opts.json != NULL) {
