@@ -141,6 +141,9 @@ class CommandsTest(harness.WschatTestCase):
         await a.cmd("CREATE two", "CONFIRM CREATE two")
         await a.cmd_prefix("CREATE three", "ERROR LIMIT ")
         await a.cmd("LIST", "LIST 2 one two")
+        await a.cmd("DELETE one", "CONFIRM DELETE one")
+        await a.cmd("CREATE three", "CONFIRM CREATE three")
+        await a.cmd("LIST", "LIST 2 two three")
 
     # --- SUB / UNSUB / LSSUBS -------------------------------------------------
 
@@ -178,6 +181,59 @@ class CommandsTest(harness.WschatTestCase):
         # Membership belongs to the name, not the connection.
         c = await self.client(self.d, nick="trent")
         await c.cmd("LSSUBS", "LSSUBS 0")
+
+    async def test_channel_names_are_case_sensitive(self):
+        a = await self.client(self.d, nick="alice")
+        await a.cmd("CREATE Room", "CONFIRM CREATE Room")
+        await a.cmd("CREATE room", "CONFIRM CREATE room")
+        await a.cmd("SUB room", "CONFIRM SUB room")
+        await a.cmd("LSSUBS", "LSSUBS 1 room")
+        await a.cmd("CREATE " + "c" * 32, "CONFIRM CREATE " + "c" * 32)
+
+    async def test_recreated_channel_has_no_old_members(self):
+        owner = await self.client(self.d, nick="owner")
+        bob = await self.client(self.d, nick="bob")
+        await owner.cmd("CREATE again", "CONFIRM CREATE again")
+        await bob.cmd("SUB again", "CONFIRM SUB again")
+        await owner.cmd("DELETE again", "CONFIRM DELETE again")
+        await bob.cmd("LSSUBS", "LSSUBS 0")
+        await owner.cmd("CREATE again", "CONFIRM CREATE again")
+        await bob.cmd("LSSUBS", "LSSUBS 0")
+        await bob.cmd_prefix("MSG again hello", "ERROR NOTMEMBER ")
+        await bob.cmd("SUB again", "CONFIRM SUB again")
+        # The new channel's creator is owner again, not bob.
+        await bob.cmd_prefix("DELETE again", "ERROR FORBIDDEN ")
+
+    async def test_membership_follows_the_name(self):
+        a = await self.client(self.d, nick="first")
+        await a.cmd("CREATE club", "CONFIRM CREATE club")
+        await a.cmd("SUB club", "CONFIRM SUB club")
+        await a.cmd("NICK second", "CONFIRM NICK second")
+        await a.cmd("LSSUBS", "LSSUBS 0")
+        await a.cmd_prefix("MSG club hi", "ERROR NOTMEMBER ")
+        await a.cmd_prefix("DELETE club", "ERROR FORBIDDEN ")
+        b = await self.client(self.d, nick="first")
+        await b.cmd("LSSUBS", "LSSUBS 1 club")
+        await b.cmd_prefix("MSG club hi", "CONFIRM MSG club ")
+
+    async def test_pipelined_nick_switch_applies_in_order(self):
+        """Commands after a NICK in the same write run as the new name."""
+        ws = self.raw(self.d)
+        ws.read_hello()
+        cmds = [("NICK amy", "CONFIRM NICK amy"),
+                ("CREATE amys", "CONFIRM CREATE amys"),
+                ("NICK ben", "CONFIRM NICK ben"),
+                ("DELETE amys", "ERROR FORBIDDEN "),
+                ("SUB amys", "CONFIRM SUB amys"),
+                ("NICK amy", "CONFIRM NICK amy"),
+                ("LSSUBS", "LSSUBS 0"),
+                ("DELETE amys", "CONFIRM DELETE amys")]
+        ws.send(b"".join(frame(OP_TEXT, c) for c, _ in cmds))
+        for line, want in cmds:
+            got = ws.read_text()
+            ok = got.startswith(want) if want.endswith(" ") else got == want
+            self.assertTrue(ok, "pipelined %r: expected %r, got %r"
+                            % (line, want, got))
 
     # --- MSG ------------------------------------------------------------------
 
@@ -265,9 +321,28 @@ class CommandsTest(harness.WschatTestCase):
     async def test_malformed_lines(self):
         c = await self.client(self.d)
         for line in ("", " ", "PING  x", " PING", "PING x  y",
-                     "PING a\x01b", "PING \x7f"):
+                     "PING a\x01b", "PING \x7f", "PING a\tb"):
             await c.cmd_prefix(line, "ERROR BADARGS ")
         await c.cmd("PING ok", "PONG ok")
+
+    async def test_control_characters_in_verb(self):
+        c = await self.client(self.d)
+        wrong = []
+        for line in ("PING\tx", "PI\x01NG", "LIST\x1b"):
+            await c.send(line)
+            got = await c.recv()
+            if not got.startswith("ERROR BADARGS "):
+                wrong.append("%r -> %r" % (line, got))
+        self.assertEqual(wrong, [], "a line with a control character (not "
+                         "MSG text) gets ERROR BADARGS")
+
+    async def test_control_characters_in_msg_text(self):
+        a = await self.client(self.d, nick="alice")
+        await a.cmd("CREATE talk", "CONFIRM CREATE talk")
+        await a.cmd("SUB talk", "CONFIRM SUB talk")
+        for text in ("bell\x07", "nul\x00byte", "esc\x1b[31m", "cr\rin"):
+            await a.cmd_prefix("MSG talk " + text, "ERROR BADARGS ")
+        await a.cmd_prefix("MSG talk tab\tok", "CONFIRM MSG talk ")
 
     async def test_trailing_newline_ignored(self):
         c = await self.client(self.d)

@@ -141,6 +141,21 @@ class HandshakeTest(harness.WschatTestCase):
         self.assert_refused(self.upgrade(d, path="/nope"), 404,
                             "upgrade on /nope")
 
+    async def test_huge_request_header_is_refused(self):
+        d = self.daemon()
+        s = self.sock(d)
+        s.sendall(upgrade_request(d.hostport,
+                                  headers={"X-Filler": "f" * 200000}))
+        try:
+            resp = harness.read_response(s, body=False)
+        except (harness.PeerClosed, ConnectionResetError):
+            resp = None
+        if resp is not None:
+            self.assertGreaterEqual(resp.status, 400,
+                                    "a 200 KB header must be refused: %r"
+                                    % resp)
+        await self.assert_alive(d)
+
     # --- /healthz -------------------------------------------------------------
 
     def healthz(self, d):
@@ -214,6 +229,11 @@ class HandshakeTest(harness.WschatTestCase):
     def test_no_origin_is_101(self):
         d = self.daemon(origins=self.ORIGINS)
         ws = self.raw(d)
+        ws.read_hello()
+
+    def test_default_origins_allow_any(self):
+        d = self.daemon()
+        ws = self.raw(d, headers={"Origin": "https://anything.example"})
         ws.read_hello()
 
     def test_wildcard_origin_matches_subdomain(self):
@@ -292,6 +312,30 @@ class HandshakeTest(harness.WschatTestCase):
         # field, before the payload arrives.
         head = frame(OP_TEXT, b"", length=2000)
         self.assert_violation(d, head, 1009, "frame of 2000 > max_frame 1024")
+
+    def test_ping_over_125_bytes_closes_1002(self):
+        d = self.daemon()
+        self.assert_violation(d, frame(OP_PING, b"p" * 126), 1002,
+                              "ping with a 126-byte payload")
+
+    def test_close_reason_not_utf8_closes_1007(self):
+        d = self.daemon()
+        self.assert_violation(d, frame(OP_CLOSE, b"\x03\xe8\xff\xfe"), 1007,
+                              "close frame whose reason is not UTF-8")
+
+    def test_close_with_invalid_code_closes_1002(self):
+        d = self.daemon()
+        self.assert_violation(d, frame(OP_CLOSE, harness.close_payload(1005)),
+                              1002, "close frame carrying code 1005")
+
+    def test_ping_of_125_bytes_gets_pong(self):
+        d = self.daemon()
+        ws = self.raw(d)
+        ws.read_hello()
+        ws.send_frame(OP_PING, b"q" * 125)
+        f = ws.read_frame()
+        self.assertEqual((f.opcode, f.payload), (OP_PONG, b"q" * 125),
+                         "pong to a 125-byte ping")
 
     def test_ping_gets_pong_with_same_payload(self):
         d = self.daemon()

@@ -7,6 +7,7 @@ sends PING and the next line must be the PONG, because a client receives
 its events and replies in order.
 """
 
+import re
 import time
 
 import harness
@@ -179,6 +180,36 @@ class IntentsTest(harness.WschatTestCase):
         await bob.cmd("SUB theirs", "CONFIRM SUB theirs")
         await bob.cmd_prefix("MSG theirs elsewhere", "CONFIRM MSG theirs ")
         await alice.nothing_pending()
+
+    async def test_pipelined_msgs_event_before_its_confirm(self):
+        a = await self.client(self.d, nick="alice")
+        await a.cmd("SUBEVENT message", "CONFIRM SUBEVENT message")
+        await a.cmd("CREATE burst", "CONFIRM CREATE burst")
+        await a.cmd("SUB burst", "CONFIRM SUB burst")
+        for i in range(20):
+            await a.send("MSG burst n%d" % i)
+        await a.send("PING done")
+        events, confirms = [], []
+        while True:
+            line = await a.recv()
+            if line == "PONG done":
+                break
+            if line.startswith("EVENT "):
+                _, _, _, ev = harness.parse_event(line, "alice")
+                events.append((ev["seq"], ev["text"]))
+            else:
+                m = re.fullmatch(r"CONFIRM MSG burst (\d+)", line)
+                self.assertTrue(m, "unexpected line %r" % line)
+                seq = int(m.group(1))
+                self.assertIn(seq, [e[0] for e in events],
+                              "CONFIRM MSG %d came before its event" % seq)
+                confirms.append(seq)
+        self.assertEqual([t for _, t in events],
+                         ["n%d" % i for i in range(20)],
+                         "events in command order")
+        self.assertEqual(confirms, [s for s, _ in events],
+                         "one CONFIRM per MSG, in order, with the event seq")
+        self.assertEqual(confirms, sorted(set(confirms)))
 
     # --- DELETE ---------------------------------------------------------------
 
