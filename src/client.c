@@ -610,9 +610,11 @@ client_read_cb(struct bufferevent *bev, void *arg)
 			client_control(c);
 			continue;
 		case WS_ERROR:
+			/* Fail the connection (RFC 6455 7.1.7): no echo awaited. */
 			evbuffer_drain(in, evbuffer_get_length(in));
 			client_close(c, c->c_parser.close_code,
 			    c->c_parser.close_reason);
+			c->c_close_got = 1;
 			break;
 		}
 		break;

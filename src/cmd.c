@@ -96,6 +96,13 @@ cmd_dispatch(struct client *c, char *line, size_t len)
 		return;
 	}
 
+	for (sp = line; *sp != '\0' && *sp != ' '; sp++) {
+		if ((unsigned char)*sp < 0x20 || *sp == 0x7f) {
+			client_error(c, PROTO_ERR_BADARGS,
+			    "control character in line");
+			return;
+		}
+	}
 	if ((sp = strchr(line, ' ')) != NULL)
 		*sp = '\0';
 	e = (*line == '\0') ? NULL : cmd_find(line);

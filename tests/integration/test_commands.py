@@ -272,7 +272,8 @@ class CommandsTest(harness.WschatTestCase):
         a = await self.client(self.d, nick="alice")
         await a.cmd("CREATE talk", "CONFIRM CREATE talk")
         await a.cmd("SUB talk", "CONFIRM SUB talk")
-        await a.cmd_prefix("MSG talk", "ERROR BADARGS usage: ")
+        await a.cmd("MSG talk",
+                    "ERROR BADARGS MSG requires channel and text arguments")
 
     # --- PING, unknown, arity -------------------------------------------------
 
@@ -292,20 +293,30 @@ class CommandsTest(harness.WschatTestCase):
     async def test_wrong_arity_gives_usage(self):
         c = await self.client(self.d, nick="alice")
         wrong = []
-        for line, verb in (("NICK", "NICK"), ("NICK a b", "NICK"),
-                           ("CREATE", "CREATE"), ("CREATE a b", "CREATE"),
-                           ("DELETE", "DELETE"), ("SUB", "SUB"),
-                           ("UNSUB", "UNSUB"), ("LIST x", "LIST"),
-                           ("LSSUBS x", "LSSUBS"), ("MSG", "MSG"),
+        # Too few arguments name what is missing; too many show the usage.
+        for line, want in (("NICK", "ERROR BADARGS NICK requires name argument"),
+                           ("CREATE", "ERROR BADARGS CREATE requires channel argument"),
+                           ("DELETE", "ERROR BADARGS DELETE requires channel argument"),
+                           ("SUB", "ERROR BADARGS SUB requires channel argument"),
+                           ("UNSUB", "ERROR BADARGS UNSUB requires channel argument"),
+                           ("MSG", "ERROR BADARGS MSG requires channel and text arguments"),
+                           ("SUBEVENT", "ERROR BADARGS SUBEVENT requires event type argument"),
+                           ("UNSUBEVENT", "ERROR BADARGS UNSUBEVENT requires event type argument")):
+            await c.send(line)
+            got = await c.recv()
+            if got != want:
+                wrong.append("%r -> %r, want %r" % (line, got, want))
+        for line, verb in (("NICK a b", "NICK"), ("CREATE a b", "CREATE"),
+                           ("LIST x", "LIST"), ("LSSUBS x", "LSSUBS"),
                            ("PING a b", "PING"), ("LSEVENTS x", "LSEVENTS"),
-                           ("UNSUBEVENT", "UNSUBEVENT"),
                            ("SUBEVENT channel user", "SUBEVENT")):
             await c.send(line)
             got = await c.recv()
-            if not got.startswith("ERROR BADARGS usage: ") or verb not in got:
+            if not got.startswith("ERROR BADARGS usage: " + verb):
                 wrong.append("%r -> %r" % (line, got))
-        self.assertEqual(wrong, [], "a wrong number of arguments must read "
-                         "'ERROR BADARGS usage: <usage line>'")
+        self.assertEqual(wrong, [], "too few arguments must read 'ERROR BADARGS "
+                         "<VERB> requires <what> argument', too many 'ERROR "
+                         "BADARGS usage: <usage line>'")
         await c.nothing_pending()
 
     # --- line syntax ----------------------------------------------------------
