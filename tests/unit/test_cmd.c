@@ -537,7 +537,9 @@ t_unknown(void **state UNUSED)
 	got = reply(&fa, line, 150);
 	assert_true(strncmp(got, "ERROR UNKNOWN ", 14) == 0);
 	assert_true(strlen(got) < 14 + 64);
-	got = reply(&fa, "FR\x01\x1b[2J\xc3\xa9", 9);
+	/* Control bytes anywhere in a line are a syntax error. */
+	expect(&fa, "FR\x01\x1b[2J", "ERROR BADARGS control character in line");
+	got = reply(&fa, "FR\xc3\xa9\xff", 5);
 	assert_true(strncmp(got, "ERROR UNKNOWN ", 14) == 0);
 	for (p = got; *p != '\0'; p++) {
 		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
