@@ -93,6 +93,7 @@ static struct {
 	double		 drain;		/* seconds allowed after publishing */
 	size_t		 fragment;	/* split client messages, 0 = no */
 	int		 ceiling_per_message;	/* one write per receiver per msg */
+	int64_t		 ceiling_batch;	/* free messages before a pass */
 	int		 verbose;
 	char		*command;	/* argv, for the record */
 } opts;
@@ -295,6 +296,9 @@ static struct {
 	long		 srv_rss0, srv_rss1, srv_rss_conn;
 	int		 srv_ok;
 	struct rusage	 ru0, ru1;
+	double		 busy[2];	/* machine busy CPU-s, start and end */
+	int64_t		 srv_syscr[2];
+	int64_t		 srv_syscw[2];
 
 	/* Errors. */
 	uint64_t	 errors;
@@ -575,11 +579,59 @@ proc_rss_kb(pid_t pid)
 	return (kb);
 }
 
+/* read and write syscalls of a process (/proc/PID/io); -1 if unreadable. */
+static void
+proc_io(pid_t pid, int64_t *syscr, int64_t *syscw)
+{
+	char		 path[64], line[128];
+	long long	 v;
+	FILE		*f;
+
+	*syscr = *syscw = -1;
+	snprintf(path, sizeof path, "/proc/%d/io", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (sscanf(line, "syscr: %lld", &v) == 1)
+			*syscr = v;
+		else if (sscanf(line, "syscw: %lld", &v) == 1)
+			*syscw = v;
+	}
+	fclose(f);
+}
+
+/* CPU seconds the whole machine spent busy (all CPUs, /proc/stat). */
+static double
+machine_busy(void)
+{
+	unsigned long long	 u, n, sy, id, io, irq, sirq, st;
+	FILE			*f;
+	int			 k;
+
+	if ((f = fopen("/proc/stat", "r")) == NULL)
+		return (-1);
+	k = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &u, &n, &sy,
+	    &id, &io, &irq, &sirq, &st);
+	fclose(f);
+	if (k != 8)
+		return (-1);
+	return ((double)(u + n + sy + irq + sirq + st) /
+	    (double)sysconf(_SC_CLK_TCK));
+}
+
 /* Sample the server (if we know it) and ourselves. */
 static void
 sample(double *cpu, long *rss, struct rusage *ru)
 {
-	if (opts.server_pid > 0) {
+	int	end = ru == &run.ru1;
+
+	if (ru != NULL) {
+		run.busy[end] = machine_busy();
+		if (opts.server_pid > 0)
+			proc_io(opts.server_pid, &run.srv_syscr[end],
+			    &run.srv_syscw[end]);
+	}
+	if (opts.server_pid > 0 && cpu != NULL) {
 		*cpu = proc_cpu(opts.server_pid);
 		*rss = proc_rss_kb(opts.server_pid);
 		if (*cpu < 0 || *rss < 0)
@@ -2109,6 +2161,39 @@ ceil_emit(int p, int64_t n)
 	}
 }
 
+/* Messages the windows allow now, over all publishers. */
+static int64_t
+ceil_room(void)
+{
+	struct ceiling	*cl = &run.cl;
+	int64_t		 sent, room = 0, r;
+	int		 p;
+
+	for (p = 0; p < run.npubs; p++) {
+		sent = atomic_load(&cl->cl_sent[p]);
+		r = atomic_load(&cl->cl_done[p]) + opts.window - sent;
+		if (opts.messages > 0 && opts.messages - sent < r)
+			r = opts.messages - sent;
+		if (r > 0)
+			room += r;
+	}
+	return (room);
+}
+
+/* With --messages, the last few may never add up to a batch. */
+static int
+ceil_last(int64_t room)
+{
+	int64_t	left = 0;
+	int	p;
+
+	if (opts.messages == 0)
+		return (0);
+	for (p = 0; p < run.npubs; p++)
+		left += opts.messages - atomic_load(&run.cl.cl_sent[p]);
+	return (room > 0 && room >= left);
+}
+
 /*
  * Send while windows allow, as the server fans out a committed batch, then
  * flush; one pass per loop iteration so timers and EV_WRITE get their turn.
@@ -2117,8 +2202,9 @@ static void
 ceil_produce(void)
 {
 	struct ceiling	*cl = &run.cl;
-	int64_t		 sent;
-	int		 p, progress, room = 0, i;
+	struct timeval	 zero = { 0, 0 };
+	int64_t		 sent, room;
+	int		 p, progress, i;
 
 	if (atomic_load(&cl->cl_stopped))
 		return;
@@ -2126,6 +2212,22 @@ ceil_produce(void)
 		ceil_stop_cb(-1, 0, NULL);
 		return;
 	}
+	/*
+	 * Hysteresis: wait for --ceiling-batch free messages (or the last
+	 * ones), so writes carry batches as big as the server's group commit
+	 * makes them (all outstanding, at S = 1000); refilling on every
+	 * completion halved deliveries per write and per CPU-second.
+	 */
+	room = ceil_room();
+	if (room < opts.ceiling_batch && !ceil_last(room)) {
+		atomic_store(&cl->cl_waiting, 1);
+		if (ceil_room() == room)
+			return;
+		/* Something completed meanwhile: look again next pass. */
+		evtimer_add(cl->cl_again_ev, &zero);
+		return;
+	}
+	room = 0;
 	/* At most one window per publisher: interleaved, as they would be. */
 	for (p = 0; p < run.npubs; p++)
 		cl->cl_limit[p] = atomic_load(&cl->cl_done[p]) + opts.window;
@@ -2159,16 +2261,9 @@ ceil_produce(void)
 	}
 	/* Wait for main to complete something; recheck so as not to miss it. */
 	atomic_store(&cl->cl_waiting, 1);
-	for (p = 0; p < run.npubs; p++) {
-		sent = atomic_load(&cl->cl_sent[p]);
-		if ((opts.messages == 0 || sent < opts.messages) &&
-		    sent - atomic_load(&cl->cl_done[p]) < opts.window)
-			room = 1;
-	}
-	if (room) {
+	room = ceil_room();
+	if (room >= opts.ceiling_batch || (room > 0 && ceil_last(room))) {
 		/* Not event_active: that would run again before timers and I/O. */
-		struct timeval	zero = { 0, 0 };
-
 		evtimer_add(cl->cl_again_ev, &zero);
 	}
 }
@@ -2366,7 +2461,7 @@ ceil_check(void)
 			break;
 		evtimer_del(run.phase_ev);
 		run.t_connected = now_ns();
-		getrusage(RUSAGE_SELF, &run.ru0);
+		sample(NULL, NULL, &run.ru0);
 		run.phase = PH_RUN;
 		/* FALLTHROUGH */
 	case PH_RUN:
@@ -2381,7 +2476,7 @@ ceil_check(void)
 		if (run.total_deliveries != (uint64_t)run.nsubs * (uint64_t)total)
 			break;
 		run.t_end = now_ns();
-		getrusage(RUSAGE_SELF, &run.ru1);
+		sample(NULL, NULL, &run.ru1);
 		run.total_sent = run.total_confirmed = (uint64_t)total;
 		run.phase = PH_DONE;
 		evtimer_del(run.phase_ev);
@@ -2413,6 +2508,8 @@ struct numbers {
 	double	 deliveries_per_s;
 	double	 server_cpu;		/* -1 if unknown */
 	double	 client_cpu;
+	double	 busy;			/* whole machine, CPU-s; -1 unknown */
+	double	 other;			/* busy minus server and bench */
 	uint64_t expected;
 };
 
@@ -2445,6 +2542,16 @@ numbers(struct numbers *nb)
 		nb->client_cpu -= run.cl.cl_cpu;
 	if (nb->client_cpu < 0)
 		nb->client_cpu = 0;
+	nb->busy = nb->other = -1;
+	if (run.busy[0] >= 0 && run.busy[1] > 0) {
+		nb->busy = run.busy[1] - run.busy[0];
+		/* Everything else on the machine: noise in these numbers. */
+		nb->other = nb->busy - (ru_cpu(&run.ru1) - ru_cpu(&run.ru0)) -
+		    (opts.scenario != SC_CEILING && nb->server_cpu > 0 ?
+		    nb->server_cpu : 0);
+		if (nb->other < 0)
+			nb->other = 0;
+	}
 	nb->expected = (uint64_t)run.nsubs * run.total_confirmed;
 }
 
@@ -2510,6 +2617,9 @@ report_print(void)
 				    per_s((double)run.total_deliveries, nb.server_cpu));
 		}
 		printf("  bench cpu              %.2f s\n", nb.client_cpu);
+		if (nb.other >= 0)
+			printf("  other load             %.2f cpu-s by other "
+			    "processes during the run\n", nb.other);
 		break;
 	}
 	printf("  errors                 %" PRIu64 "%s%s\n", run.errors,
@@ -2554,9 +2664,12 @@ report_json(void)
 	json_object_set_new(params, "source_addrs", json_integer(opts.source_addrs));
 	json_object_set_new(params, "server_pid", opts.server_pid > 0 ?
 	    json_integer(opts.server_pid) : json_null());
-	if (opts.scenario == SC_CEILING)
+	if (opts.scenario == SC_CEILING) {
 		json_object_set_new(params, "ceiling_write", json_string(
 		    opts.ceiling_per_message ? "message" : "batch"));
+		json_object_set_new(params, "ceiling_batch",
+		    json_integer(opts.ceiling_batch));
+	}
 	json_object_set_new(o, "params", params);
 
 	json_object_set_new(o, "errors", json_integer((json_int_t)run.errors));
@@ -2591,8 +2704,26 @@ report_json(void)
 		json_object_set_new(o, "confirm_latency_us", hist_json(&run.rtt));
 		json_object_set_new(o, "client_cpu_s", json_real(nb.client_cpu));
 	}
-	if (opts.scenario == SC_CEILING)
-		json_object_set_new(o, "write_calls", json_integer(run.cl.cl_writes));
+	json_object_set_new(o, "machine_busy_cpu_s", nb.busy >= 0 ?
+	    json_real(nb.busy) : json_null());
+	json_object_set_new(o, "other_cpu_s", nb.other >= 0 ?
+	    json_real(nb.other) : json_null());
+	if (opts.scenario == SC_CEILING) {
+		json_object_set_new(o, "server_write_calls",
+		    json_integer(run.cl.cl_writes));
+		json_object_set_new(o, "deliveries_per_write", json_real(per_s(
+		    (double)run.total_deliveries, (double)run.cl.cl_writes)));
+	} else if (opts.server_pid > 0 && run.srv_syscw[0] >= 0 &&
+	    run.srv_syscw[1] >= 0) {
+		int64_t	w = run.srv_syscw[1] - run.srv_syscw[0];
+
+		json_object_set_new(o, "server_write_calls", json_integer(w));
+		json_object_set_new(o, "server_read_calls", json_integer(
+		    run.srv_syscr[1] - run.srv_syscr[0]));
+		if (opts.scenario == SC_FANOUT)
+			json_object_set_new(o, "deliveries_per_write", json_real(
+			    per_s((double)run.total_deliveries, (double)w)));
+	}
 
 	json_object_set_new(o, "server_cpu_s", nb.server_cpu >= 0 ?
 	    json_real(nb.server_cpu) : json_null());
@@ -2639,6 +2770,8 @@ usage(int status)
 "  --drain SEC           wait this long for deliveries after publishing (10)\n"
 "  --fragment BYTES      send client messages in fragments of BYTES\n"
 "  --ceiling-write batch|message  ceiling: batched or per-message writes\n"
+"  --ceiling-batch N     ceiling: produce when N messages are free\n"
+"                        (default publishers x window: lockstep)\n"
 "  -v, --verbose         print every error\n");
 	exit(status);
 }
@@ -2723,6 +2856,7 @@ opts_parse(int argc, char **argv)
 		{ "drain", required_argument, NULL, 'D' },
 		{ "fragment", required_argument, NULL, 'f' },
 		{ "ceiling-write", required_argument, NULL, 'C' },
+		{ "ceiling-batch", required_argument, NULL, 'B' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -2796,6 +2930,7 @@ opts_parse(int argc, char **argv)
 			else
 				usage(2);
 			break;
+		case 'B': opts.ceiling_batch = (int64_t)opt_num("ceiling-batch", optarg, 1, 1e9); break;
 		case 'v': opts.verbose++; break;
 		case 'h': usage(0);
 		default: usage(2);
@@ -2820,6 +2955,13 @@ opts_parse(int argc, char **argv)
 		    scenario_names[opts.scenario]);
 		exit(2);
 	}
+	/* Lockstep, like group commit: measured best in every respect. */
+	if (opts.ceiling_batch == 0)
+		opts.ceiling_batch = (int64_t)opts.publishers * opts.window;
+	if (opts.ceiling_batch < 1)
+		opts.ceiling_batch = 1;
+	if (opts.ceiling_batch > (int64_t)opts.publishers * opts.window)
+		opts.ceiling_batch = (int64_t)opts.publishers * opts.window;
 	if (opts.scenario == SC_CONNECTIONS && !opts.duration_set)
 		opts.duration = 1;
 	if (opts.messages > 0 && !opts.duration_set &&
@@ -2935,6 +3077,8 @@ run_setup(void)
 	hist_init(&run.rtt);
 	hist_init(&run.conn_lat);
 	run.srv_cpu0 = run.srv_cpu1 = -1;
+	run.busy[0] = run.busy[1] = -1;
+	run.srv_syscr[0] = run.srv_syscr[1] = run.srv_syscw[0] = run.srv_syscw[1] = -1;
 }
 
 int
