@@ -1,2 +1,1144 @@
+"""
+test_resume.py: RESUME, SNAPSHOT and HISTORY against the journal.
+
+A resuming client must get, line for line, exactly the events it would have
+received live since its cursor with its name and intents (membership taken
+as it was at each event): that is computed from the journal with the rule in
+docs/PROTOCOL.md and compared with a twin connection that stayed online.
+Live events during a replay follow it with no gap and no duplicate. When the
+journal cannot replay exactly (future cursor, other epoch, pruned, too far
+behind) a snapshot consistent with one seq comes instead.
+
+Nothing here sleeps: every wait is for a line, an event, a close or a
+process exit, and fails the test when its timeout runs out.
+"""
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
 import sys
-sys.exit(77)
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import (Client, ClientClosed, parse_event,  # noqa: E402
+                     sanitizer_report)
+
+TIMEOUT = 15.0
+LISTEN_RE = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
+ALL_INTENTS = ("channel", "user", "message")
+
+
+def tail(lines, n=40):
+    return "\n".join("    " + line for line in lines[-n:])
+
+
+# --- the daemon ------------------------------------------------------------
+
+class Run:
+    """One wschatd process: its output, drained by a thread."""
+
+    def __init__(self, argv, env, cwd):
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, cwd=cwd, env=env)
+        self.lines = []
+        self.cond = threading.Condition()
+        self.eof = False
+        self.killed = False
+        self.rc = None
+        self.port = None
+        self.reader = threading.Thread(target=self._drain, daemon=True)
+        self.reader.start()
+
+    def _drain(self):
+        for raw in iter(self.proc.stdout.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            with self.cond:
+                self.lines.append(line)
+                self.cond.notify_all()
+        with self.cond:
+            self.eof = True
+            self.cond.notify_all()
+
+    def output(self):
+        with self.cond:
+            return list(self.lines)
+
+    def wait_line(self, rx, timeout=TIMEOUT, what=None):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for line in self.lines:
+                    m = rx.search(line)
+                    if m:
+                        return m
+                if self.eof:
+                    raise AssertionError(
+                        "wschatd exited (rc=%s) before logging %s\n%s"
+                        % (self.proc.poll(), what or rx.pattern,
+                           tail(self.lines)))
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        "wschatd did not log %s within %.1fs\n%s"
+                        % (what or rx.pattern, timeout, tail(self.lines)))
+                self.cond.wait(left)
+
+    def wait_exit(self, timeout=TIMEOUT):
+        try:
+            self.rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("wschatd (pid %d) did not exit within %.1fs\n%s"
+                                 % (self.proc.pid, timeout, tail(self.output())))
+        self.reader.join(TIMEOUT)
+        if not self.reader.is_alive():
+            self.proc.stdout.close()
+        return self.rc
+
+
+class Server:
+    """wschatd with a private config and database; it can be stopped,
+    killed and started again on the same database. At the end of the test
+    it is stopped with SIGTERM and must exit 0; no run may have printed a
+    sanitizer report."""
+
+    def __init__(self, tc, overrides=None, db=None):
+        path = os.environ.get("WSCHATD")
+        if not path or not os.access(path, os.X_OK):
+            raise AssertionError("WSCHATD (%r) is not an executable" % path)
+        self.path = path
+        self.dir = tempfile.mkdtemp(prefix="wschat-resume-")
+        tc.addCleanup(shutil.rmtree, self.dir, True)
+        self.db = db or os.path.join(self.dir, "wschat.db")
+        settings = {"listen": "127.0.0.1:0", "db": self.db, "rate_limit": 0,
+                    "ping_interval": 0}
+        settings.update(overrides or {})
+        self.settings = settings
+        self.conf = os.path.join(self.dir, "wschatd.conf")
+        with open(self.conf, "w", encoding="utf-8") as f:
+            for k, v in settings.items():
+                f.write("%s = %s\n" % (k, v))
+        self.runs = []
+        self.run = None
+        tc.addCleanup(self._cleanup)
+
+    def start(self, env_extra=None):
+        if self.run is not None and self.run.proc.poll() is None:
+            raise AssertionError("start(): wschatd is still running")
+        env = dict(os.environ)
+        env.pop("WSCHAT_FAIL_STEP", None)
+        env.update(env_extra or {})
+        self.run = Run([self.path, "-f", self.conf, "-v"], env, self.dir)
+        self.runs.append(self.run)
+        m = self.run.wait_line(LISTEN_RE, what="'listening on 127.0.0.1:PORT'")
+        self.run.port = int(m.group(1))
+        return self
+
+    async def start_async(self, env_extra=None):
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self.start, env_extra)
+
+    @property
+    def url(self):
+        return "ws://127.0.0.1:%d/ws" % self.run.port
+
+    def check_output(self):
+        for r in self.runs:
+            rep = sanitizer_report(r.output()) or next(
+                (l for l in r.output() if "LeakSanitizer" in l), None)
+            if rep is not None:
+                raise AssertionError("wschatd printed a sanitizer report: %s\n%s"
+                                     % (rep, tail(r.output(), 80)))
+
+    def stop(self, timeout=TIMEOUT):
+        """SIGTERM; the daemon must exit 0 with no sanitizer report."""
+        r = self.run
+        if r.proc.poll() is None:
+            r.proc.send_signal(signal.SIGTERM)
+        elif r.rc is None:
+            rc = r.wait_exit()
+            raise AssertionError("wschatd died on its own (rc=%s)\n%s"
+                                 % (rc, tail(r.output(), 60)))
+        rc = r.wait_exit(timeout)
+        self.check_output()
+        if rc != 0:
+            raise AssertionError("wschatd exited %s after SIGTERM (expected 0)\n%s"
+                                 % (rc, tail(r.output(), 60)))
+        return rc
+
+    async def stop_async(self):
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self.stop)
+
+    async def kill9(self):
+        r = self.run
+        r.killed = True
+        r.proc.kill()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, r.wait_exit)
+
+    def _cleanup(self):
+        r = self.run
+        if r is None:
+            return
+        try:
+            if r.killed or r.rc is not None:
+                self.check_output()
+                return
+            self.stop()
+        finally:
+            if r.proc.poll() is None:
+                r.proc.kill()
+                r.proc.wait()
+
+
+# --- the database ------------------------------------------------------------
+
+class DB:
+    """A read-only connection to the live journal; every query sees the
+    latest commit (autocommit, no long read transaction)."""
+
+    COLS = "seq, ts, type, action, resource, actor, data"
+
+    def __init__(self, tc, path):
+        uri = "file:%s?mode=ro" % urllib.parse.quote(os.path.abspath(path))
+        self.con = sqlite3.connect(uri, uri=True, timeout=TIMEOUT,
+                                   isolation_level=None,
+                                   check_same_thread=False)
+        tc.addCleanup(self.con.close)
+
+    def q(self, sql, *args):
+        return self.con.execute(sql, args).fetchall()
+
+    def one(self, sql, *args):
+        rows = self.q(sql, *args)
+        return rows[0][0] if rows else None
+
+    def head(self):
+        return self.one("SELECT coalesce(max(seq), 0) FROM events")
+
+    def event(self, seq):
+        rows = self.q("SELECT %s FROM events WHERE seq = ?" % self.COLS, seq)
+        return rows[0] if rows else None
+
+    def events(self, after=0, upto=None):
+        if upto is None:
+            upto = 1 << 62
+        return self.q("SELECT %s FROM events WHERE seq > ? AND seq <= ? "
+                      "ORDER BY seq" % self.COLS, after, upto)
+
+    def channels(self):
+        return [r[0] for r in self.q(
+            "SELECT name FROM channels ORDER BY created_seq")]
+
+    def subs(self, user):
+        return [r[0] for r in self.q(
+            "SELECT channel FROM memberships WHERE user = ? "
+            "ORDER BY joined_seq", user)]
+
+
+def wire(row):
+    """The EVENT line a journal row stands for."""
+    return "EVENT %s %s %s %s" % (row[2], row[3], row[4], row[6])
+
+
+def seq_of(line):
+    return parse_event(line)[3]["seq"]
+
+
+# --- talking -----------------------------------------------------------------
+
+_tokens = [0]
+
+
+def token():
+    _tokens[0] += 1
+    return "t%d" % _tokens[0]
+
+
+async def read_until(c, pred, what, timeout=TIMEOUT):
+    """Lines up to and including the first one pred accepts."""
+    out = []
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError("%s: no %s within %.1fs; got %r"
+                                 % (c.name, what, timeout, out[-10:]))
+        line = await c.recv(left, what=what)
+        out.append(line)
+        if pred(line):
+            return out
+
+
+async def sync(c, events=None):
+    """PING/PONG: everything queued for c before it is read; it must all be
+    EVENT lines (appended to events)."""
+    t = token()
+    await c.send("PING " + t)
+    lines = await read_until(c, lambda l: l == "PONG " + t, "PONG " + t)
+    for line in lines[:-1]:
+        if not line.startswith("EVENT "):
+            raise AssertionError("%s: expected only events before PONG %s, "
+                                 "got %r" % (c.name, t, line))
+        if events is not None:
+            events.append(line)
+    return lines[:-1]
+
+
+async def command(c, line, reply, events=None):
+    """Send a command; collect events until its reply, which must equal
+    reply (a str) or fully match it (a compiled regex). Returns the reply."""
+    await c.send(line)
+    lines = await read_until(c, lambda l: not l.startswith("EVENT "),
+                             "the reply to %r" % line)
+    if events is not None:
+        events.extend(lines[:-1])
+    got = lines[-1]
+    if isinstance(reply, str):
+        ok = got == reply
+    else:
+        ok = reply.fullmatch(got) is not None
+    if not ok:
+        raise AssertionError("%s: sent %r, expected %r, got %r"
+                             % (c.name, line, getattr(reply, "pattern", reply),
+                                got))
+    return got
+
+
+
+def expected_events(db, user, intents, after, upto):
+    """The EVENT lines a connection of user with these intents receives live
+    for seqs in (after, upto], by the rule in docs/PROTOCOL.md: channel and
+    user events by intent; message events by intent if user was a member of
+    the channel when the event happened. Needs the whole journal."""
+    rows = db.events()
+    if rows and rows[0][0] != 1:
+        raise AssertionError("expected_events needs an unpruned journal "
+                             "(it starts at seq %d)" % rows[0][0])
+    member = set()
+    out = []
+    for row in rows:
+        seq, _, typ, action, resource, actor = row[:6]
+        if after < seq <= upto and typ in intents and \
+                (typ != "message" or resource in member):
+            out.append(wire(row))
+        if typ == "user" and actor == user:
+            if action == "JOIN":
+                member.add(resource)
+            elif action == "PART":
+                member.discard(resource)
+    return out
+
+
+def texts_of(lines):
+    out = []
+    for line in lines:
+        obj = parse_event(line)[3]
+        if "text" in obj:
+            out.append(obj["text"])
+    return out
+
+
+def parse_snapshot(lines):
+    """Check the shape of a SNAPSHOT BEGIN..END block; returns its parts."""
+    snap = {"channels": [], "subs": [], "members": {}, "messages": {}}
+    order = ["BEGIN", "CHANNEL", "SUB", "MEMBER", "MESSAGE", "END"]
+    at = 0
+    for i, line in enumerate(lines):
+        parts = line.split(" ", 3)
+        if parts[0] != "SNAPSHOT" or len(parts) < 3:
+            raise AssertionError("not a snapshot line: %r" % line)
+        kind = parts[1]
+        if kind not in order:
+            raise AssertionError("unknown snapshot line: %r" % line)
+        k = order.index(kind)
+        if k < at or (kind == "BEGIN" and i != 0) or \
+                (kind == "END" and i != len(lines) - 1):
+            raise AssertionError("snapshot line %r out of the documented "
+                                 "order (BEGIN, CHANNEL, SUB, MEMBER, "
+                                 "MESSAGE, END): %r" % (line, lines))
+        at = k
+        if kind in ("BEGIN", "END"):
+            if not re.fullmatch(r"SNAPSHOT (BEGIN|END) \d+", line):
+                raise AssertionError("bad snapshot line %r" % line)
+            snap[kind] = int(parts[2])
+        elif kind == "CHANNEL":
+            snap["channels"].append((parts[2], json.loads(parts[3])))
+        elif kind == "SUB":
+            if len(parts) != 3:
+                raise AssertionError("bad snapshot line %r" % line)
+            snap["subs"].append(parts[2])
+        elif kind == "MEMBER":
+            if len(parts) != 4 or " " in parts[3]:
+                raise AssertionError("bad snapshot line %r" % line)
+            snap["members"].setdefault(parts[2], []).append(parts[3])
+        elif kind == "MESSAGE":
+            snap["messages"].setdefault(parts[2], []).append(parts[3])
+    if "BEGIN" not in snap or "END" not in snap:
+        raise AssertionError("snapshot without BEGIN or END: %r" % lines)
+    if snap["BEGIN"] != snap["END"]:
+        raise AssertionError("SNAPSHOT BEGIN %d but END %d"
+                             % (snap["BEGIN"], snap["END"]))
+    return snap
+
+
+class ResumeTest(unittest.IsolatedAsyncioTestCase):
+
+    def setUp(self):
+        self.clients = []
+
+    async def asyncTearDown(self):
+        for c in self.clients:
+            await c.close()
+
+    async def connect(self, srv, nick=None, intents=(), name=None):
+        c = await Client.connect(srv.url, name=name or nick, timeout=TIMEOUT)
+        self.clients.append(c)
+        if nick is not None:
+            await command(c, "NICK " + nick, "CONFIRM NICK " + nick)
+        for i in intents:
+            await command(c, "SUBEVENT " + i, "CONFIRM SUBEVENT " + i)
+        return c
+
+    async def leave(self, c):
+        """Close c and wait until its TCP connection is gone, so the server
+        has let go of its name."""
+        await c.wait_closed(TIMEOUT)
+
+    async def reconnect(self, srv, nick, intents, resume, name=None,
+                        rcvbuf=None):
+        """A new connection sends NICK, its SUBEVENTs and `resume` in one
+        go; returns it after the NICK and SUBEVENT confirmations. rcvbuf
+        shrinks its socket's receive buffer (so the server must wait for
+        it to read)."""
+        kw = {}
+        if rcvbuf is not None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            # A small MSS keeps the server's send buffer small, too.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+            sock.settimeout(TIMEOUT)
+            sock.connect(("127.0.0.1", srv.run.port))
+            sock.setblocking(False)
+            kw["sock"] = sock
+        c = await Client.connect(srv.url, name=name or nick, timeout=TIMEOUT,
+                                 **kw)
+        self.clients.append(c)
+        cmds = ["NICK " + nick] + ["SUBEVENT " + i for i in intents]
+        if resume is not None:
+            cmds.append(resume)
+        await asyncio.wait_for(asyncio.gather(
+            *[c.ws.send(line) for line in cmds]), TIMEOUT)
+        c.last_sent = resume
+        await c.expect("CONFIRM NICK " + nick, TIMEOUT)
+        for i in intents:
+            await c.expect("CONFIRM SUBEVENT " + i, TIMEOUT)
+        return c
+
+    async def resume_replay(self, c, what):
+        """Read a RESUME's replay; it must end in RESUMED. Returns
+        (events, head, count)."""
+        lines = await read_until(c, lambda l: not l.startswith("EVENT "),
+                                 "RESUMED after %s" % what)
+        m = re.fullmatch(r"RESUMED (\d+) (\d+)", lines[-1])
+        if m is None:
+            raise AssertionError("%s: expected a replay ending in RESUMED "
+                                 "<head> <count>, got %r (after %d events)"
+                                 % (what, lines[-1], len(lines) - 1))
+        return lines[:-1], int(m.group(1)), int(m.group(2))
+
+    async def read_snapshot(self, c, what):
+        lines = await read_until(c, lambda l: l.startswith("SNAPSHOT END")
+                                 or not l.startswith("SNAPSHOT "),
+                                 "SNAPSHOT END after %s" % what)
+        if not lines[0].startswith("SNAPSHOT BEGIN "):
+            raise AssertionError("%s: expected SNAPSHOT BEGIN <seq>, got %r"
+                                 % (what, lines[0]))
+        if not lines[-1].startswith("SNAPSHOT END "):
+            raise AssertionError("%s: snapshot ended with %r" % (what, lines[-1]))
+        return lines
+
+    def check_snapshot(self, db, lines, user, nmsgs, seq=None):
+        """Compare a snapshot with the journal as of its seq."""
+        snap = parse_snapshot(lines)
+        s = snap["BEGIN"]
+        if seq is not None:
+            self.assertEqual(s, seq, "snapshot seq")
+        chans = [(n, {"creator": cr, "seq": cs}) for n, cr, cs in db.q(
+            "SELECT name, creator, created_seq FROM channels "
+            "WHERE created_seq <= ? ORDER BY created_seq", s)]
+        self.assertEqual(snap["channels"], chans, "SNAPSHOT CHANNEL lines")
+        subs = db.subs(user) if user else []
+        self.assertEqual(snap["subs"], subs, "SNAPSHOT SUB lines for %r" % user)
+        for ch in subs:
+            want = sorted(r[0] for r in db.q(
+                "SELECT user FROM memberships WHERE channel = ?", ch))
+            self.assertEqual(sorted(snap["members"].get(ch, [])), want,
+                             "SNAPSHOT MEMBER lines of %s" % ch)
+            want = [r[0] for r in db.q(
+                "SELECT data FROM (SELECT seq, data FROM events WHERE "
+                "type = 'message' AND action = 'CREATE' AND resource = ? "
+                "AND seq <= ? ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+                ch, s, nmsgs)]
+            got = snap["messages"].get(ch, [])
+            self.assertEqual(sorted(got, key=lambda d: json.loads(d)["seq"]),
+                             want, "SNAPSHOT MESSAGE lines of %s" % ch)
+        self.assertEqual(set(snap["members"]) - set(subs), set(),
+                         "MEMBER lines for channels the user is not in")
+        self.assertEqual(set(snap["messages"]) - set(subs), set(),
+                         "MESSAGE lines for channels the user is not in")
+        return snap
+
+    # -- the scenario for replay exactness -------------------------------------
+
+    async def offline_scenario(self, srv, db, bulk, pete=False, pad=""):
+        """rita goes offline with a cursor; others act; rita comes back
+        briefly to change her own membership; others act again. tina, the
+        twin, stays online with rita's intents and memberships throughout.
+        Returns a dict describing it."""
+        s = {"events_T": [], "events_M": []}
+        olga = await self.connect(srv, "olga")
+        uma = await self.connect(srv, "uma")
+        for ch in ("a", "b", "c", "d", "x"):
+            await command(olga, "CREATE " + ch, "CONFIRM CREATE " + ch)
+            await command(olga, "SUB " + ch, "CONFIRM SUB " + ch)
+        if pete:
+            s["pete"] = await self.connect(srv, "pete")
+            await command(s["pete"], "SUB a", "CONFIRM SUB a")
+        r1_events = []
+        r1 = await self.connect(srv, "rita", ALL_INTENTS)
+        for ch in ("a", "b", "c", "x"):
+            await command(r1, "SUB " + ch, "CONFIRM SUB " + ch, r1_events)
+        T = await self.connect(srv, "tina", ALL_INTENTS)
+        for ch in ("a", "b", "c", "x"):
+            await command(T, "SUB " + ch, "CONFIRM SUB " + ch, s["events_T"])
+        await sync(r1, r1_events)
+        # rita saw tina's last JOIN: her cursor is the last seq she saw.
+        self.assertTrue(r1_events[-1].startswith("EVENT user JOIN x ")
+                        and '"username":"tina"' in r1_events[-1], r1_events)
+        s["cursor"] = seq_of(r1_events[-1])
+        s["epoch"] = r1.epoch
+        await self.leave(r1)
+        T_ev = s["events_T"]
+
+        async def act(c, line, reply):
+            await command(c, line, reply)
+            await sync(T, T_ev)
+
+        msg = lambda ch: re.compile(r"CONFIRM MSG %s \d+" % ch)  # noqa: E731
+        # Offline, part 1.
+        await act(olga, "MSG a p1 in a", msg("a"))
+        await act(olga, "MSG d p1 in d", msg("d"))
+        await act(uma, "SUB b", "CONFIRM SUB b")
+        await act(uma, "MSG b p1 uma in b", msg("b"))
+        await act(olga, "CREATE e", "CONFIRM CREATE e")
+        await act(olga, "SUB e", "CONFIRM SUB e")
+        await act(olga, "MSG e p1 in e before rita", msg("e"))
+        await act(olga, "MSG c p1 last in c", msg("c"))
+        await act(olga, "DELETE c", "CONFIRM DELETE c")
+        await act(uma, "UNSUB b", "CONFIRM UNSUB b")
+        await act(olga, "MSG x p1 in x", msg("x"))
+        # rita comes back briefly and changes her own membership; tina
+        # mirrors it with nothing posted in between.
+        M = await self.connect(srv, "rita", ALL_INTENTS, name="rita-mid")
+        M_ev = s["events_M"]
+        await command(M, "UNSUB x", "CONFIRM UNSUB x", M_ev)
+        await command(M, "SUB e", "CONFIRM SUB e", M_ev)
+        await command(T, "UNSUB x", "CONFIRM UNSUB x", T_ev)
+        await command(T, "SUB e", "CONFIRM SUB e", T_ev)
+        await sync(M, M_ev)
+        await sync(T, T_ev)
+        self.assertEqual(len(M_ev), 4, "rita's brief connection: %r" % M_ev)
+        await self.leave(M)
+        # Offline, part 2.
+        await act(olga, "MSG x p2 in x", msg("x"))
+        await act(olga, "MSG e p2 in e", msg("e"))
+        await act(uma, "SUB a", "CONFIRM SUB a")
+        await act(uma, "MSG a p2 uma in a", msg("a"))
+        await act(olga, "CREATE f", "CONFIRM CREATE f")
+        await act(olga, "DELETE d", "CONFIRM DELETE d")
+        # Bulk, pipelined in chunks the twin drains: several replay pages.
+        for k in range(0, bulk, 100):
+            n = min(100, bulk - k)
+            for i in range(k, k + n):
+                await olga.send("MSG a bulk %d%s" % (i, pad))
+            for i in range(n):
+                await olga.expect_match(r"CONFIRM MSG a \d+", TIMEOUT)
+            await sync(T, T_ev)
+        await act(olga, "MSG b p2 in b", msg("b"))
+        s["T"] = T
+        s["olga"] = olga
+        return s
+
+    def check_meaningful(self, replay):
+        """The scenario's own expectations, independent of the rule."""
+        texts = texts_of(replay)
+        for t in ("p1 in a", "p1 uma in b", "p1 last in c", "p1 in x",
+                  "p2 in e", "p2 uma in a", "p2 in b"):
+            self.assertIn(t, texts, "the replay lacks message %r" % t)
+        for t in ("p1 in d", "p1 in e before rita", "p2 in x"):
+            self.assertNotIn(t, texts, "the replay has message %r, posted "
+                             "where rita was not a member" % t)
+        self.assertTrue(any(l.startswith("EVENT user PART c ") and
+                            '"username":"rita"' in l and
+                            '"reason":"deleted"' in l for l in replay),
+                        "the replay lacks rita's PART of deleted channel c")
+        self.assertTrue(any(l.startswith("EVENT channel DELETE d ")
+                            for l in replay))
+
+    async def test_replay_is_exact(self):
+        srv = Server(self).start()
+        db = DB(self, srv.db)
+        s = await self.offline_scenario(srv, db, bulk=20)
+        cursor, epoch = s["cursor"], s["epoch"]
+        F = await self.reconnect(srv, "rita", ALL_INTENTS,
+                                 "RESUME %d %s" % (cursor, epoch))
+        replay, head, count = await self.resume_replay(
+            F, "RESUME %d %s" % (cursor, epoch))
+        self.assertEqual(head, db.head(), "RESUMED head is not the journal's")
+        want = expected_events(db, "rita", ALL_INTENTS, cursor, head)
+        self.assertEqual(replay, want, "replay differs from the journal by "
+                         "the documented rule")
+        twin = [l for l in s["events_T"] if cursor < seq_of(l) <= head]
+        self.assertEqual(replay, twin, "replay differs from what the twin "
+                         "(online all along, same memberships) received")
+        self.assertEqual(count, len(replay), "RESUMED count")
+        M = s["events_M"]
+        lo, hi = seq_of(M[0]), seq_of(M[-1])
+        self.assertEqual([l for l in replay if lo <= seq_of(l) <= hi], M,
+                         "replay differs from what rita's brief connection "
+                         "received live")
+        self.check_meaningful(replay)
+        self.assertEqual(await sync(F), [], "events after RESUMED with "
+                         "nothing happening")
+
+    async def test_replay_with_live_publisher(self):
+        srv = Server(self).start()
+        db = DB(self, srv.db)
+        # Big enough events that each replay page fills over half of
+        # max_output (default 1M): the replay then waits for the client
+        # between pages, and the publisher's events land meanwhile.
+        s = await self.offline_scenario(srv, db, bulk=1560, pete=True,
+                                        pad=" " + "x" * 1500)
+        cursor, epoch = s["cursor"], s["epoch"]
+        await self.leave(s["pete"])
+        # The publisher runs in a thread with its own event loop, so it
+        # keeps posting while this loop reads rita's replay.
+        stop = threading.Event()
+        started = threading.Event()
+        result = {}
+
+        async def publish():
+            pete = await Client.connect(srv.url, name="pete", timeout=TIMEOUT)
+            try:
+                await command(pete, "NICK pete", "CONFIRM NICK pete")
+                n = 0
+                while not stop.is_set() and n < 3000:
+                    for i in range(n, n + 5):
+                        await pete.send("MSG a live %d" % i)
+                    for i in range(5):
+                        await pete.expect_match(r"CONFIRM MSG a \d+", TIMEOUT)
+                    n += 5
+                    if n >= 10:
+                        started.set()
+                return n
+            finally:
+                await pete.close()
+
+        def publisher():
+            try:
+                result["n"] = asyncio.run(publish())
+            except BaseException as e:  # reported by the main thread
+                result["error"] = e
+            finally:
+                started.set()
+
+        T_ev = s["events_T"]
+        # The twin keeps reading until told to stop by a PING.
+        ttask = asyncio.ensure_future(read_until(
+            s["T"], lambda l: l == "PONG twin-end", "PONG twin-end", 4 * TIMEOUT))
+        pthread = threading.Thread(target=publisher, daemon=True)
+        pthread.start()
+        loop = asyncio.get_running_loop()
+        try:
+            self.assertTrue(await loop.run_in_executor(None, started.wait,
+                                                       TIMEOUT))
+            if "error" in result:
+                raise result["error"]
+            # A small receive buffer: the server must wait for rita to read
+            # the replay, so it lasts while the publisher posts.
+            F = await self.reconnect(srv, "rita", ALL_INTENTS,
+                                     "RESUME %d %s" % (cursor, epoch),
+                                     rcvbuf=8192)
+            pre, head, count = await self.resume_replay(
+                F, "RESUME %d %s" % (cursor, epoch))
+            post = []
+            while len(post) < 30 and pthread.is_alive():
+                line = await F.recv(TIMEOUT, "live events after RESUMED")
+                self.assertTrue(line.startswith("EVENT "), line)
+                post.append(line)
+        finally:
+            stop.set()
+            await loop.run_in_executor(None, pthread.join, TIMEOUT)
+        if "error" in result:
+            raise result["error"]
+        self.assertFalse(pthread.is_alive(), "the publisher did not stop")
+        n = result["n"]
+        post += await sync(F)
+        await s["T"].send("PING twin-end")
+        tl = await asyncio.wait_for(ttask, 4 * TIMEOUT)
+        self.assertTrue(all(l.startswith("EVENT ") for l in tl[:-1]), tl[-5:])
+        T_ev += tl[:-1]
+        final = db.head()
+
+        # Before RESUMED: exactly the events up to its head. Live ones that
+        # reached the connection before the RESUME ran may come first; the
+        # replay proper is in order after them.
+        seqs = [seq_of(l) for l in pre]
+        self.assertEqual(len(seqs), len(set(seqs)), "duplicates before RESUMED")
+        want = expected_events(db, "rita", ALL_INTENTS, cursor, head)
+        self.assertEqual(sorted(pre, key=seq_of), want, "events up to RESUMED "
+                         "%d differ from the journal by the documented rule"
+                         % head)
+        drops = [i for i in range(1, len(seqs)) if seqs[i] < seqs[i - 1]]
+        self.assertLessEqual(len(drops), 1, "replay out of order")
+        early = drops[0] if drops else 0
+        self.assertEqual(count, len(pre) - early, "RESUMED count")
+        self.check_meaningful(pre)
+        self.assertTrue(any(t.startswith("live ") for t in texts_of(pre)),
+                        "no live message was posted between the cursor and "
+                        "RESUMED; the test did not overlap")
+        # After RESUMED: every later event she should get, once, in order.
+        self.assertGreater(len(post), 0, "no live events after RESUMED")
+        self.assertTrue(all(seq_of(l) > head for l in post),
+                        "an event at or below RESUMED's head %d came after it"
+                        % head)
+        self.assertEqual(post, expected_events(db, "rita", ALL_INTENTS, head,
+                                               final),
+                         "live events after RESUMED %d: gap, duplicate or "
+                         "disorder" % head)
+        # And the twin saw the very same lines.
+        twin = [l for l in T_ev if cursor < seq_of(l) <= final]
+        self.assertEqual(sorted(pre, key=seq_of) + post, twin,
+                         "rita (resumed) and the twin differ")
+        self.assertGreater(n, 5)
+
+    async def test_replay_of_large_messages(self):
+        # Messages near max_line (4096): a replay of 600 of them is 2.4 MB,
+        # more than max_output (1 MB). A client that reads must still get
+        # it all; the server paces the replay instead of overflowing.
+        srv = Server(self).start()
+        db = DB(self, srv.db)
+        olga = await self.connect(srv, "olga")
+        await command(olga, "CREATE a", "CONFIRM CREATE a")
+        await command(olga, "SUB a", "CONFIRM SUB a")
+        rita = await self.connect(srv, "rita", ALL_INTENTS)
+        await command(rita, "SUB a", "CONFIRM SUB a")
+        cursor, epoch = db.head(), rita.epoch
+        await self.leave(rita)
+        big = "y" * 4000
+        for k in range(0, 600, 50):
+            for i in range(k, k + 50):
+                await olga.send("MSG a %04d %s" % (i, big))
+            for i in range(50):
+                await olga.expect_match(r"CONFIRM MSG a \d+", TIMEOUT)
+        F = await self.reconnect(srv, "rita", ALL_INTENTS,
+                                 "RESUME %d %s" % (cursor, epoch))
+        try:
+            replay, head, count = await self.resume_replay(
+                F, "RESUME %d over 600 messages of 4 KB" % cursor)
+        except ClientClosed as e:
+            raise AssertionError(
+                "RESUME %d %s (600 events of ~4 KB to replay, within "
+                "resume_max_events): the server closed the connection with "
+                "%s %r instead of replaying them; PROTOCOL.md promises the "
+                "replay (1013 is for clients that do not read)"
+                % (cursor, epoch, e.code, e.reason)) from None
+        self.assertEqual((head, count), (db.head(), 600))
+        self.assertEqual(replay, [wire(r) for r in db.events(cursor)])
+
+    # -- RESUME at the head ----------------------------------------------------
+
+    async def test_resume_at_head(self):
+        srv = Server(self).start()
+        db = DB(self, srv.db)
+        olga = await self.connect(srv, "olga")
+        await command(olga, "CREATE a", "CONFIRM CREATE a")
+        await command(olga, "SUB a", "CONFIRM SUB a")
+        await command(olga, "MSG a one", "CONFIRM MSG a 3")
+        head = db.head()
+        F = await self.reconnect(srv, "rita", ALL_INTENTS,
+                                 "RESUME %d %s" % (head, olga.epoch))
+        self.assertEqual(F.head, head)
+        await F.expect("RESUMED %d 0" % head, TIMEOUT)
+        await command(F, "RESUME %d" % head, "RESUMED %d 0" % head)
+        self.assertEqual(await sync(F), [])
+        # The HELLO cursor of a fresh connection works the same.
+        G = await self.reconnect(srv, "sam", ALL_INTENTS, None)
+        await command(G, "RESUME %d %s" % (G.head, G.epoch),
+                      "RESUMED %d 0" % head)
+
+    # -- snapshots -------------------------------------------------------------
+
+    async def world(self, srv):
+        """Channels a, b, c; rita in a and b; messages everywhere."""
+        olga = await self.connect(srv, "olga")
+        uma = await self.connect(srv, "uma")
+        rita = await self.connect(srv, "rita", ALL_INTENTS)
+        for ch in ("a", "b", "c"):
+            await command(olga, "CREATE " + ch, "CONFIRM CREATE " + ch)
+        await command(olga, "SUB a", "CONFIRM SUB a")
+        await command(olga, "SUB c", "CONFIRM SUB c")
+        await command(uma, "SUB b", "CONFIRM SUB b")
+        await command(rita, "SUB b", "CONFIRM SUB b")
+        await command(rita, "SUB a", "CONFIRM SUB a")
+        for i in range(25):
+            await command(olga, "MSG a a%d" % i, re.compile(r"CONFIRM MSG a \d+"))
+        for i in range(3):
+            await command(uma, "MSG b b%d" % i, re.compile(r"CONFIRM MSG b \d+"))
+        await command(olga, "MSG c c0", re.compile(r"CONFIRM MSG c \d+"))
+        await sync(rita)
+        return olga, uma, rita
+
+    async def test_snapshot_for_future_cursor(self):
+        srv = Server(self).start()
+        db = DB(self, srv.db)
+        olga, uma, rita = await self.world(srv)
+        epoch = rita.epoch
+        await self.leave(rita)
+        head = db.head()
+        F = await self.reconnect(srv, "rita", ALL_INTENTS,
+                                 "RESUME %d %s" % (head + 100, epoch))
+        lines = await self.read_snapshot(F, "RESUME %d (future)" % (head + 100))
+        snap = self.check_snapshot(db, lines, "rita", 20, head)
+        self.assertEqual(snap["subs"], ["b", "a"])
+        self.assertEqual(len(snap["messages"]["a"]), 20)
+        self.assertEqual(len(snap["messages"]["b"]), 3)
+        # Live events continue from seq+1.
+        ev = []
+        await command(olga, "MSG a after", "CONFIRM MSG a %d" % (head + 1))
+        ev = await sync(F)
+        self.assertEqual([seq_of(l) for l in ev], [head + 1])
+
+    async def test_snapshot_for_other_epoch(self):
+        srv = Server(self).start()
+        db = DB(self, srv.db)
+        olga, uma, rita = await self.world(srv)
+        epoch = rita.epoch
+        other = "%016x" % (int(epoch, 16) ^ 0xffff) if len(epoch) <= 16 \
+            else epoch[::-1]
+        self.assertNotEqual(other, epoch)
+        await self.leave(rita)
+        head = db.head()
+        F = await self.reconnect(srv, "rita", ALL_INTENTS,
+                                 "RESUME %d %s" % (head - 2, other))
+        lines = await self.read_snapshot(F, "RESUME with another epoch")
+        self.check_snapshot(db, lines, "rita", 20, head)
+        self.assertEqual(await sync(F), [])
+
+    async def test_snapshot_after_pruning(self):
+        srv = Server(self, {"retain_events": 5}).start()
+        db = DB(self, srv.db)
+        olga = await self.connect(srv, "olga")
+        await command(olga, "CREATE a", "CONFIRM CREATE a")
+        await command(olga, "SUB a", "CONFIRM SUB a")
+        rita = await self.connect(srv, "rita", ALL_INTENTS)
+        await command(rita, "SUB a", "CONFIRM SUB a")
+        cursor = db.head()
+        epoch = rita.epoch
+        await self.leave(rita)
+        for i in range(30):
+            await command(olga, "MSG a m%d" % i, re.compile(r"CONFIRM MSG a \d+"))
+        head = db.head()
+        # Wait for the server to prune, one round trip per look.
+        deadline = time.monotonic() + 3 * TIMEOUT
+        for _ in range(1000000):
+            first = db.one("SELECT min(seq) FROM events")
+            if first is not None and first > cursor + 1:
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError("retain_events = 5: the journal still "
+                                     "starts at seq %s after %.0fs (head %d)"
+                                     % (first, 3 * TIMEOUT, head))
+            await sync(olga)
+        else:
+            raise AssertionError("the journal was not pruned")
+        self.assertLessEqual(db.one("SELECT count(*) FROM events"), 5 + 0,
+                             "more than retain_events kept")
+        self.assertEqual(db.head(), head)
+        F = await self.reconnect(srv, "rita", ALL_INTENTS,
+                                 "RESUME %d %s" % (cursor, epoch))
+        lines = await self.read_snapshot(F, "RESUME from a pruned cursor")
+        self.check_snapshot(db, lines, "rita", 20, head)
+        await self.leave(F)
+        # The oldest cursor still fully retained replays exactly.
+        first = db.one("SELECT min(seq) FROM events")
+        G = await self.reconnect(srv, "rita", ALL_INTENTS,
+                                 "RESUME %d %s" % (first - 1, epoch))
+        replay, h, count = await self.resume_replay(G, "RESUME %d" % (first - 1))
+        self.assertEqual(h, head)
+        self.assertEqual(replay, [wire(r) for r in db.events(first - 1)])
+        self.assertEqual(count, len(replay))
+
+    async def test_snapshot_when_too_far_behind(self):
+        srv = Server(self, {"resume_max_events": 10}).start()
+        db = DB(self, srv.db)
+        olga = await self.connect(srv, "olga")
+        await command(olga, "CREATE a", "CONFIRM CREATE a")
+        await command(olga, "SUB a", "CONFIRM SUB a")
+        rita = await self.connect(srv, "rita", ALL_INTENTS)
+        await command(rita, "SUB a", "CONFIRM SUB a")
+        epoch = rita.epoch
+        await self.leave(rita)
+        for i in range(60):
+            await command(olga, "MSG a m%d" % i, re.compile(r"CONFIRM MSG a \d+"))
+        head = db.head()
+        F = await self.reconnect(srv, "rita", ALL_INTENTS,
+                                 "RESUME %d %s" % (head - 50, epoch))
+        lines = await self.read_snapshot(F, "RESUME 50 behind")
+        self.check_snapshot(db, lines, "rita", 20, head)
+        await self.leave(F)
+        F = await self.reconnect(srv, "rita", ALL_INTENTS,
+                                 "RESUME %d %s" % (head - 11, epoch))
+        await self.read_snapshot(F, "RESUME 11 behind")
+        await self.leave(F)
+        # Exactly resume_max_events behind still replays.
+        G = await self.reconnect(srv, "rita", ALL_INTENTS,
+                                 "RESUME %d %s" % (head - 10, epoch))
+        replay, h, count = await self.resume_replay(G, "RESUME 10 behind")
+        self.assertEqual((h, count), (head, 10))
+        self.assertEqual(replay, [wire(r) for r in db.events(head - 10)])
+
+    async def test_snapshot_command(self):
+        srv = Server(self).start()
+        db = DB(self, srv.db)
+        olga, uma, rita = await self.world(srv)
+        head = db.head()
+        # Before NICK: channels, no SUB lines.
+        anon = await self.connect(srv, name="anon")
+        await anon.send("SNAPSHOT")
+        lines = await self.read_snapshot(anon, "SNAPSHOT before NICK")
+        snap = self.check_snapshot(db, lines, None, 20, head)
+        self.assertEqual(snap["subs"], [])
+        self.assertEqual([c for c, _ in snap["channels"]], ["a", "b", "c"])
+        # With a name, while a publisher posts in one of rita's channels:
+        # live events after the snapshot start at its seq + 1.
+        stop = asyncio.Event()
+        started = asyncio.Event()
+
+        async def publish():
+            n = 0
+            while not stop.is_set() and n < 3000:
+                await command(olga, "MSG a live %d" % n,
+                              re.compile(r"CONFIRM MSG a \d+"))
+                n += 1
+                if n == 3:
+                    started.set()
+            started.set()
+            return n
+
+        ptask = asyncio.ensure_future(publish())
+        try:
+            await asyncio.wait_for(started.wait(), TIMEOUT)
+            await rita.send("SNAPSHOT")
+            before = await read_until(rita, lambda l: l.startswith("SNAPSHOT "),
+                                      "SNAPSHOT BEGIN")
+            lines = before[-1:]
+            lines += await read_until(rita, lambda l: not l.startswith(
+                "SNAPSHOT ") or l.startswith("SNAPSHOT END"), "SNAPSHOT END")
+            after = []
+            while len(after) < 20 and not ptask.done():
+                after.append(await rita.recv(TIMEOUT, "events after SNAPSHOT"))
+        finally:
+            stop.set()
+            await asyncio.wait_for(ptask, TIMEOUT)
+        after += await sync(rita)
+        snap = parse_snapshot(lines)
+        s = snap["BEGIN"]
+        self.check_snapshot(db, lines, "rita", 20, s)
+        for line in before[:-1]:
+            self.assertLessEqual(seq_of(line), s, "event %r before SNAPSHOT "
+                                 "BEGIN %d is newer than it" % (line, s))
+        self.assertGreater(len(after), 0)
+        self.assertEqual([seq_of(l) for l in after],
+                         list(range(s + 1, db.head() + 1)),
+                         "events after SNAPSHOT END %d" % s)
+        self.assertEqual(after, [wire(r) for r in db.events(s)])
+
+    async def test_snapshot_of_large_messages(self):
+        # rita is in 15 channels, each with 20 messages near max_line: the
+        # snapshot (snapshot_messages = 20) is about 1.2 MB, more than
+        # max_output. A client that reads must still get all of it.
+        srv = Server(self).start()
+        db = DB(self, srv.db)
+        olga = await self.connect(srv, "olga")
+        rita = await self.connect(srv, "rita", ALL_INTENTS)
+        big = "z" * 4000
+        chans = ["big%02d" % i for i in range(15)]
+        for ch in chans:
+            await command(olga, "CREATE " + ch, "CONFIRM CREATE " + ch)
+            await command(olga, "SUB " + ch, "CONFIRM SUB " + ch)
+            await command(rita, "SUB " + ch, "CONFIRM SUB " + ch)
+        await self.leave(rita)
+        for ch in chans:
+            for i in range(20):
+                await olga.send("MSG %s %02d %s" % (ch, i, big))
+            for i in range(20):
+                await olga.expect_match(r"CONFIRM MSG %s \d+" % ch, TIMEOUT)
+        F = await self.reconnect(srv, "rita", ALL_INTENTS, "SNAPSHOT")
+        try:
+            lines = await self.read_snapshot(F, "SNAPSHOT of 300 messages of "
+                                             "4 KB")
+        except ClientClosed as e:
+            raise AssertionError(
+                "SNAPSHOT for a user in 15 channels with 20 messages of ~4 KB "
+                "each (~1.2 MB): the server closed the connection with %s %r "
+                "instead of sending it; PROTOCOL.md: 'A client may send "
+                "SNAPSHOT at any time' (1013 is for clients that do not read)"
+                % (e.code, e.reason)) from None
+        snap = self.check_snapshot(db, lines, "rita", 20, db.head())
+        self.assertEqual(sum(len(v) for v in snap["messages"].values()), 300)
+
+    # -- malformed -------------------------------------------------------------
+
+    async def test_malformed_resume(self):
+        srv = Server(self).start()
+        c = await self.connect(srv, name="nobody")
+        await command(c, "RESUME 0", re.compile(r"ERROR NOTIDENTIFIED .+"))
+        await command(c, "NICK rita", "CONFIRM NICK rita")
+        for line in ("RESUME abc", "RESUME -1", "RESUME", "RESUME 1x",
+                     "RESUME 0 abc extra", "RESUME +1", "RESUME 0x10"):
+            await command(c, line, re.compile(r"ERROR BADARGS .+"))
+        self.assertEqual(await sync(c), [])
+        await command(c, "RESUME 0", "RESUMED 0 0")
+
+    # -- across a restart ------------------------------------------------------
+
+    async def test_resume_across_restart(self):
+        srv = Server(self).start()
+        db = DB(self, srv.db)
+        olga = await self.connect(srv, "olga")
+        for ch in ("a", "b", "c"):
+            await command(olga, "CREATE " + ch, "CONFIRM CREATE " + ch)
+            await command(olga, "SUB " + ch, "CONFIRM SUB " + ch)
+        rita = await self.connect(srv, "rita", ALL_INTENTS)
+        seen = []
+        await command(rita, "SUB a", "CONFIRM SUB a", seen)
+        await command(rita, "SUB b", "CONFIRM SUB b", seen)
+        await sync(rita, seen)
+        cursor, epoch = seq_of(seen[-1]), rita.epoch
+        await self.leave(rita)
+        await command(olga, "MSG a before restart", re.compile(r"CONFIRM MSG a \d+"))
+        await command(olga, "MSG c not for rita", re.compile(r"CONFIRM MSG c \d+"))
+        await command(olga, "UNSUB b", "CONFIRM UNSUB b")
+        await olga.close()
+        await srv.stop_async()
+
+        await srv.start_async()
+        olga = await self.connect(srv, "olga")
+        self.assertEqual(olga.epoch, epoch)
+        await command(olga, "MSG a after restart", re.compile(r"CONFIRM MSG a \d+"))
+        await command(olga, "SUB b", "CONFIRM SUB b")
+        await command(olga, "MSG b in b", re.compile(r"CONFIRM MSG b \d+"))
+        await command(olga, "CREATE d", "CONFIRM CREATE d")
+        F = await self.reconnect(srv, "rita", ALL_INTENTS,
+                                 "RESUME %d %s" % (cursor, epoch))
+        replay, head, count = await self.resume_replay(F, "RESUME across a "
+                                                       "restart")
+        self.assertEqual(head, db.head())
+        self.assertEqual(replay, expected_events(db, "rita", ALL_INTENTS,
+                                                 cursor, head))
+        self.assertEqual(count, len(replay))
+        self.assertEqual(texts_of(replay), ["before restart", "after restart",
+                                            "in b"])
+        self.assertEqual(await sync(F), [])
+
+    # -- HISTORY ---------------------------------------------------------------
+
+    async def history(self, c, args, ch):
+        await c.send("HISTORY %s%s" % (ch, args))
+        lines = await read_until(c, lambda l: not l.startswith(
+            "HISTORY %s " % ch), "CONFIRM HISTORY %s" % ch)
+        self.assertEqual(lines[-1], "CONFIRM HISTORY %s %d"
+                         % (ch, len(lines) - 1), "HISTORY %s%s" % (ch, args))
+        return [l[len("HISTORY %s " % ch):] for l in lines[:-1]]
+
+    async def test_history(self):
+        srv = Server(self, {"history_max": 10}).start()
+        db = DB(self, srv.db)
+        olga = await self.connect(srv, "olga")
+        anon = await self.connect(srv, name="anon")
+        await command(anon, "HISTORY h", re.compile(r"ERROR NOTIDENTIFIED .+"))
+        for ch in ("h", "o"):
+            await command(olga, "CREATE " + ch, "CONFIRM CREATE " + ch)
+            await command(olga, "SUB " + ch, "CONFIRM SUB " + ch)
+        for i in range(37):
+            await command(olga, "MSG h h%d" % i, re.compile(r"CONFIRM MSG h \d+"))
+            if i % 3 == 0:
+                await command(olga, "MSG o o%d" % i,
+                              re.compile(r"CONFIRM MSG o \d+"))
+        all_h = [r[0] for r in db.q(
+            "SELECT data FROM events WHERE type = 'message' AND "
+            "resource = 'h' ORDER BY seq DESC")]
+        self.assertEqual(len(all_h), 37)
+        rita = await self.connect(srv, "rita")
+        await command(rita, "HISTORY h", re.compile(r"ERROR NOTMEMBER .+"))
+        await command(rita, "HISTORY nosuch", re.compile(r"ERROR NOSUCHCHANNEL .+"))
+        await command(olga, "HISTORY nosuch", re.compile(r"ERROR NOSUCHCHANNEL .+"))
+        # Default: history_max newest, newest first.
+        self.assertEqual(await self.history(olga, "", "h"), all_h[:10])
+        self.assertEqual(await self.history(olga, " LIMIT 3", "h"), all_h[:3])
+        self.assertEqual(await self.history(olga, " LIMIT 10", "h"), all_h[:10])
+        await command(olga, "HISTORY h LIMIT 11", re.compile(r"ERROR BADARGS .+"))
+        await command(olga, "HISTORY h LIMIT abc", re.compile(r"ERROR BADARGS .+"))
+        await command(olga, "HISTORY h BEFORE", re.compile(r"ERROR BADARGS .+"))
+        # Paging with BEFORE reaches every message exactly once.
+        pages, got, before = 0, [], None
+        while True:
+            args = " LIMIT 7" if before is None else " BEFORE %d LIMIT 7" % before
+            page = await self.history(olga, args, "h")
+            pages += 1
+            self.assertLess(pages, 20, "paging does not end")
+            if not page:
+                break
+            got += page
+            before = min(json.loads(d)["seq"] for d in page)
+        self.assertEqual(got, all_h, "paging back with BEFORE")
+        self.assertEqual(pages, 7)
+        # Option order does not matter; BEFORE alone uses history_max.
+        mid = json.loads(all_h[15])["seq"]
+        self.assertEqual(await self.history(olga, " LIMIT 4 BEFORE %d" % mid,
+                                            "h"), all_h[16:20])
+        self.assertEqual(await self.history(olga, " BEFORE %d" % mid, "h"),
+                         all_h[16:26])
+        # Members only: rita after joining sees it all; olga after leaving not.
+        await command(rita, "SUB h", "CONFIRM SUB h")
+        self.assertEqual(await self.history(rita, "", "h"), all_h[:10])
+        await command(olga, "UNSUB o", "CONFIRM UNSUB o")
+        await command(olga, "HISTORY o", re.compile(r"ERROR NOTMEMBER .+"))
+
+
+def main():
+    path = os.environ.get("WSCHATD")
+    if not path or not os.access(path, os.X_OK):
+        print("FAIL: WSCHATD is not set to an executable", file=sys.stderr)
+        sys.exit(1)
+    prog = unittest.main(exit=False, verbosity=2)
+    sys.exit(0 if prog.result.wasSuccessful() and prog.result.testsRun > 0
+             else 1)
+
+
+if __name__ == "__main__":
+    main()
