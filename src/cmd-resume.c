@@ -108,7 +108,9 @@ resume_event(const struct journal_rec *rec, void *arg)
 	client_send_frame(c, ev->ev_frame, ev->ev_framelen);
 	wevent_free(ev);
 	r->r_count++;
-	return (c->c_state != CLIENT_OPEN);
+	/* A page ends early once half of max_output is queued. */
+	return (c->c_state != CLIENT_OPEN ||
+	    client_output_len(c) > (size_t)config.max_output / 2);
 }
 
 /* Free the replay state and let the connection take commands again. */
@@ -177,12 +179,21 @@ resume_page(struct client *c)
 		resume_finish(c);
 		return;
 	}
-	if (r->r_next >= r->r_upto || r->r_next == before) {
+	if (r->r_next >= r->r_upto) {
 		client_sendf(c, "RESUMED %lld %lld", (long long)r->r_upto,
 		    (long long)r->r_count);
 		resume_finish(c);
 		return;
 	}
+	if (r->r_next == before) {
+		log_warnx("resume: no events after %lld up to %lld",
+		    (long long)before, (long long)r->r_upto);
+		client_close(c, WS_CLOSE_INTERNAL, "journal replay incomplete");
+		resume_finish(c);
+		return;
+	}
+	if (client_output_len(c) > (size_t)config.max_output / 2)
+		return;		/* client_write_cb calls again when drained */
 	r->r_scheduled = 1;
 	if (event_base_once(wschatd_base, -1, EV_TIMEOUT, resume_later, c,
 	    &tv) != 0)
