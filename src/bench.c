@@ -67,9 +67,11 @@
 
 /* --- options -------------------------------------------------------------- */
 
-enum scenario { SC_FANOUT, SC_INGEST, SC_CONNECTIONS, SC_CEILING };
+enum scenario { SC_FANOUT, SC_INGEST, SC_CONNECTIONS, SC_CEILING, SC_RESUME };
 static const char *scenario_names[] = { "fanout", "ingest", "connections",
-    "ceiling" };
+    "ceiling", "resume" };
+/* resume is fanout whose subscribers keep reconnecting with RESUME. */
+#define IS_FANOUT(s)	((s) == SC_FANOUT || (s) == SC_RESUME)
 
 static struct {
 	enum scenario	 scenario;
@@ -91,6 +93,7 @@ static struct {
 	int		 concurrency;	/* handshakes in flight */
 	int		 source_addrs;	/* 127.0.0.1 .. 127.0.0.N */
 	double		 drain;		/* seconds allowed after publishing */
+	double		 reconnect_ms;	/* resume: mean time between reconnects */
 	size_t		 fragment;	/* split client messages, 0 = no */
 	int		 ceiling_per_message;	/* one write per receiver per msg */
 	int64_t		 ceiling_batch;	/* free messages before a pass */
@@ -132,10 +135,11 @@ enum conn_state {
 
 /* What the next reply on a connection must be. */
 enum expect {
-	EXP_NICK, EXP_SUBEVENT, EXP_CREATE, EXP_SUB, EXP_MSG, EXP_PING
+	EXP_NICK, EXP_SUBEVENT, EXP_CREATE, EXP_SUB, EXP_MSG, EXP_PING,
+	EXP_RESUME
 };
 static const char *expect_names[] = { "NICK", "SUBEVENT", "CREATE", "SUB",
-    "MSG", "PING" };
+    "MSG", "PING", "RESUME" };
 
 struct conn {
 	int		 c_idx;		/* in run.conns */
@@ -158,6 +162,14 @@ struct conn {
 	size_t		 c_exp_head;
 	size_t		 c_exp_len;
 	size_t		 c_exp_cap;
+
+	/* Resume scenario: the reconnect cycle. */
+	struct event	*c_timer;	/* next disconnect */
+	int		 c_reconnecting; /* closing to come back, or back and
+					    not yet RESUMED */
+	int		 c_replaying;	/* between CONFIRM SUBEVENT and RESUMED */
+	int64_t		 c_replayed;	/* events in this replay */
+	int64_t		 c_gone_at;	/* ns: the disconnect began */
 
 	/* Subscriber: what arrived. */
 	int64_t		 c_last_seq;
@@ -288,6 +300,11 @@ static struct {
 	uint64_t	 total_sent;
 	uint64_t	 total_confirmed;
 	uint64_t	 total_deliveries;
+	char		 epoch[64];	/* from HELLO */
+	int		 reconnecting;	/* subscribers away or replaying */
+	uint64_t	 reconnects;
+	uint64_t	 replayed;
+	struct hist	 resume_lat;	/* close started -> RESUMED */
 	struct hist	 lat;		/* end to end */
 	struct hist	 rtt;		/* MSG -> CONFIRM */
 	struct hist	 conn_lat;	/* connect -> HELLO */
@@ -320,6 +337,8 @@ static void	 barrier_start(void);
 static void	 close_start(void);
 static void	 phase_timeout(double);
 static void	 ceil_check(void);
+static void	 conn_resumed(struct conn *, const char *, size_t);
+static void	 reconnect_schedule(struct conn *);
 static double	 secs(int64_t, int64_t);
 static void	 ceil_stop_cb(evutil_socket_t, short, void *);
 
@@ -1121,15 +1140,25 @@ conn_command(struct conn *c, enum expect what, const char *fmt, ...)
 
 /* --- connection lifetime -------------------------------------------------- */
 
+/* The deferred free of a connection's socket (a reconnect reuses c). */
 static void
 conn_free_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct conn	*c = arg;
+	bufferevent_free(arg);
+}
 
-	if (c->c_bev != NULL)
-		bufferevent_free(c->c_bev);
+/* Let go of the socket, outside any of its callbacks. */
+static void
+conn_drop_bev(struct conn *c)
+{
+	if (c->c_bev == NULL)
+		return;
+	bufferevent_disable(c->c_bev, EV_READ | EV_WRITE);
+	bufferevent_setcb(c->c_bev, NULL, NULL, NULL, NULL);
+	if (event_base_once(run.base, -1, EV_TIMEOUT, conn_free_cb, c->c_bev,
+	    NULL) != 0)
+		fatalx("%s: event_base_once", __func__);
 	c->c_bev = NULL;
-	ws_parser_free(&c->c_parser);
 }
 
 /* The end of a connection; freed from a deferred event, never in its cb. */
@@ -1146,12 +1175,9 @@ conn_dead(struct conn *c, int clean)
 		c->c_inflight = 0;
 		run.inflight--;
 	}
-	if (c->c_bev != NULL) {
-		bufferevent_disable(c->c_bev, EV_READ | EV_WRITE);
-		bufferevent_setcb(c->c_bev, NULL, NULL, NULL, NULL);
-	}
-	if (event_base_once(run.base, -1, EV_TIMEOUT, conn_free_cb, c, NULL) != 0)
-		fatalx("%s: event_base_once", __func__);
+	if (c->c_timer != NULL)
+		evtimer_del(c->c_timer);
+	conn_drop_bev(c);
 }
 
 /* A connection failed: an error, and the run cannot be trusted further. */
@@ -1209,6 +1235,14 @@ conn_open(struct conn *c)
 	if (c->c_inflight) {
 		c->c_inflight = 0;
 		run.inflight--;
+	}
+	if (c->c_reconnecting) {
+		/* One write, as PROTOCOL.md asks: nothing live slips before it. */
+		conn_command(c, EXP_NICK, "NICK %s", c->c_name);
+		conn_command(c, EXP_SUBEVENT, "SUBEVENT message");
+		conn_command(c, EXP_RESUME, "RESUME %" PRId64 " %s", c->c_last_seq,
+		    run.epoch);
+		return;
 	}
 	hist_add(&run.conn_lat, now_ns() - run.conn_t[c->c_idx]);
 	launch_more();
@@ -1389,6 +1423,8 @@ conn_event(struct conn *c, const char *s, size_t len)
 		    c->c_name, p, n, shorten(ev.text, ev.textlen));
 
 	hist_add(&run.lat, now - ts);
+	if (c->c_replaying)
+		c->c_replayed++;
 	c->c_received++;
 	run.total_deliveries++;
 	run.t_last_delivery = now;
@@ -1460,6 +1496,9 @@ conn_reply(struct conn *c, const char *s, size_t len)
 	case EXP_PING:
 		xasprintf(&want, "PONG b%d", c->c_idx);
 		break;
+	case EXP_RESUME:
+		conn_resumed(c, s, len);
+		return;
 	}
 	if (strlen(want) != len || memcmp(want, s, len) != 0) {
 		run_error("%s: %s answered with: %s", c->c_name,
@@ -1469,6 +1508,11 @@ conn_reply(struct conn *c, const char *s, size_t len)
 		return;
 	}
 	free(want);
+	if (what == EXP_SUBEVENT && c->c_reconnecting) {
+		/* Until RESUMED, what arrives is the replay: live is held. */
+		c->c_replaying = 1;
+		c->c_replayed = 0;
+	}
 	if (what == EXP_PING) {
 		c->c_ping_out = 0;
 		run.pings_out--;
@@ -1488,10 +1532,21 @@ conn_line(struct conn *c, const char *s, size_t len)
 			len--;
 	}
 	if (c->c_state == CS_HELLO) {
-		if (len < 14 || memcmp(s, "HELLO wschatd/", 14) != 0) {
+		const char	*ep, *sp;
+
+		if (len < 14 || memcmp(s, "HELLO wschatd/", 14) != 0 ||
+		    (ep = memchr(s + 14, ' ', len - 14)) == NULL ||
+		    (sp = memchr(ep + 1, ' ', (size_t)(s + len - ep - 1))) == NULL ||
+		    sp == ep + 1 || (size_t)(sp - ep - 1) >= sizeof run.epoch) {
 			conn_fail(c, "expected HELLO, got: %s", shorten(s, len));
 			return;
 		}
+		if (run.epoch[0] == '\0')
+			memcpy(run.epoch, ep + 1, (size_t)(sp - ep - 1));
+		else if (strncmp(run.epoch, ep + 1, (size_t)(sp - ep - 1)) != 0 ||
+		    run.epoch[sp - ep - 1] != '\0')
+			run_error("%s: HELLO with another epoch: %s", c->c_name,
+			    shorten(s, len));
 		conn_open(c);
 		return;
 	}
@@ -1600,6 +1655,14 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (c->c_state == CS_CLOSING && c->c_close_got && (what & BEV_EVENT_EOF)) {
+		if (c->c_reconnecting) {
+			/* The server has let go of the name: come back. */
+			conn_drop_bev(c);
+			c->c_close_got = 0;
+			c->c_state = CS_NEW;
+			conn_start(c);
+			return;
+		}
 		conn_dead(c, 1);
 		run_check();
 		return;
@@ -1658,6 +1721,7 @@ conn_start(struct conn *c)
 	bufferevent_set_max_single_read(c->c_bev, BENCH_READ_MAX);
 	bufferevent_setcb(c->c_bev, conn_read_cb, NULL, conn_event_cb, c);
 	bufferevent_enable(c->c_bev, EV_READ | EV_WRITE);
+	ws_parser_free(&c->c_parser);	/* a reconnect: the old one's buffer */
 	ws_parser_init(&c->c_parser, WS_ROLE_CLIENT, BENCH_MAX_MESSAGE,
 	    BENCH_MAX_MESSAGE);
 	c->c_state = CS_CONNECTING;
@@ -1667,6 +1731,78 @@ conn_start(struct conn *c)
 	if (bufferevent_socket_connect(c->c_bev, (struct sockaddr *)&opts.addr,
 	    sizeof opts.addr) != 0)
 		conn_fail(c, "connect: %s", strerror(errno));
+}
+
+/* --- resume: subscribers that keep coming back ---------------------------- */
+
+static void	 reconnect_cb(evutil_socket_t, short, void *);
+
+/* Schedule this subscriber's next disconnect, about --reconnect-ms away. */
+static void
+reconnect_schedule(struct conn *c)
+{
+	struct timeval	tv;
+	double		ms;
+
+	if (opts.scenario != SC_RESUME || run.stop || run.aborting)
+		return;
+	if (c->c_timer == NULL)
+		c->c_timer = evtimer_new(run.base, reconnect_cb, c);
+	ms = opts.reconnect_ms * (0.5 + (double)(rng_next() >> 11) / 9007199254740992.0);
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)((ms - (double)tv.tv_sec * 1000) * 1000);
+	evtimer_add(c->c_timer, &tv);
+}
+
+/* Close with 1000; after the echo and EOF, conn_event_cb reconnects. */
+static void
+reconnect_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	unsigned char	 payload[WS_MAX_CONTROL];
+	size_t		 plen;
+
+	if (run.phase != PH_RUN || run.stop || run.aborting ||
+	    c->c_state != CS_OPEN)
+		return;
+	plen = ws_close_payload(payload, WS_CLOSE_NORMAL, "back soon");
+	conn_frame(c, WS_OP_CLOSE, 1, payload, plen);
+	c->c_state = CS_CLOSING;
+	c->c_reconnecting = 1;
+	c->c_gone_at = now_ns();
+	run.reconnecting++;
+	run.reconnects++;
+}
+
+/* RESUMED <head> <count>: the replay is complete; check its count. */
+static void
+conn_resumed(struct conn *c, const char *s, size_t len)
+{
+	const char	*sp;
+	int64_t		 head, count;
+
+	if (len < 8 || memcmp(s, "RESUMED ", 8) != 0 ||
+	    (sp = memchr(s + 8, ' ', len - 8)) == NULL ||
+	    dec_parse(s + 8, (size_t)(sp - s - 8), &head) == -1 ||
+	    dec_parse(sp + 1, (size_t)(s + len - sp - 1), &count) == -1) {
+		run_error("%s: RESUME answered with: %s", c->c_name,
+		    shorten(s, len));
+		run_abort("RESUME did not replay (a snapshot cannot be checked)");
+		return;
+	}
+	if (count != c->c_replayed)
+		run_error("%s: RESUMED says %" PRId64 " events, %" PRId64
+		    " arrived", c->c_name, count, c->c_replayed);
+	if (head < c->c_last_seq)
+		run_error("%s: RESUMED head %" PRId64 " is before seq %" PRId64
+		    " already received", c->c_name, head, c->c_last_seq);
+	hist_add(&run.resume_lat, now_ns() - c->c_gone_at);
+	run.replayed += (uint64_t)c->c_replayed;
+	c->c_replaying = 0;
+	c->c_reconnecting = 0;
+	run.reconnecting--;
+	reconnect_schedule(c);
+	run_check();
 }
 
 /* --- publishing ----------------------------------------------------------- */
@@ -1874,7 +2010,8 @@ phase_timeout_cb(evutil_socket_t fd, short what, void *arg)
 		m = run_missing();
 		run_abort("drain timed out after %.1f s: %" PRId64 " MSGs "
 		    "unconfirmed; %d subscribers short of %" PRId64 " deliveries "
-		    "in all; %s", opts.drain, unconfirmed, short_subs, missing, m);
+		    "in all; %d reconnecting; %s", opts.drain, unconfirmed,
+		    short_subs, missing, run.reconnecting, m);
 		free(m);
 		break;
 	case PH_BARRIER:
@@ -1932,6 +2069,8 @@ run_start(void)
 	tv.tv_usec = 100000;
 	run.watch_ev = event_new(run.base, -1, EV_PERSIST, watch_cb, NULL);
 	event_add(run.watch_ev, &tv);
+	for (i = 0; i < run.nsubs; i++)
+		reconnect_schedule(run.subs[i]);
 	if (opts.rate > 0) {
 		tv.tv_sec = 0;
 		tv.tv_usec = 1000;
@@ -2004,7 +2143,7 @@ run_drained(void)
 	for (i = 0; i < run.npubs; i++)
 		if (run.pubs[i]->c_confirmed != run.pubs[i]->c_sent)
 			return (0);
-	return (run.total_deliveries ==
+	return (run.reconnecting == 0 && run.total_deliveries ==
 	    (uint64_t)run.nsubs * run.total_confirmed);
 }
 
@@ -2601,6 +2740,11 @@ report_print(void)
 		}
 		if (opts.scenario != SC_CEILING)
 			hist_print("MSG->CONFIRM us", &run.rtt);
+		if (opts.scenario == SC_RESUME) {
+			printf("  reconnects             %" PRIu64 ", %" PRIu64
+			    " events replayed\n", run.reconnects, run.replayed);
+			hist_print("close->RESUMED us", &run.resume_lat);
+		}
 		if (nb.server_cpu >= 0) {
 			printf("  %-22s %.2f s (%.0f%% of one core)", opts.scenario ==
 			    SC_CEILING ? "fan-out thread cpu" : "server cpu",
@@ -2708,6 +2852,13 @@ report_json(void)
 	    json_real(nb.busy) : json_null());
 	json_object_set_new(o, "other_cpu_s", nb.other >= 0 ?
 	    json_real(nb.other) : json_null());
+	if (opts.scenario == SC_RESUME) {
+		json_object_set_new(o, "reconnects", json_integer(
+		    (json_int_t)run.reconnects));
+		json_object_set_new(o, "replayed", json_integer(
+		    (json_int_t)run.replayed));
+		json_object_set_new(o, "resume_latency_us", hist_json(&run.resume_lat));
+	}
 	if (opts.scenario == SC_CEILING) {
 		json_object_set_new(o, "server_write_calls",
 		    json_integer(run.cl.cl_writes));
@@ -2720,7 +2871,7 @@ report_json(void)
 		json_object_set_new(o, "server_write_calls", json_integer(w));
 		json_object_set_new(o, "server_read_calls", json_integer(
 		    run.srv_syscr[1] - run.srv_syscr[0]));
-		if (opts.scenario == SC_FANOUT)
+		if (IS_FANOUT(opts.scenario))
 			json_object_set_new(o, "deliveries_per_write", json_real(
 			    per_s((double)run.total_deliveries, (double)w)));
 	}
@@ -2753,7 +2904,7 @@ static __dead void
 usage(int status)
 {
 	fprintf(status ? stderr : stdout,
-"usage: wschat-bench fanout|ingest|connections|ceiling [options]\n"
+"usage: wschat-bench fanout|ingest|connections|ceiling|resume [options]\n"
 "  --url ws://127.0.0.1:PORT/ws  the server (loopback only)\n"
 "  --subscribers S       fanout/ceiling receivers (default 10)\n"
 "  --publishers P        publishers (default 1)\n"
@@ -2772,6 +2923,8 @@ usage(int status)
 "  --ceiling-write batch|message  ceiling: batched or per-message writes\n"
 "  --ceiling-batch N     ceiling: produce when N messages are free\n"
 "                        (default publishers x window: lockstep)\n"
+"  --reconnect-ms MS     resume: each subscriber closes and comes back\n"
+"                        with RESUME about every MS ms (default 300)\n"
 "  -v, --verbose         print every error\n");
 	exit(status);
 }
@@ -2857,6 +3010,7 @@ opts_parse(int argc, char **argv)
 		{ "fragment", required_argument, NULL, 'f' },
 		{ "ceiling-write", required_argument, NULL, 'C' },
 		{ "ceiling-batch", required_argument, NULL, 'B' },
+		{ "reconnect-ms", required_argument, NULL, 'R' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -2882,6 +3036,7 @@ opts_parse(int argc, char **argv)
 	opts.size = 100;
 	opts.concurrency = 256;
 	opts.drain = 10;
+	opts.reconnect_ms = 300;
 
 	if (argc < 2)
 		usage(2);
@@ -2931,6 +3086,7 @@ opts_parse(int argc, char **argv)
 				usage(2);
 			break;
 		case 'B': opts.ceiling_batch = (int64_t)opt_num("ceiling-batch", optarg, 1, 1e9); break;
+		case 'R': opts.reconnect_ms = opt_num("reconnect-ms", optarg, 1, 3.6e6); break;
 		case 'v': opts.verbose++; break;
 		case 'h': usage(0);
 		default: usage(2);
@@ -2949,7 +3105,7 @@ opts_parse(int argc, char **argv)
 		fprintf(stderr, "wschat-bench: ceiling is closed loop only\n");
 		exit(2);
 	}
-	if ((opts.scenario == SC_FANOUT || opts.scenario == SC_CEILING) &&
+	if ((IS_FANOUT(opts.scenario) || opts.scenario == SC_CEILING) &&
 	    opts.subscribers < 1) {
 		fprintf(stderr, "wschat-bench: %s needs --subscribers >= 1\n",
 		    scenario_names[opts.scenario]);
@@ -2992,6 +3148,7 @@ run_setup(void)
 
 	switch (opts.scenario) {
 	case SC_FANOUT:
+	case SC_RESUME:
 		run.npubs = opts.publishers;
 		run.nsubs = opts.subscribers;
 		run.nconns = run.npubs + run.nsubs;
@@ -3076,6 +3233,7 @@ run_setup(void)
 	hist_init(&run.lat);
 	hist_init(&run.rtt);
 	hist_init(&run.conn_lat);
+	hist_init(&run.resume_lat);
 	run.srv_cpu0 = run.srv_cpu1 = -1;
 	run.busy[0] = run.busy[1] = -1;
 	run.srv_syscr[0] = run.srv_syscr[1] = run.srv_syscw[0] = run.srv_syscw[1] = -1;
@@ -3104,6 +3262,7 @@ main(int argc, char **argv)
 
 	switch (opts.scenario) {
 	case SC_FANOUT:
+	case SC_RESUME:
 	case SC_INGEST:
 		run.phase = PH_SETUP;
 		run.launch_end = 1;		/* the creator first */

@@ -7,6 +7,8 @@
 #   fanout    S in 10 100 1000, closed loop      (the server)
 #   ceiling   the same S, P, window, size, time  (raw TCP fan-out in-process)
 #   fanout    S = 100 open loop at 2000 msgs/s   (latency at a fixed load)
+#   resume    S = 100 open loop, each subscriber reconnecting with RESUME
+#             about every 200 ms                 (replay correctness, cost)
 #   ingest    journal_sync = normal, then full   (CONFIRM round trips),
 #             16 x window 4, and 1 x window 1
 #   connections 5000 idle, 100 and 1000 handshakes in flight
@@ -163,6 +165,9 @@ done
 # Open loop at a fixed rate: latency under a load the server can carry.
 server_bench "fanout-100-open" -- fanout --subscribers 100 --publishers "$PUBS" \
     --rate 2000 --size "$SIZE" --duration "$DURATION"
+# Subscribers leaving and coming back with RESUME while publishing goes on.
+server_bench "resume-100" -- resume --subscribers 100 --publishers "$PUBS" \
+    --rate 5000 --reconnect-ms 200 --size "$SIZE" --duration "$DURATION"
 # Throughput with many writers in flight (group commit), then one writer
 # with one MSG in flight: the cost of a single commit.
 for sync in normal full; do
@@ -258,7 +263,8 @@ cols = ["name", "scenario", "ok", "errors", "subscribers", "publishers",
         "deliveries_per_server_cpu_s", "published_per_server_cpu_s",
         "server_rss_kb_before", "server_rss_kb_after", "connects_per_s",
         "server_rss_per_connection_bytes", "deliveries_per_write",
-        "server_write_calls", "client_cpu_s", "other_cpu_s", "server_config",
+        "server_write_calls", "reconnects", "replayed", "client_cpu_s",
+        "other_cpu_s", "server_config",
         "command"]
 with open(os.path.join(out, "results.csv"), "w", newline="",
           encoding="utf-8") as f:
@@ -294,6 +300,10 @@ print("\nrun                    ok  deliveries/s  p99 ms    msgs/s  srv cpu-s"
 for r in runs:
     lat = (r.get("latency_us") or {}).get("p99")
     note = ""
+    if r.get("scenario") == "resume":
+        note = "%d reconnects, %d replayed, close->RESUMED p99 %.1f ms" % (
+            r.get("reconnects", 0), r.get("replayed", 0),
+            (r.get("resume_latency_us") or {}).get("p99", 0) / 1000)
     if r.get("scenario") == "connections":
         note = "%.0f conn/s, %.0f B/conn" % (
             num(r, "connects_per_s") or 0,
@@ -320,15 +330,17 @@ set output "$OUT/fanout.png"
 set title "wschatd fan-out vs raw TCP ceiling (loopback, closed loop, $PUBS publishers x window $WINDOW)"
 set logscale x
 set xlabel "subscribers"
-set ylabel "deliveries/s"
+set ylabel "deliveries/s (millions)"
 set y2label "p99 latency (ms)"
 set ytics nomirror
 set y2tics
-set format y "%.0s%c"
-set key top left
+set yrange [0:*]
+set y2range [0:*]
+set format y "%.1f"
+set key below
 set grid
-plot "$OUT/fanout.dat" using 1:2 with linespoints lw 2 title "wschatd deliveries/s", \
-     "$OUT/fanout.dat" using 1:3 with linespoints lw 2 dt 2 title "ceiling deliveries/s", \
+plot "$OUT/fanout.dat" using 1:(\$2/1e6) with linespoints lw 2 title "wschatd deliveries/s", \
+     "$OUT/fanout.dat" using 1:(\$3/1e6) with linespoints lw 2 dt 2 title "ceiling deliveries/s", \
      "$OUT/fanout.dat" using 1:4 axes x1y2 with linespoints lw 2 title "wschatd p99 ms", \
      "$OUT/fanout.dat" using 1:5 axes x1y2 with linespoints lw 2 dt 2 title "ceiling p99 ms"
 EOF

@@ -2,9 +2,10 @@
 test_bench_smoke.py: wschat-bench runs against the real wschatd, and its
 checker catches what it claims to catch.
 
-- fanout and ingest run briefly against a fresh wschatd (port 0, temporary
-  database, rate_limit = 0): exit 0, zero errors in the JSON, and every
-  published message delivered to every subscriber. No speed thresholds.
+- fanout, ingest and resume run briefly against a fresh wschatd (port 0,
+  temporary database, rate_limit = 0): exit 0, zero errors in the JSON,
+  and every published message delivered to every subscriber (in resume,
+  across reconnects with RESUME). No speed thresholds.
 - A small faulty server written here (FakeServer) speaks just enough of the
   protocol to host a fanout run, and breaks it on purpose: a dropped event,
   a duplicated one, a seq that goes backwards, broken JSON, a 1013 close.
@@ -316,7 +317,7 @@ class BenchSmoke(unittest.TestCase):
         self.addCleanup(d.kill)
         return d
 
-    def test_fanout_and_ingest(self):
+    def test_real_server(self):
         d = self.daemon()
         url = "ws://127.0.0.1:%d/ws" % d.port
         rc, r, out = run_bench(self.tmp, [
@@ -341,6 +342,17 @@ class BenchSmoke(unittest.TestCase):
         self.assertEqual(r["errors"], 0, out)
         self.assertGreater(r["published"], 0, out)
         self.assertEqual(r["confirm_latency_us"]["count"], r["published"], out)
+
+        # Subscribers keep leaving and coming back with RESUME while the
+        # publishers go on: still exactly once, in order, counts matching.
+        rc, r, out = run_bench(self.tmp, [
+            "resume", "--url", url, "--subscribers", "10", "--publishers", "2",
+            "--rate", "2000", "--reconnect-ms", "50", "--duration", "1"])
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(r["errors"], 0, out)
+        self.assertGreater(r["reconnects"], 0, out)
+        self.assertGreater(r["replayed"], 0, out)
+        self.assertEqual(r["deliveries"], r["published"] * 10, out)
 
         self.assertEqual(d.stop(), 0, "\n".join(d.lines[-20:]))
 
