@@ -25,6 +25,7 @@ import base64
 import hashlib
 import json
 import os
+import shlex
 import re
 import shutil
 import signal
@@ -127,8 +128,10 @@ class Daemon:
     # process control
 
     def start(self):
+        # WSCHATD_WRAPPER runs the daemon under a tool (CI: valgrind).
+        wrapper = shlex.split(os.environ.get("WSCHATD_WRAPPER", ""))
         self.proc = subprocess.Popen(
-            [self.path, "-f", self.conf, "-v"] + self.args,
+            wrapper + [self.path, "-f", self.conf, "-v"] + self.args,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, cwd=self.dir)
         self._reader = threading.Thread(target=self._drain, daemon=True)
