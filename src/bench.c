@@ -311,6 +311,7 @@ static struct {
 	int64_t		*conn_t;	/* per conn: connect started */
 	double		 srv_cpu0, srv_cpu1;
 	long		 srv_rss0, srv_rss1, srv_rss_conn;
+	double		 srv_cpu_conn;	/* connections: when all were open */
 	int		 srv_ok;
 	struct rusage	 ru0, ru1;
 	double		 busy[2];	/* machine busy CPU-s, start and end */
@@ -2168,7 +2169,8 @@ run_check(void)
 
 			run.t_connected = now_ns();
 			evtimer_del(run.phase_ev);
-			sample(&run.srv_cpu0, &run.srv_rss_conn, &run.ru0);
+			/* srv_cpu0 and srv_rss0 are from before the first connect. */
+			sample(&run.srv_cpu_conn, &run.srv_rss_conn, &run.ru0);
 			run.phase = PH_HOLD;
 			tv.tv_sec = (time_t)opts.duration;
 			tv.tv_usec = (suseconds_t)((opts.duration -
@@ -2671,6 +2673,9 @@ numbers(struct numbers *nb)
 		if (opts.server_pid > 0 && run.srv_cpu0 >= 0 && run.srv_cpu1 >= 0 &&
 		    run.t_end != 0)
 			nb->server_cpu = run.srv_cpu1 - run.srv_cpu0;
+		/* Connections: the CPU of accepting them, not of the idle hold. */
+		if (opts.scenario == SC_CONNECTIONS && nb->server_cpu >= 0)
+			nb->server_cpu = run.srv_cpu_conn - run.srv_cpu0;
 	}
 	nb->pub_s = secs(t0, tpub);
 	nb->elapsed = secs(t0, tdel);
@@ -2717,6 +2722,10 @@ report_print(void)
 			    run.srv_rss0, run.srv_rss_conn, run.srv_rss1,
 			    opts.duration, run.nconns > 0 ? (double)(run.srv_rss1 -
 			    run.srv_rss0) * 1024.0 / run.nconns : 0);
+		if (opts.server_pid > 0)
+			printf("  server cpu             %.2f s connecting, %.2f s "
+			    "idle for %.1f s\n", run.srv_cpu_conn - run.srv_cpu0,
+			    run.srv_cpu1 - run.srv_cpu_conn, opts.duration);
 		break;
 	default:
 		printf(": %d subscriber%s, %d publisher%s, ", run.nsubs,
@@ -2888,6 +2897,8 @@ report_json(void)
 		json_object_set_new(o, "server_rss_kb_before", json_integer(run.srv_rss0));
 		json_object_set_new(o, "server_rss_kb_after", json_integer(run.srv_rss1));
 		if (opts.scenario == SC_CONNECTIONS) {
+			json_object_set_new(o, "server_cpu_idle_s", json_real(
+			    run.srv_cpu1 - run.srv_cpu_conn));
 			json_object_set_new(o, "server_rss_kb_connected",
 			    json_integer(run.srv_rss_conn));
 			json_object_set_new(o, "server_rss_per_connection_bytes",
