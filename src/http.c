@@ -15,15 +15,19 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <errno.h>
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "wschatd.h"
 
 #include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
+
+#define HTTP_BACKLOG	4096	/* the kernel caps it at somaxconn */
 
 static struct evhttp		*http_server;
 static struct evhttp_bound_socket *http_socket;
@@ -256,6 +260,46 @@ bad:
 	return (-1);
 }
 
+/*
+ * A listening socket with a deep accept queue: evhttp's own bind uses a
+ * backlog of 128, which drops SYNs (and costs clients a 1 s retransmit)
+ * when thousands connect at once.
+ */
+static evutil_socket_t
+http_listen_socket(const char *host, ev_uint16_t port, char **cause)
+{
+	struct evutil_addrinfo	 hints, *ai = NULL;
+	evutil_socket_t		 fd;
+	char			 service[8];
+	int			 rc, on = 1;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_NUMERICHOST;
+	snprintf(service, sizeof service, "%u", port);
+	if ((rc = evutil_getaddrinfo(host, service, &hints, &ai)) != 0) {
+		xasprintf(cause, "listen: %s: %s", host, evutil_gai_strerror(rc));
+		return (-1);
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM, 0);
+	if (fd == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+	    evutil_make_socket_nonblocking(fd) != 0 ||
+	    evutil_make_socket_closeonexec(fd) != 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+	    listen(fd, HTTP_BACKLOG) != 0) {
+		xasprintf(cause, "cannot listen on %s:%u: %s", host, port,
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
+		evutil_freeaddrinfo(ai);
+		return (-1);
+	}
+	evutil_freeaddrinfo(ai);
+	return (fd);
+}
+
 /* Bind and start answering; logs the stable "listening on" line. */
 int
 http_init(struct event_base *base, const char *listen, char **cause)
@@ -278,14 +322,14 @@ http_init(struct event_base *base, const char *listen, char **cause)
 	evhttp_set_max_headers_size(http_server, 16384);
 	evhttp_set_max_body_size(http_server, 4096);
 	evhttp_set_gencb(http_server, http_request_cb, NULL);
-	http_socket = evhttp_bind_socket_with_handle(http_server, host, port);
-	if (http_socket == NULL) {
-		xasprintf(cause, "cannot listen on %s", listen);
+	if ((fd = http_listen_socket(host, port, cause)) == -1) {
 		evhttp_free(http_server);
 		http_server = NULL;
 		return (-1);
 	}
-	fd = evhttp_bound_socket_get_fd(http_socket);
+	http_socket = evhttp_accept_socket_with_handle(http_server, fd);
+	if (http_socket == NULL)
+		fatalx("%s: evhttp_accept_socket_with_handle", __func__);
 	if (getsockname(fd, (struct sockaddr *)&ss, &slen) != 0)
 		fatal("getsockname");
 	if (ss.ss_family == AF_INET6) {
