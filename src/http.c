@@ -195,6 +195,8 @@ http_ws(struct evhttp_request *req)
 	    "Sec-WebSocket-Accept: %s\r\n\r\n", accept);
 	evhttp_connection_get_peer(evcon, &peer, &port);
 	snprintf(addr, sizeof addr, "%s:%u", peer != NULL ? peer : "?", port);
+	/* The request lives as long as the session: drop what it no longer needs. */
+	evhttp_clear_headers(h);
 	client_new(evcon, bev, addr);
 }
 
