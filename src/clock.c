@@ -1,6 +1,7 @@
 /*
  * clock.c: the server's notion of time. Wall time stamps events; monotonic
- * time drives timeouts. Debug builds can pin wall time for tests.
+ * time drives timeouts. Debug builds can pin wall time for tests. The stall
+ * monitor measures how long the event loop keeps callbacks waiting.
  */
 #include "config.h"
 
@@ -41,4 +42,51 @@ clock_mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+#define CLOCK_STALL_TICK_US	10000
+
+static struct event	*clock_stall_ev;
+static int64_t		 clock_stall_due;
+static int64_t		 clock_stall_max;
+
+/* A 10 ms tick that records how late it fires. */
+static void
+clock_stall_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct timespec	ts;
+	int64_t		now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	if (clock_stall_due != 0 && now - clock_stall_due > clock_stall_max)
+		clock_stall_max = now - clock_stall_due;
+	clock_stall_due = now + CLOCK_STALL_TICK_US;
+}
+
+/* Start measuring loop stalls on a base. */
+void
+clock_stall_start(struct event_base *base)
+{
+	struct timeval	tick = { 0, CLOCK_STALL_TICK_US };
+
+	clock_stall_ev = event_new(base, -1, EV_PERSIST, clock_stall_cb, NULL);
+	if (clock_stall_ev == NULL || event_add(clock_stall_ev, &tick) != 0)
+		fatalx("%s: event_new", __func__);
+}
+
+/* Stop the monitor. */
+void
+clock_stall_stop(void)
+{
+	if (clock_stall_ev != NULL)
+		event_free(clock_stall_ev);
+	clock_stall_ev = NULL;
+}
+
+/* The longest stall seen, in microseconds. */
+int64_t
+clock_stall_max_us(void)
+{
+	return (clock_stall_max);
 }

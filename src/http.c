@@ -111,9 +111,10 @@ http_healthz(struct evhttp_request *req)
 	    "Content-Type", "application/json");
 	evbuffer_add_printf(buf, "{\"status\":\"ok\",\"version\":\"%s\","
 	    "\"connections\":%u,\"channels\":%zu,\"users\":%zu,"
-	    "\"head\":%lld,\"epoch\":\"%s\"}\n", WSCHAT_VERSION, clients_count,
-	    state_nchannels, state_nusers(), (long long)batch_committed(),
-	    journal_epoch(wschatd_journal));
+	    "\"head\":%lld,\"epoch\":\"%s\",\"loop_stall_max_us\":%lld}\n",
+	    WSCHAT_VERSION, clients_count, state_nchannels, state_nusers(),
+	    (long long)batch_committed(), journal_epoch(wschatd_journal),
+	    (long long)clock_stall_max_us());
 	evhttp_send_reply(req, HTTP_OK, "OK", buf);
 	evbuffer_free(buf);
 }

@@ -179,7 +179,10 @@ main(int argc, char **argv)
 			fatalx("evsignal_add");
 	}
 
+	clock_stall_start(wschatd_base);
 	event_base_dispatch(wschatd_base);
+	log_info("longest loop stall: %lld us", (long long)clock_stall_max_us());
+	clock_stall_stop();
 
 	/* Orderly exit: finish the journal, then free everything. */
 	batch_free();

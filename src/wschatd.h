@@ -73,6 +73,10 @@ int64_t		 clock_mono_ms(void);
 #ifdef WSCHAT_DEBUG
 void		 clock_set_wall(int64_t);	/* 0 = real clock */
 #endif
+/* The loop-stall monitor: the longest a loop pass kept a timer waiting. */
+void		 clock_stall_start(struct event_base *);
+void		 clock_stall_stop(void);
+int64_t		 clock_stall_max_us(void);
 
 /* config.c: one settings table drives defaults, bounds, -n and the docs. */
 enum journal_sync { JOURNAL_SYNC_NORMAL, JOURNAL_SYNC_FULL };
@@ -444,6 +448,23 @@ int		 journal_history(struct journal *, const char *channel, int64_t before,
 /* One read transaction; *seq is the head it is consistent with. */
 int		 journal_snapshot(struct journal *, const char *user, size_t nmessages,
 		     const struct journal_snapshot_cb *, int64_t *seq, char **cause);
+/*
+ * The same snapshot read in pages across loop turns, from a cursor with
+ * its own connection and read transaction (so every page is as of *seq,
+ * whatever commits meanwhile). next delivers up to max_rows (0: all) more
+ * rows, in journal_snapshot()'s order, never calling begin; a callback
+ * returning nonzero ends the call after its row, and the next call goes
+ * on from the row after it. next returns 1 while rows remain, 0 when all
+ * are delivered, -1 on an error (then only close). The cursor holds the
+ * WAL back while open: close it promptly.
+ */
+struct journal_snap;
+struct journal_snap *journal_snap_open(struct journal *, const char *user,
+		     size_t nmessages, int64_t *seq, char **cause);
+int		 journal_snap_next(struct journal_snap *,
+		     const struct journal_snapshot_cb *, size_t max_rows,
+		     char **cause);
+void		 journal_snap_close(struct journal_snap *);
 /* The last n events, ascending. Returns rows. */
 int		 journal_tail(struct journal *, size_t n, journal_rec_cb, void *,
 		     char **cause);
