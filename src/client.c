@@ -19,6 +19,8 @@
 
 #include "wschatd.h"
 
+#include <event2/bufferevent_struct.h>
+
 struct clients		 clients = TAILQ_HEAD_INITIALIZER(clients);
 unsigned int		 clients_count;
 uint64_t		 client_stats_closed[3];
@@ -26,6 +28,7 @@ uint64_t		 client_stats_closed[3];
 static struct event_base *client_base;
 static struct event	*client_sweep_ev;
 static uint64_t		 client_ids;
+static unsigned int	 client_objects;	/* allocated, not yet freed */
 static char		*client_linebuf;
 static size_t		 client_linecap;
 
@@ -36,6 +39,7 @@ static void	client_write_cb(struct bufferevent *, void *);
 static void	client_event_cb(struct bufferevent *, short, void *);
 static void	client_teardown(struct client *, const char *);
 static void	client_closecb(struct evhttp_connection *, void *);
+static void	client_stream_gone(struct client *);
 
 /* Who a connection is, for log lines. */
 static const char *
@@ -68,7 +72,9 @@ client_sweep_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		if (c->c_state != CLIENT_OPEN)
 			continue;
-		if (now - c->c_last_rx >= config.ping_timeout * 1000) {
+		/* Never close a silent peer before it was pinged at least once. */
+		if (now - c->c_last_rx >= config.ping_timeout * 1000 &&
+		    (c->c_pinged || config.ping_interval == 0)) {
 			client_close(c, WS_CLOSE_POLICY, "ping timeout");
 			continue;
 		}
@@ -114,6 +120,7 @@ client_new(struct evhttp_connection *evcon, struct bufferevent *bev,
 	struct client	*c;
 
 	c = xcalloc(1, sizeof *c);
+	client_objects++;
 	c->c_id = ++client_ids;
 	c->c_state = CLIENT_OPEN;
 	c->c_refs = 1;
@@ -168,6 +175,19 @@ client_free_cb(evutil_socket_t fd, short what, void *arg)
 		http_session_free(evcon);
 	}
 	free(c);
+	client_objects--;
+}
+
+/* Run deferred work until every connection object is freed (exit). */
+void
+client_reap_all(struct event_base *base)
+{
+	int	i;
+
+	for (i = 0; i < 100 && client_objects > 0; i++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	if (client_objects > 0)
+		log_warnx("exit: %u connection objects not freed", client_objects);
 }
 
 /* Drop a reference; the last one schedules the free. */
@@ -183,6 +203,33 @@ client_unref(struct client *c)
 		fatalx("%s: event_base_once", __func__);
 }
 
+/* The deferred half of client_stream_gone(). */
+static void
+client_stream_gone_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client	*c = arg;
+
+	if (c->c_stream_cb != NULL)
+		c->c_stream_cb(c);
+	client_unref(c);
+}
+
+/*
+ * A streaming command learns that its connection is closing, so it can
+ * release its cursor and reference. Deferred: the close may have come from
+ * inside the stream's own page (a slow-consumer close while it writes).
+ */
+static void
+client_stream_gone(struct client *c)
+{
+	if (c->c_stream_cb == NULL)
+		return;
+	client_ref(c);
+	if (event_base_once(client_base, -1, EV_TIMEOUT, client_stream_gone_cb,
+	    c, NULL) != 0)
+		fatalx("%s: event_base_once", __func__);
+}
+
 /* Leave every index and give up our reference: the connection is gone. */
 static void
 client_teardown(struct client *c, const char *why)
@@ -193,6 +240,7 @@ client_teardown(struct client *c, const char *why)
 	if (c->c_state == CLIENT_OPEN)
 		client_stats_closed[1]++;
 	c->c_state = CLIENT_DEAD;
+	client_stream_gone(c);
 	intent_clear(c);
 	state_user_detach(c);
 	TAILQ_REMOVE(&clients, c, c_entry);
@@ -240,6 +288,7 @@ client_close(struct client *c, uint16_t code, const char *reason)
 		evbuffer_drain(c->c_held, evbuffer_get_length(c->c_held));
 	/* The close frame goes out even past max_output: it is small. */
 	evbuffer_add(bufferevent_get_output(c->c_bev), frame, hlen + plen);
+	client_stream_gone(c);
 }
 
 /* Close every connection (shutdown). */
@@ -287,6 +336,22 @@ client_output_len(struct client *c)
 	return (evbuffer_get_length(bufferevent_get_output(c->c_bev)));
 }
 
+/*
+ * Write in this loop pass instead of the next: make the bufferevent's write
+ * event active now. With the epoll changelist, the event_add that queueing
+ * output caused and the event_del after the write drained it cancel out,
+ * so a delivery costs one writev and no epoll_ctl.
+ */
+static void
+client_kick(struct client *c)
+{
+	struct event	*ev = &c->c_bev->ev_write;
+
+	if (!event_pending(ev, EV_WRITE, NULL))
+		return;		/* writing is not enabled: nothing to kick */
+	event_active(ev, EV_WRITE, 1);
+}
+
 /* Queue a prebuilt frame, enforcing max_output. */
 int
 client_send_frame(struct client *c, const void *frame, size_t len)
@@ -302,6 +367,7 @@ client_send_frame(struct client *c, const void *frame, size_t len)
 		return (-1);
 	}
 	evbuffer_add(out, frame, len);
+	client_kick(c);
 	return (0);
 }
 
@@ -324,6 +390,7 @@ client_send(struct client *c, const char *text, size_t len)
 	}
 	evbuffer_add(out, hdr, hlen);
 	evbuffer_add(out, text, len);
+	client_kick(c);
 	return (0);
 }
 

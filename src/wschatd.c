@@ -111,6 +111,7 @@ main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
+	struct event_config *evcfg;
 	const char	*file = NULL, *listen = NULL;
 	char		*cause = NULL;
 	int		 ch, checkonly = 0, verbose = 0, i;
@@ -147,8 +148,17 @@ main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
-	if ((wschatd_base = event_base_new()) == NULL)
+	/*
+	 * The epoll changelist folds a write event's delete (output drained)
+	 * and re-add (the next fan-out) within one loop pass into nothing: two
+	 * epoll_ctl calls fewer per delivery burst under load.
+	 */
+	if ((evcfg = event_config_new()) == NULL)
+		fatalx("event_config_new");
+	event_config_set_flag(evcfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	if ((wschatd_base = event_base_new_with_config(evcfg)) == NULL)
 		fatalx("event_base_new");
+	event_config_free(evcfg);
 	if (event_base_priority_init(wschatd_base, 3) != 0)
 		fatalx("event_base_priority_init");
 
@@ -191,7 +201,7 @@ main(int argc, char **argv)
 		event_free(wschatd_sig[i]);
 	http_free();
 	/* Run the deferred frees scheduled by the connections evhttp freed. */
-	event_base_loop(wschatd_base, EVLOOP_NONBLOCK);
+	client_reap_all(wschatd_base);
 	client_shutdown();
 	journal_close(wschatd_journal);
 	state_clear();

@@ -247,6 +247,7 @@ void		 client_unref(struct client *);
 void		 client_close(struct client *, uint16_t code, const char *reason);
 void		 client_close_all(uint16_t code, const char *reason);
 void		 client_flush_all(void);
+void		 client_reap_all(struct event_base *);
 /* Queue a text frame; returns -1 if the client is gone or was just closed. */
 int		 client_send(struct client *, const char *, size_t);
 int		 client_sendf(struct client *, const char *, ...) printflike(2, 3);
