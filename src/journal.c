@@ -3,8 +3,10 @@
  * database. The write connection belongs to the writer thread once
  * journal_start() runs: each submitted batch commits in its own transaction
  * together with the state-table changes its events imply, so a failed batch
- * leaves nothing behind; when idle the thread also checkpoints the WAL and
- * prunes old events. Results go back to the loop thread through a pipe and
+ * leaves nothing behind; when idle the thread also prunes old events. A
+ * checkpointer thread with a connection of its own copies the WAL into the
+ * database whenever it passes JOURNAL_CKPT_PAGES, so neither the loop nor
+ * a commit ever waits for a checkpoint's fsyncs. Results go back to the loop thread through a pipe and
  * the done callbacks run there, in submission order. The read connection
  * serves the loop thread (start-up state, RESUME, HISTORY) and wschatctl,
  * each read in one read transaction; a SNAPSHOT pages through a cursor
@@ -32,7 +34,7 @@
 
 #define JOURNAL_BUSY_MS		5000		/* wait for another writer */
 #define JOURNAL_WAL_LIMIT	"16777216"	/* WAL bytes kept after a reset */
-#define JOURNAL_IDLE_MS		50		/* quiet time before a checkpoint */
+#define JOURNAL_CKPT_PAGES	1000		/* WAL pages that wake the checkpointer */
 #define JOURNAL_PRUNE_MS	10000		/* between retention checks */
 #define JOURNAL_PRUNE_BATCH	500		/* events per pruning transaction */
 #define JOURNAL_DAY_MS		(86400 * (int64_t)1000)
@@ -159,6 +161,14 @@ struct journal {
 	int64_t		 j_keep_events;
 	int64_t		 j_keep_days;
 	int		 j_retention_kick; /* check retention now */
+
+	/* The checkpointer thread and its connection. */
+	pthread_t	 j_ckpt_thread;
+	sqlite3		*j_cdb;
+	pthread_mutex_t	 j_ckpt_lock;
+	pthread_cond_t	 j_ckpt_cond;
+	int		 j_ckpt_wanted;		/* the WAL passed the threshold */
+	int		 j_ckpt_stopping;
 };
 
 #ifdef WSCHAT_DEBUG
@@ -564,9 +574,9 @@ journal_writer(void *arg)
 	struct journal	*j = arg;
 	struct jbatches	 todo;
 	struct jbatch	*b;
-	int64_t		 now, deadline, last_commit = 0, next_prune = 0;
+	int64_t		 now, deadline, next_prune = 0;
 	int64_t		 keep_events, keep_days;
-	int		 dirty = 0, pruning = 0, deleted;
+	int		 pruning = 0, deleted;
 
 	pthread_mutex_lock(&j->j_lock);
 	for (;;) {
@@ -583,8 +593,6 @@ journal_writer(void *arg)
 					    b->b_n, b->b_cause);
 				journal_finish(j, b);
 			}
-			dirty = 1;
-			last_commit = clock_mono_ms();
 			pthread_mutex_lock(&j->j_lock);
 			continue;
 		}
@@ -598,16 +606,6 @@ journal_writer(void *arg)
 
 		now = clock_mono_ms();
 		deadline = INT64_MAX;
-		if (dirty) {
-			if (now - last_commit >= JOURNAL_IDLE_MS) {
-				pthread_mutex_unlock(&j->j_lock);
-				journal_checkpoint(j);
-				dirty = 0;
-				pthread_mutex_lock(&j->j_lock);
-				continue;
-			}
-			deadline = last_commit + JOURNAL_IDLE_MS;
-		}
 		keep_events = j->j_keep_events;
 		keep_days = j->j_keep_days;
 		if (keep_events > 0 || keep_days > 0) {
@@ -617,10 +615,6 @@ journal_writer(void *arg)
 				    keep_days, !pruning, &deleted);
 				if (!pruning)
 					next_prune = now + JOURNAL_PRUNE_MS;
-				if (deleted) {
-					dirty = 1;
-					last_commit = clock_mono_ms();
-				}
 				pthread_mutex_lock(&j->j_lock);
 				continue;
 			}
@@ -665,6 +659,115 @@ journal_wakeup(evutil_socket_t fd, short events, void *arg)
 	journal_deliver(j);
 }
 
+static int	journal_wal(sqlite3 *, char **);
+
+/* Writer connection, after each commit: wake the checkpointer if due. */
+static int
+journal_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct journal	*j = arg;
+
+	if (pages >= JOURNAL_CKPT_PAGES) {
+		pthread_mutex_lock(&j->j_ckpt_lock);
+		if (!j->j_ckpt_wanted) {
+			j->j_ckpt_wanted = 1;
+			pthread_cond_signal(&j->j_ckpt_cond);
+		}
+		pthread_mutex_unlock(&j->j_ckpt_lock);
+	}
+	return (SQLITE_OK);
+}
+
+/*
+ * The checkpointer thread: PASSIVE checkpoints on its own connection run
+ * beside the writer (they never block it), and the next commit after a
+ * complete one starts the WAL over, so the WAL stays near the threshold.
+ */
+static void *
+journal_checkpointer(void *arg)
+{
+	struct journal	*j = arg;
+	int		 rc, logsz, done;
+
+	pthread_mutex_lock(&j->j_ckpt_lock);
+	for (;;) {
+		while (!j->j_ckpt_wanted && !j->j_ckpt_stopping)
+			pthread_cond_wait(&j->j_ckpt_cond, &j->j_ckpt_lock);
+		if (j->j_ckpt_stopping)
+			break;
+		j->j_ckpt_wanted = 0;
+		pthread_mutex_unlock(&j->j_ckpt_lock);
+		rc = sqlite3_wal_checkpoint_v2(j->j_cdb, NULL,
+		    SQLITE_CHECKPOINT_PASSIVE, &logsz, &done);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+			log_warnx("journal: checkpoint: %s",
+			    sqlite3_errmsg(j->j_cdb));
+		pthread_mutex_lock(&j->j_ckpt_lock);
+	}
+	pthread_mutex_unlock(&j->j_ckpt_lock);
+	return (NULL);
+}
+
+/* Open the checkpointer's connection and start it; the writer stops its own. */
+static int
+journal_ckpt_start(struct journal *j, char **cause)
+{
+	sigset_t	 all, old;
+	int		 error;
+
+	if (sqlite3_open_v2(j->j_path, &j->j_cdb, SQLITE_OPEN_READWRITE,
+	    NULL) != SQLITE_OK) {
+		xasprintf(cause, "%s: checkpointer: %s", j->j_path,
+		    j->j_cdb != NULL ? sqlite3_errmsg(j->j_cdb) : "out of memory");
+		sqlite3_close(j->j_cdb);
+		j->j_cdb = NULL;
+		return (-1);
+	}
+	sqlite3_busy_timeout(j->j_cdb, JOURNAL_BUSY_MS);
+	/* Until it has read the database it does not know it is in WAL mode. */
+	if (journal_wal(j->j_cdb, cause) != 0) {
+		sqlite3_close(j->j_cdb);
+		j->j_cdb = NULL;
+		return (-1);
+	}
+	if (pthread_mutex_init(&j->j_ckpt_lock, NULL) != 0 ||
+	    pthread_cond_init(&j->j_ckpt_cond, NULL) != 0)
+		fatalx("journal: cannot set up the checkpointer's lock");
+	j->j_ckpt_wanted = j->j_ckpt_stopping = 0;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	error = pthread_create(&j->j_ckpt_thread, NULL, journal_checkpointer, j);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (error != 0) {
+		xasprintf(cause, "journal checkpointer: %s", strerror(error));
+		sqlite3_close(j->j_cdb);
+		j->j_cdb = NULL;
+		return (-1);
+	}
+	sqlite3_wal_autocheckpoint(j->j_wdb, 0);
+	sqlite3_wal_hook(j->j_wdb, journal_wal_hook, j);
+	return (0);
+}
+
+/* Stop the checkpointer (after the writer) and give the writer its own back. */
+static void
+journal_ckpt_stop(struct journal *j)
+{
+	if (j->j_cdb == NULL)
+		return;
+	pthread_mutex_lock(&j->j_ckpt_lock);
+	j->j_ckpt_stopping = 1;
+	pthread_cond_signal(&j->j_ckpt_cond);
+	pthread_mutex_unlock(&j->j_ckpt_lock);
+	pthread_join(j->j_ckpt_thread, NULL);
+	sqlite3_close(j->j_cdb);
+	j->j_cdb = NULL;
+	pthread_mutex_destroy(&j->j_ckpt_lock);
+	pthread_cond_destroy(&j->j_ckpt_cond);
+	sqlite3_wal_hook(j->j_wdb, NULL, NULL);
+	sqlite3_wal_autocheckpoint(j->j_wdb, 1000);
+}
+
 /* Start the writer thread; from now on it owns the write connection. */
 int
 journal_start(struct journal *j, struct event_base *base,
@@ -690,6 +793,8 @@ journal_start(struct journal *j, struct event_base *base,
 	j->j_done = done;
 	j->j_arg = arg;
 	j->j_stopping = 0;
+	if (journal_ckpt_start(j, cause) != 0)
+		goto fail;
 
 	/* Signals belong to the loop thread. */
 	sigfillset(&all);
@@ -698,6 +803,7 @@ journal_start(struct journal *j, struct event_base *base,
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (error != 0) {
 		xasprintf(cause, "journal thread: %s", strerror(error));
+		journal_ckpt_stop(j);
 		goto fail;
 	}
 	j->j_running = 1;
@@ -725,6 +831,7 @@ journal_stop(struct journal *j)
 	pthread_mutex_unlock(&j->j_lock);
 	pthread_join(j->j_thread, NULL);
 	j->j_running = 0;
+	journal_ckpt_stop(j);
 
 	j->j_draining = 1;
 	journal_deliver(j);
