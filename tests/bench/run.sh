@@ -185,7 +185,7 @@ T1=$(date +%s)
 
 # Collect: results.json (machine + every run), results.csv, the chart data.
 "$PYTHON" - "$OUT" "$SRCDIR" "$((T1 - T0))" <<'EOF' || FAILED=1
-import csv, glob, json, os, platform, subprocess, sys
+import csv, glob, json, os, platform, re, subprocess, sys
 
 out, srcdir, wall = sys.argv[1], sys.argv[2], int(sys.argv[3])
 
@@ -224,6 +224,9 @@ for path in sorted(glob.glob(os.path.join(out, "runs", "*.command"))):
     se = read(base + ".server-exit")
     r["server_exit"] = int(se) if se else None
     r["ok"] = r["bench_exit"] == 0 and r["server_exit"] in (0, None)
+    # wschatd logs its longest event-loop stall when it exits.
+    m = re.search(r"longest loop stall: (\d+) us", read(base + ".wschatd.log"))
+    r["server_loop_stall_max_us"] = int(m.group(1)) if m else None
     runs.append(r)
 
 by = {r["name"]: r for r in runs}
@@ -263,7 +266,8 @@ cols = ["name", "scenario", "ok", "errors", "subscribers", "publishers",
         "deliveries_per_server_cpu_s", "published_per_server_cpu_s",
         "server_rss_kb_before", "server_rss_kb_after", "connects_per_s",
         "server_rss_per_connection_bytes", "deliveries_per_write",
-        "server_write_calls", "reconnects", "replayed", "client_cpu_s",
+        "server_write_calls", "server_loop_stall_max_us", "reconnects",
+        "replayed", "client_cpu_s",
         "other_cpu_s", "server_config",
         "command"]
 with open(os.path.join(out, "results.csv"), "w", newline="",
