@@ -13,6 +13,7 @@
 
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 
 #include <errno.h>
@@ -141,6 +142,7 @@ http_ws(struct evhttp_request *req)
 	char			 accept[WS_ACCEPT_LEN + 1], addr[64];
 	char			*peer;
 	ev_uint16_t		 port;
+	int			 one = 1;
 
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
@@ -198,6 +200,14 @@ http_ws(struct evhttp_request *req)
 	snprintf(addr, sizeof addr, "%s:%u", peer != NULL ? peer : "?", port);
 	/* The request lives as long as the session: drop what it no longer needs. */
 	evhttp_clear_headers(h);
+	/*
+	 * We coalesce writes ourselves (one writev per connection per loop
+	 * pass); Nagle would only hold the next small frame back until the
+	 * peer's delayed ACK, up to 40 ms, for a subscriber that never talks.
+	 */
+	if (setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one,
+	    sizeof one) != 0)
+		log_warn("TCP_NODELAY");
 	client_new(evcon, bev, addr);
 }
 
