@@ -9,7 +9,6 @@ static enum cmd_retval
 cmd_create_exec(struct client *c, struct proto_line *pl)
 {
 	const char	*name = pl->argv[0];
-	struct wevent	*ev;
 
 	if (!proto_valid_name(name, config.max_name)) {
 		client_error(c, PROTO_ERR_BADARGS, "invalid channel name: use 1 to "
@@ -25,9 +24,7 @@ cmd_create_exec(struct client *c, struct proto_line *pl)
 		    config.max_channels);
 		return (CMD_NORMAL);
 	}
-	ev = wevent_emit(INTENT_CHANNEL, "CREATE", name, c->c_user->u_name,
-	    NULL, NULL);
-	ev->ev_chan = state_channel_add(name, c->c_user->u_name, ev->ev_seq);
+	wevent_create(name, c->c_user);
 	client_reply_commit(c, "CONFIRM CREATE %s", name);
 	return (CMD_NORMAL);
 }

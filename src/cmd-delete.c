@@ -14,30 +14,15 @@ cmd_delete_exec(struct client *c, struct proto_line *pl)
 {
 	const char	*name = pl->argv[0];
 	struct channel	*ch;
-	struct member	*m;
-	struct wevent	*ev;
 
-	if ((ch = state_channel_find(name)) == NULL) {
-		client_error(c, PROTO_ERR_NOSUCHCHANNEL, "no channel %s", name);
+	if ((ch = cmd_channel(c, name)) == NULL)
 		return (CMD_NORMAL);
-	}
 	if (strcmp(ch->ch_creator, c->c_user->u_name) != 0) {
 		client_error(c, PROTO_ERR_FORBIDDEN, "only %s, who created %s, may "
 		    "delete it", ch->ch_creator, name);
 		return (CMD_NORMAL);
 	}
-	TAILQ_FOREACH(m, &ch->ch_members, m_centry) {
-		if (m->m_parted != 0)
-			continue;
-		ev = wevent_emit(INTENT_USER, "PART", name, m->m_user->u_name,
-		    "reason", "deleted");
-		ev->ev_chan = ch;
-		state_member_del(m, ev->ev_seq);
-	}
-	ev = wevent_emit(INTENT_CHANNEL, "DELETE", name, c->c_user->u_name,
-	    NULL, NULL);
-	ev->ev_chan = ch;
-	state_channel_del(ch, ev->ev_seq);
+	wevent_delete(ch, c->c_user);
 	client_reply_commit(c, "CONFIRM DELETE %s", name);
 	return (CMD_NORMAL);
 }

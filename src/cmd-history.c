@@ -76,10 +76,8 @@ cmd_history_exec(struct client *c, struct proto_line *pl)
 			return (CMD_NORMAL);
 		}
 	}
-	if ((ch = state_channel_find(pl->argv[0])) == NULL) {
-		client_error(c, PROTO_ERR_NOSUCHCHANNEL, "no channel %s", pl->argv[0]);
+	if ((ch = cmd_channel(c, pl->argv[0])) == NULL)
 		return (CMD_NORMAL);
-	}
 	if (state_member_find(c->c_user, ch) == NULL) {
 		client_error(c, PROTO_ERR_NOTMEMBER, "SUB %s to read its history",
 		    ch->ch_name);

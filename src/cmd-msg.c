@@ -11,21 +11,16 @@ cmd_msg_exec(struct client *c, struct proto_line *pl)
 {
 	const char	*name = pl->argv[0];
 	struct channel	*ch;
-	struct wevent	*ev;
 
-	if ((ch = state_channel_find(name)) == NULL) {
-		client_error(c, PROTO_ERR_NOSUCHCHANNEL, "no channel %s", name);
+	if ((ch = cmd_channel(c, name)) == NULL)
 		return (CMD_NORMAL);
-	}
 	if (state_member_find(c->c_user, ch) == NULL) {
 		client_error(c, PROTO_ERR_NOTMEMBER, "SUB %s before posting to it",
 		    name);
 		return (CMD_NORMAL);
 	}
-	ev = wevent_emit(INTENT_MESSAGE, "CREATE", name, c->c_user->u_name,
-	    "text", pl->argv[1]);
-	ev->ev_chan = ch;
-	client_reply_commit(c, "CONFIRM MSG %s %lld", name, (long long)ev->ev_seq);
+	client_reply_commit(c, "CONFIRM MSG %s %lld", name,
+	    (long long)wevent_message(c->c_user, ch, pl->argv[1]));
 	return (CMD_NORMAL);
 }
 

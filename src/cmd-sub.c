@@ -10,19 +10,14 @@ cmd_sub_exec(struct client *c, struct proto_line *pl)
 {
 	const char	*name = pl->argv[0];
 	struct channel	*ch;
-	struct wevent	*ev;
 
-	if ((ch = state_channel_find(name)) == NULL) {
-		client_error(c, PROTO_ERR_NOSUCHCHANNEL, "no channel %s", name);
+	if ((ch = cmd_channel(c, name)) == NULL)
 		return (CMD_NORMAL);
-	}
 	if (state_member_find(c->c_user, ch) != NULL) {
 		client_error(c, PROTO_ERR_BADARGS, "already subscribed to %s", name);
 		return (CMD_NORMAL);
 	}
-	ev = wevent_emit(INTENT_USER, "JOIN", name, c->c_user->u_name, NULL, NULL);
-	ev->ev_chan = ch;
-	state_member_add(c->c_user, ch, ev->ev_seq);
+	wevent_join(c->c_user, ch);
 	client_reply_commit(c, "CONFIRM SUB %s", name);
 	return (CMD_NORMAL);
 }

@@ -11,19 +11,14 @@ cmd_unsub_exec(struct client *c, struct proto_line *pl)
 	const char	*name = pl->argv[0];
 	struct channel	*ch;
 	struct member	*m;
-	struct wevent	*ev;
 
-	if ((ch = state_channel_find(name)) == NULL) {
-		client_error(c, PROTO_ERR_NOSUCHCHANNEL, "no channel %s", name);
+	if ((ch = cmd_channel(c, name)) == NULL)
 		return (CMD_NORMAL);
-	}
 	if ((m = state_member_find(c->c_user, ch)) == NULL) {
 		client_error(c, PROTO_ERR_NOTMEMBER, "not subscribed to %s", name);
 		return (CMD_NORMAL);
 	}
-	ev = wevent_emit(INTENT_USER, "PART", name, c->c_user->u_name, NULL, NULL);
-	ev->ev_chan = ch;
-	state_member_del(m, ev->ev_seq);
+	wevent_part(m, NULL);
 	client_reply_commit(c, "CONFIRM UNSUB %s", name);
 	return (CMD_NORMAL);
 }

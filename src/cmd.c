@@ -59,6 +59,17 @@ cmd_find(const char *verb)
 	return (NULL);
 }
 
+/* The channel a command names, or NULL once NOSUCHCHANNEL is answered. */
+struct channel *
+cmd_channel(struct client *c, const char *name)
+{
+	struct channel	*ch;
+
+	if ((ch = state_channel_find(name)) == NULL)
+		client_error(c, PROTO_ERR_NOSUCHCHANNEL, "no channel %s", name);
+	return (ch);
+}
+
 /* Quote an unknown verb safely into an error: printable, bounded. */
 static void
 cmd_unknown(struct client *c, const char *line)

@@ -62,8 +62,11 @@ wevent_new(int64_t seq, int64_t ts, int type, const char *action,
 	return (ev);
 }
 
-/* Assign the next seq, build the event once, queue it for the journal. */
-struct wevent *
+/*
+ * Assign the next seq, build the event once (JSON: seq, ts, username and
+ * one optional extra string) and queue it for the journal.
+ */
+static struct wevent *
 wevent_emit(int type, const char *action, const char *resource,
     const char *actor, const char *key, const char *value)
 {
@@ -143,4 +146,72 @@ wevent_fanout(const struct wevent *ev)
 		if (state_member_at(m, ev->ev_seq))
 			client_deliver(c, ev);
 	}
+}
+
+/*
+ * The state changes. Each emits its event and changes the state at that
+ * event's seq together, so the journal and memory cannot drift apart.
+ */
+
+/* A channel is created by a user. */
+struct channel *
+wevent_create(const char *name, struct user *by)
+{
+	struct wevent	*ev;
+
+	ev = wevent_emit(INTENT_CHANNEL, "CREATE", name, by->u_name, NULL, NULL);
+	ev->ev_chan = state_channel_add(name, by->u_name, ev->ev_seq);
+	return (ev->ev_chan);
+}
+
+/* A user joins a channel. */
+void
+wevent_join(struct user *u, struct channel *ch)
+{
+	struct wevent	*ev;
+
+	ev = wevent_emit(INTENT_USER, "JOIN", ch->ch_name, u->u_name, NULL, NULL);
+	ev->ev_chan = ch;
+	state_member_add(u, ch, ev->ev_seq);
+}
+
+/* A member leaves; reason (or NULL) goes into the event's JSON. */
+void
+wevent_part(struct member *m, const char *reason)
+{
+	struct wevent	*ev;
+
+	ev = wevent_emit(INTENT_USER, "PART", m->m_chan->ch_name,
+	    m->m_user->u_name, reason != NULL ? "reason" : NULL, reason);
+	ev->ev_chan = m->m_chan;
+	state_member_del(m, ev->ev_seq);
+}
+
+/* A channel is deleted: every member parts first, then the channel goes. */
+void
+wevent_delete(struct channel *ch, struct user *by)
+{
+	struct wevent	*ev;
+	struct member	*m;
+
+	TAILQ_FOREACH(m, &ch->ch_members, m_centry) {
+		if (m->m_parted == 0)
+			wevent_part(m, "deleted");
+	}
+	ev = wevent_emit(INTENT_CHANNEL, "DELETE", ch->ch_name, by->u_name,
+	    NULL, NULL);
+	ev->ev_chan = ch;
+	state_channel_del(ch, ev->ev_seq);
+}
+
+/* A user posts to a channel; returns the message's seq. */
+int64_t
+wevent_message(struct user *u, struct channel *ch, const char *text)
+{
+	struct wevent	*ev;
+
+	ev = wevent_emit(INTENT_MESSAGE, "CREATE", ch->ch_name, u->u_name,
+	    "text", text);
+	ev->ev_chan = ch;
+	return (ev->ev_seq);
 }

@@ -184,6 +184,8 @@ struct cmd_entry {
 };
 extern const struct cmd_entry *cmd_table[];
 const struct cmd_entry *cmd_find(const char *verb);
+/* A channel by name, or NULL after answering ERROR NOSUCHCHANNEL. */
+struct channel	*cmd_channel(struct client *, const char *);
 void		 cmd_dispatch(struct client *, char *line, size_t len);
 
 /* cmd-snapshot.c */
@@ -346,12 +348,12 @@ struct wevent {
 	size_t		 ev_hdrlen;	/* ev_frame + ev_hdrlen is the line */
 	struct channel	*ev_chan;	/* scope of message events */
 };
-/*
- * Assign the next seq, build the event (JSON: seq, ts, username and one
- * optional extra string field) and queue it in the open batch.
- */
-struct wevent	*wevent_emit(int type, const char *action, const char *resource,
-		     const char *actor, const char *key, const char *value);
+/* The state changes: each emits its event and applies it at its seq. */
+struct channel	*wevent_create(const char *, struct user *);
+void		 wevent_join(struct user *, struct channel *);
+void		 wevent_part(struct member *, const char *reason);
+void		 wevent_delete(struct channel *, struct user *);
+int64_t		 wevent_message(struct user *, struct channel *, const char *);
 /* Build an event from journal columns (replay); not queued. */
 struct wevent	*wevent_build(int64_t seq, int64_t ts, const char *type,
 		     const char *action, const char *resource, const char *actor,
