@@ -619,12 +619,18 @@ class JournalTest(unittest.IsolatedAsyncioTestCase):
                     enough.set()
 
         window = asyncio.Semaphore(WINDOW)
+        pub_closed = []
 
         async def pub_reader():
             while True:
                 try:
                     msg = await asyncio.wait_for(pub.ws.recv(), TIMEOUT)
                 except websockets.exceptions.ConnectionClosed:
+                    # The kill: wake a publisher waiting for a CONFIRM that
+                    # will never come, so it sees the closed connection.
+                    pub_closed.append(True)
+                    for _ in range(WINDOW):
+                        window.release()
                     return
                 m = re.fullmatch(r"CONFIRM MSG room (\d+)", msg)
                 if not m:
@@ -635,6 +641,8 @@ class JournalTest(unittest.IsolatedAsyncioTestCase):
         async def publisher():
             for i in range(MAX_MSGS):
                 await asyncio.wait_for(window.acquire(), TIMEOUT)
+                if pub_closed:
+                    return i
                 try:
                     await pub.ws.send("MSG room crash %d" % i)
                 except websockets.exceptions.ConnectionClosed:
