@@ -4,6 +4,10 @@
  * intent index (event type -> connections). Each index has one mutator,
  * so both directions always change together.
  *
+ * A user lives while it has a connection or a membership: memberships
+ * belong to the name and outlive the connection; a name with neither is
+ * forgotten, so passing names do not accumulate.
+ *
  * Parted members and deleted channels linger as "ghosts" until the batch
  * that parted or deleted them has been fanned out: an event is delivered
  * by membership at its own seq, not at commit time (state_member_at).
@@ -25,6 +29,8 @@ static struct members	 state_ghosts = TAILQ_HEAD_INITIALIZER(state_ghosts);
 static void		*state_users;		/* tsearch tree of struct user */
 static void		*state_chantree;	/* tsearch tree of live channels */
 static size_t		 state_users_n;
+
+static void		 state_user_forget(struct user *);
 
 static TAILQ_HEAD(, client) intent_lists[INTENT_MAX] = {
 	TAILQ_HEAD_INITIALIZER(intent_lists[0]),
@@ -109,7 +115,21 @@ state_user_detach(struct client *c)
 		fatalx("%s: user %s not bound to client %llu", __func__,
 		    c->c_user->u_name, (unsigned long long)c->c_id);
 	c->c_user->u_client = NULL;
+	state_user_forget(c->c_user);
 	c->c_user = NULL;
+}
+
+/* A user with no connection and no membership (not even a parted one) goes. */
+static void
+state_user_forget(struct user *u)
+{
+	if (u->u_client != NULL || !TAILQ_EMPTY(&u->u_members))
+		return;
+	if (tdelete(u, &state_users, state_user_cmp) == NULL)
+		fatalx("%s: %s not in tree", __func__, u->u_name);
+	state_users_n--;
+	free(u->u_name);
+	free(u);
 }
 
 /* A live channel by name, or NULL. */
@@ -227,9 +247,12 @@ state_member_at(const struct member *m, int64_t seq)
 static void
 state_member_free(struct member *m)
 {
-	TAILQ_REMOVE(&m->m_user->u_members, m, m_uentry);
+	struct user	*u = m->m_user;
+
+	TAILQ_REMOVE(&u->u_members, m, m_uentry);
 	TAILQ_REMOVE(&m->m_chan->ch_members, m, m_centry);
 	free(m);
+	state_user_forget(u);
 }
 
 /* Free one channel object. */

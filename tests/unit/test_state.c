@@ -410,6 +410,24 @@ model_user(int u)
 	return (M.user[u]);
 }
 
+/* As the state does: a user with no connection and no membership goes. */
+static void
+model_forget(void)
+{
+	int	u, r;
+
+	for (u = 0; u < NUSERS; u++) {
+		if (M.user[u] == NULL || M.holder[u] >= 0)
+			continue;
+		for (r = 0; r < M.nrecs && M.recs[r].u != u; r++)
+			;
+		if (r < M.nrecs)
+			continue;
+		M.user[u] = NULL;
+		M.nusers--;
+	}
+}
+
 static void
 op_attach(int u, int k)
 {
@@ -426,6 +444,7 @@ op_attach(int u, int k)
 		M.holder[M.cuser[k]] = -1;
 	M.cuser[k] = u;
 	M.holder[u] = k;
+	model_forget();
 }
 
 static void
@@ -435,6 +454,7 @@ op_detach(int k)
 	if (M.cuser[k] >= 0)
 		M.holder[M.cuser[k]] = -1;
 	M.cuser[k] = -1;
+	model_forget();
 }
 
 static void
@@ -578,6 +598,7 @@ op_reap(int64_t s)
 		M.recs[w++] = M.recs[r];
 	}
 	M.nrecs = w;
+	model_forget();
 	for (i = w = 0; i < M.ndead; i++) {
 		if (M.dead[i].deleted <= s)
 			continue;
@@ -820,6 +841,7 @@ static void
 t_attach(void **state UNUSED)
 {
 	struct user	*a = state_user_get("alice"), *b = state_user_get("bob");
+	struct channel	*ch;
 
 	assert_ptr_equal(state_user_get("alice"), a);
 	assert_int_equal(state_nusers(), 2);
@@ -828,22 +850,30 @@ t_attach(void **state UNUSED)
 	assert_int_equal(state_user_attach(a, &fakes[1]), -1);
 	assert_ptr_equal(a->u_client, &fakes[0]);
 	assert_null(fakes[1].c_user);
-	/* Switching names frees the old one. */
+	/* Switching names frees the old one; its membership keeps it known. */
+	ch = state_channel_add("room", "alice", 1);
+	state_member_add(a, ch, 2);
 	assert_int_equal(state_user_attach(b, &fakes[0]), 0);
 	assert_null(a->u_client);
 	assert_ptr_equal(b->u_client, &fakes[0]);
+	assert_ptr_equal(state_user_find("alice"), a);
 	assert_int_equal(state_user_attach(a, &fakes[1]), 0);
 	state_check();
+	/* A name with no connection and no membership is forgotten. */
 	state_user_detach(&fakes[0]);
-	assert_null(b->u_client);
 	assert_null(fakes[0].c_user);
+	assert_null(state_user_find("bob"));
+	assert_int_equal(state_nusers(), 1);
 	state_user_detach(&fakes[0]);	/* twice is harmless */
 	state_check();
-	/* The user outlives the connection. */
-	assert_ptr_equal(state_user_find("bob"), b);
+	/* A member outlives its connection. */
+	state_user_detach(&fakes[1]);
+	assert_ptr_equal(state_user_find("alice"), a);
+	assert_null(a->u_client);
+	state_check();
 }
 
-/* state_reset forgets channels and memberships, not users. */
+/* state_reset forgets channels and memberships; connected users stay. */
 static void
 t_reset(void **state UNUSED)
 {
@@ -868,13 +898,12 @@ t_reset(void **state UNUSED)
 
 	state_reset();
 	state_check();
-	assert_int_equal(state_nusers(), 2);
+	/* The connected user stays; bob, with nothing left, is forgotten. */
+	assert_int_equal(state_nusers(), 1);
 	assert_ptr_equal(state_user_find("alice"), a);
-	assert_ptr_equal(state_user_find("bob"), b);
+	assert_null(state_user_find("bob"));
 	assert_true(TAILQ_EMPTY(&a->u_members));
-	assert_true(TAILQ_EMPTY(&b->u_members));
 	assert_int_equal(a->u_nchannels, 0);
-	assert_int_equal(b->u_nchannels, 0);
 	assert_int_equal(state_nchannels, 0);
 	assert_true(TAILQ_EMPTY(&state_channels));
 	assert_null(state_channel_find("one"));
