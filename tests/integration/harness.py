@@ -4,7 +4,9 @@ harness.py: run the real wschatd and talk to it, for the integration tests.
 - Daemon starts $WSCHATD on 127.0.0.1:0 with a private config and database in
   a temporary directory, learns its port from the "listening on ADDR:PORT"
   log line and keeps every line of its output (stdout and stderr) so tests
-  can wait for a line such as "slow consumer".
+  can wait for a line such as "slow consumer". It can be killed (kill9) or
+  stopped and started again on the same database, with extra environment
+  such as WSCHAT_FAIL_STEP.
 - Client wraps a websockets (10.x, asyncio) connection: send/recv with
   timeouts, expect(), expect_event(), and nothing_pending(), which proves
   that nothing was queued for a client by a PING/PONG round trip instead of
@@ -14,6 +16,9 @@ harness.py: run the real wschatd and talk to it, for the integration tests.
 - WschatTestCase ties them together: every daemon a test starts is stopped
   with SIGTERM at the end, and the test fails if the daemon died on its own,
   did not exit 0, or printed a sanitizer report.
+- For the journal tests: DB reads the live database (read-only), command()
+  and sync() talk while events arrive, and JournalTestCase starts daemons
+  fit for restarts.
 - main() runs the tests: exit 0 = pass, 1 = fail, 77 = skip (no $WSCHATD).
 
 Nothing here synchronises with sleep: every wait is for a specific line,
@@ -30,6 +35,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -37,6 +43,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.parse
 
 import websockets
 import websockets.exceptions
@@ -49,7 +56,7 @@ OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
 
 SANITIZER_MARKERS = (
     "ERROR: AddressSanitizer",
-    "ERROR: LeakSanitizer",
+    "LeakSanitizer",		# also "LeakSanitizer has encountered a fatal error"
     "runtime error:",
     "WARNING: ThreadSanitizer",
     "ERROR: ThreadSanitizer",
@@ -95,9 +102,11 @@ def tail(lines, n=30):
 # --- the daemon ------------------------------------------------------------
 
 class Daemon:
-    """One wschatd process with its own config, database and log."""
+    """One wschatd with its own config, database and log. It can be stopped
+    or killed and started again on the same database: lines() keeps the
+    output of every run, the port is the current run's."""
 
-    def __init__(self, overrides=None, args=(), start=True):
+    def __init__(self, overrides=None, args=(), start=True, timeout=TIMEOUT):
         self.path = daemon_path()
         if self.path is None:
             raise unittest.SkipTest("WSCHATD is not set to an executable")
@@ -114,11 +123,14 @@ class Daemon:
         log = self.settings.get("log", "stderr")
         self.log_path = None if log in ("stderr", "syslog") else log
         self.args = list(args)
+        self.timeout = timeout		# default for every wait below
         self.proc = None
         self.port = None
         self.rc = None
         self.signalled = False
+        self.killed = False
         self._lines = []
+        self._run_start = 0		# where the current run's output begins
         self._cond = threading.Condition()
         self._eof = False
         self._reader = None
@@ -127,18 +139,40 @@ class Daemon:
 
     # process control
 
-    def start(self):
+    def start(self, env=None):
+        """Start wschatd, or start it again after stop() or kill9(), and
+        learn the port from this run's "listening on" line. env: extra
+        environment, such as WSCHAT_FAIL_STEP (debug builds), which is
+        never inherited from the caller's environment."""
+        if self.alive():
+            raise AssertionError("start(): wschatd is still running")
+        if self.proc is not None and self.log_path is not None:
+            raise AssertionError("start(): a restart cannot tell its "
+                                 "'listening on' line from the last run's "
+                                 "in one log file")
+        full_env = dict(os.environ)
+        full_env.pop("WSCHAT_FAIL_STEP", None)
+        full_env.update(env or {})
+        self.port = self.rc = None
+        self.signalled = self.killed = False
+        with self._cond:
+            self._eof = False
+            self._run_start = len(self._lines)
         # WSCHATD_WRAPPER runs the daemon under a tool (CI: valgrind).
         wrapper = shlex.split(os.environ.get("WSCHATD_WRAPPER", ""))
         self.proc = subprocess.Popen(
             wrapper + [self.path, "-f", self.conf, "-v"] + self.args,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, cwd=self.dir)
+            stderr=subprocess.STDOUT, cwd=self.dir, env=full_env)
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
-        m = self.wait_log(LISTEN_RE, what="the 'listening on' line")
+        m = self.wait_log(LISTEN_RE, since=self._run_start,
+                          what="the 'listening on' line")
         self.port = int(m.group(1))
         return self
+
+    async def start_async(self, env=None):
+        return await in_thread(self.start, env)
 
     def _drain(self):
         for raw in iter(self.proc.stdout.readline, b""):
@@ -161,8 +195,9 @@ class Daemon:
         self.signalled = True
         self.proc.send_signal(sig)
 
-    def wait(self, timeout=TIMEOUT):
+    def wait(self, timeout=None):
         """Wait for the process to exit; fail the test if it does not."""
+        timeout = self.timeout if timeout is None else timeout
         try:
             self.rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -170,32 +205,56 @@ class Daemon:
                 "wschatd (pid %d) did not exit within %.1fs\nlast log lines:\n%s"
                 % (self.proc.pid, timeout, tail(self.lines())))
         if self._reader is not None:
-            self._reader.join(TIMEOUT)
+            self._reader.join(self.timeout)
             if not self._reader.is_alive():
                 self.proc.stdout.close()
         return self.rc
 
-    async def wait_async(self, timeout=TIMEOUT):
+    async def wait_async(self, timeout=None):
         """wait() without blocking the event loop."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self.wait, timeout)
+        return await in_thread(self.wait, timeout)
 
-    def stop(self, sig=signal.SIGTERM, timeout=TIMEOUT):
-        """Signal the daemon and wait for it; returns the exit code."""
-        if self.proc.poll() is None:
-            self.send_signal(sig)
-        try:
-            return self.wait(timeout)
-        except AssertionError:
-            self.kill()
-            raise
+    def stop(self, sig=signal.SIGTERM, timeout=None):
+        """Signal the daemon unless this run has already ended, wait for
+        it, and fail the test if it died on its own, did not exit 0 (after
+        kill9() any status will do) or any run printed a sanitizer report.
+        Returns the exit code."""
+        if self.rc is None and self.proc.poll() is not None and \
+                not self.signalled:
+            rc = self.proc.returncode
+            self.wait()
+            raise AssertionError(
+                "wschatd died during the test (rc=%s)\nlast log lines:\n%s"
+                % (rc, tail(self.lines(), 60)))
+        if self.rc is None:
+            if self.proc.poll() is None:
+                self.send_signal(sig)
+            try:
+                self.wait(timeout)
+            except AssertionError:
+                self.kill()
+                raise
+        self.check_clean_exit(None if self.killed else self.rc)
+        return self.rc
+
+    async def stop_async(self, sig=signal.SIGTERM, timeout=None):
+        return await in_thread(self.stop, sig, timeout)
+
+    def kill9(self):
+        """SIGKILL, as a crash would: the run's exit status is not checked,
+        its output still is."""
+        self.killed = True
+        self.kill()
+
+    async def kill9_async(self):
+        return await in_thread(self.kill9)
 
     def kill(self):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.rc = self.proc.wait()
         if self._reader is not None:
-            self._reader.join(TIMEOUT)
+            self._reader.join(self.timeout)
         if self.proc is not None and not self.proc.stdout.closed and \
                 (self._reader is None or not self._reader.is_alive()):
             self.proc.stdout.close()
@@ -235,8 +294,9 @@ class Daemon:
                 return m
         return None
 
-    def wait_log(self, pattern, timeout=TIMEOUT, since=0, what=None):
+    def wait_log(self, pattern, timeout=None, since=0, what=None):
         """Wait for a line matching pattern; returns the re.Match."""
+        timeout = self.timeout if timeout is None else timeout
         rx = re.compile(pattern) if isinstance(pattern, str) else pattern
         deadline = time.monotonic() + timeout
         while True:
@@ -266,24 +326,27 @@ class Daemon:
                     % (self.proc.returncode, what or repr(rx.pattern),
                        tail(self.lines())))
 
-    async def wait_log_async(self, pattern, timeout=TIMEOUT, since=0, what=None):
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            None, lambda: self.wait_log(pattern, timeout, since, what))
+    async def wait_log_async(self, pattern, timeout=None, since=0, what=None):
+        return await in_thread(self.wait_log, pattern, timeout, since, what)
 
     # health
 
     def check_clean_exit(self, rc):
-        """Fail unless rc is 0 and the output has no sanitizer report."""
+        """Fail if any run's output has a sanitizer report, or unless rc is
+        0 (rc None: any exit status)."""
         report = sanitizer_report(self.lines())
         if report is not None:
             raise AssertionError("wschatd printed a sanitizer report: %s\n%s"
                                  % (report, tail(self.lines(), 60)))
-        if rc != 0:
+        if rc is not None and rc != 0:
             raise AssertionError("wschatd exited with %s (expected 0)\n"
                                  "last log lines:\n%s" % (rc, tail(self.lines())))
 
     # addresses
+
+    @property
+    def db(self):
+        return self.settings["db"]
 
     @property
     def url(self):
@@ -292,6 +355,11 @@ class Daemon:
     @property
     def hostport(self):
         return "127.0.0.1:%d" % self.port
+
+
+async def in_thread(fn, *args):
+    """fn(*args) in a worker thread, so the event loop keeps running."""
+    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
 
 def wait_for(predicate, timeout=TIMEOUT, what="a condition"):
@@ -935,6 +1003,125 @@ def parse_event(line, who="client"):
     return parts[1], parts[2], parts[3], obj
 
 
+# --- the journal, read while the daemon runs ---------------------------------
+
+SLOW_TIMEOUT = 15.0		# journal tests: restarts, long replays, busy writer
+ALL_INTENTS = ("channel", "user", "message")
+
+
+class DB:
+    """A read-only connection to the live journal (it is in WAL mode; that
+    is a supported admin use); every query sees the latest commit
+    (autocommit, no long read transaction)."""
+
+    COLS = "seq, ts, type, action, resource, actor, data"
+
+    def __init__(self, tc, path):
+        uri = "file:%s?mode=ro" % urllib.parse.quote(os.path.abspath(path))
+        self.con = sqlite3.connect(uri, uri=True, timeout=SLOW_TIMEOUT,
+                                   isolation_level=None,
+                                   check_same_thread=False)
+        tc.addCleanup(self.con.close)
+
+    def q(self, sql, *args):
+        return self.con.execute(sql, args).fetchall()
+
+    def one(self, sql, *args):
+        rows = self.q(sql, *args)
+        return rows[0][0] if rows else None
+
+    def head(self):
+        return self.one("SELECT coalesce(max(seq), 0) FROM events")
+
+    def event(self, seq):
+        rows = self.q("SELECT %s FROM events WHERE seq = ?" % self.COLS, seq)
+        return rows[0] if rows else None
+
+    def events(self, after=0, upto=None):
+        if upto is None:
+            upto = 1 << 62
+        return self.q("SELECT %s FROM events WHERE seq > ? AND seq <= ? "
+                      "ORDER BY seq" % self.COLS, after, upto)
+
+    def channels(self):
+        return [r[0] for r in self.q(
+            "SELECT name FROM channels ORDER BY created_seq")]
+
+    def subs(self, user):
+        return [r[0] for r in self.q(
+            "SELECT channel FROM memberships WHERE user = ? "
+            "ORDER BY joined_seq", user)]
+
+
+def wire(row):
+    """The EVENT line a journal row stands for."""
+    return "EVENT %s %s %s %s" % (row[2], row[3], row[4], row[6])
+
+
+def seq_of(line):
+    return parse_event(line)[3]["seq"]
+
+
+# --- talking while events arrive ---------------------------------------------
+
+_tokens = [0]
+
+
+def token():
+    _tokens[0] += 1
+    return "t%d" % _tokens[0]
+
+
+async def read_until(c, pred, what, timeout=SLOW_TIMEOUT):
+    """Lines up to and including the first one pred accepts."""
+    out = []
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError("%s: no %s within %.1fs; got %r"
+                                 % (c.name, what, timeout, out[-10:]))
+        line = await c.recv(left, what=what)
+        out.append(line)
+        if pred(line):
+            return out
+
+
+async def sync(c, events=None):
+    """PING/PONG: everything queued for c before it is read; it must all be
+    EVENT lines (appended to events)."""
+    t = token()
+    await c.send("PING " + t)
+    lines = await read_until(c, lambda l: l == "PONG " + t, "PONG " + t)
+    for line in lines[:-1]:
+        if not line.startswith("EVENT "):
+            raise AssertionError("%s: expected only events before PONG %s, "
+                                 "got %r" % (c.name, t, line))
+        if events is not None:
+            events.append(line)
+    return lines[:-1]
+
+
+async def command(c, line, reply, events=None):
+    """Send a command; collect events until its reply, which must equal
+    reply (a str) or fully match it (a compiled regex). Returns the reply."""
+    await c.send(line)
+    lines = await read_until(c, lambda l: not l.startswith("EVENT "),
+                             "the reply to %r" % line)
+    if events is not None:
+        events.extend(lines[:-1])
+    got = lines[-1]
+    if isinstance(reply, str):
+        ok = got == reply
+    else:
+        ok = reply.fullmatch(got) is not None
+    if not ok:
+        raise AssertionError("%s: sent %r, expected %r, got %r"
+                             % (c.name, line, getattr(reply, "pattern", reply),
+                                got))
+    return got
+
+
 # --- the test case ---------------------------------------------------------
 
 class WschatTestCase(unittest.IsolatedAsyncioTestCase):
@@ -955,27 +1142,24 @@ class WschatTestCase(unittest.IsolatedAsyncioTestCase):
     def daemon(self, **overrides):
         """Start a wschatd with these config settings; it is stopped (and
         its exit checked) when the test ends."""
-        d = Daemon(overrides, start=False)
+        return self.new_daemon(overrides)
+
+    def new_daemon(self, overrides=None, start=True, timeout=TIMEOUT):
+        """daemon() with start=False (the test calls start(), perhaps with
+        an env) and a default timeout for the daemon's waits."""
+        d = Daemon(overrides, start=False, timeout=timeout)
         self.addCleanup(self._reap, d)
-        d.start()
+        if start:
+            d.start()
         return d
 
     def _reap(self, d):
         try:
             for r in self._raws:
                 r.close()
-            if d.proc is None:
-                return
-            if d.port is None:
-                return		# start() failed and said why
-            if d.rc is None and d.proc.poll() is not None and not d.signalled:
-                rc = d.proc.returncode
-                d.wait()
-                raise AssertionError(
-                    "wschatd died during the test (rc=%s)\nlast log lines:\n%s"
-                    % (rc, tail(d.lines(), 60)))
-            rc = d.rc if d.rc is not None else d.stop()
-            d.check_clean_exit(rc)
+            if d.proc is None or d.port is None:
+                return		# never started, or start() failed and said why
+            d.stop()
         finally:
             d.kill()
             d.cleanup()
@@ -1010,15 +1194,41 @@ class WschatTestCase(unittest.IsolatedAsyncioTestCase):
             r.close()
 
 
-def main():
-    """unittest.main with automake's exit codes: 0 pass, 1 fail, 77 skip."""
+class JournalTestCase(WschatTestCase):
+    """For tests of the journal behind the wire: daemons they can restart
+    on the same database, with no rate limit or pings in the way, and
+    clients whose replies may come after events."""
+
+    def server(self, overrides=None, start=True):
+        settings = {"rate_limit": 0, "ping_interval": 0}
+        settings.update(overrides or {})
+        return self.new_daemon(settings, start, SLOW_TIMEOUT)
+
+    async def connect(self, d, nick=None, intents=(), name=None):
+        """A client, named nick (if given) with these intents."""
+        c = await self.client(d, name=name or nick, timeout=SLOW_TIMEOUT)
+        if nick is not None:
+            await command(c, "NICK " + nick, "CONFIRM NICK " + nick)
+        for i in intents:
+            await command(c, "SUBEVENT " + i, "CONFIRM SUBEVENT " + i)
+        return c
+
+
+def main(daemon_required=False):
+    """unittest.main with automake's exit codes: 0 pass, 1 fail, 77 skip.
+    daemon_required: without $WSCHATD, or with no test run, fail instead."""
     if daemon_path() is None:
+        if daemon_required:
+            print("FAIL: WSCHATD is not set to an executable", file=sys.stderr)
+            sys.exit(1)
         print("SKIP: WSCHATD is not set to an executable", file=sys.stderr)
         sys.exit(77)
     prog = unittest.main(exit=False, verbosity=2)
     result = prog.result
     if not result.wasSuccessful():
         sys.exit(1)
+    if daemon_required:
+        sys.exit(0 if result.testsRun > 0 else 1)
     if result.testsRun == 0 or len(result.skipped) == result.testsRun:
         sys.exit(77)
     sys.exit(0)

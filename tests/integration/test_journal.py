@@ -17,305 +17,21 @@ process exit, and fails the test when its timeout runs out.
 import asyncio
 import os
 import re
-import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
-import threading
-import time
-import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import websockets.exceptions  # noqa: E402
 
-from harness import Client, parse_event, sanitizer_report  # noqa: E402
+from harness import (ALL_INTENTS, DB, SLOW_TIMEOUT,  # noqa: E402
+                     JournalTestCase, command, main, parse_event, read_until,
+                     seq_of, sync, wire)
 
-TIMEOUT = 15.0
-LISTEN_RE = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
+TIMEOUT = SLOW_TIMEOUT
 INTERNAL = "ERROR INTERNAL journal write failed"
-ALL_INTENTS = ("channel", "user", "message")
-
-
-def tail(lines, n=40):
-    return "\n".join("    " + line for line in lines[-n:])
-
-
-# --- the daemon ------------------------------------------------------------
-
-class Run:
-    """One wschatd process: its output, drained by a thread."""
-
-    def __init__(self, argv, env, cwd):
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, cwd=cwd, env=env)
-        self.lines = []
-        self.cond = threading.Condition()
-        self.eof = False
-        self.killed = False
-        self.rc = None
-        self.port = None
-        self.reader = threading.Thread(target=self._drain, daemon=True)
-        self.reader.start()
-
-    def _drain(self):
-        for raw in iter(self.proc.stdout.readline, b""):
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            with self.cond:
-                self.lines.append(line)
-                self.cond.notify_all()
-        with self.cond:
-            self.eof = True
-            self.cond.notify_all()
-
-    def output(self):
-        with self.cond:
-            return list(self.lines)
-
-    def wait_line(self, rx, timeout=TIMEOUT, what=None):
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for line in self.lines:
-                    m = rx.search(line)
-                    if m:
-                        return m
-                if self.eof:
-                    raise AssertionError(
-                        "wschatd exited (rc=%s) before logging %s\n%s"
-                        % (self.proc.poll(), what or rx.pattern,
-                           tail(self.lines)))
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(
-                        "wschatd did not log %s within %.1fs\n%s"
-                        % (what or rx.pattern, timeout, tail(self.lines)))
-                self.cond.wait(left)
-
-    def wait_exit(self, timeout=TIMEOUT):
-        try:
-            self.rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise AssertionError("wschatd (pid %d) did not exit within %.1fs\n%s"
-                                 % (self.proc.pid, timeout, tail(self.output())))
-        self.reader.join(TIMEOUT)
-        if not self.reader.is_alive():
-            self.proc.stdout.close()
-        return self.rc
-
-
-class Server:
-    """wschatd with a private config and database; it can be stopped,
-    killed and started again on the same database. At the end of the test
-    it is stopped with SIGTERM and must exit 0; no run may have printed a
-    sanitizer report."""
-
-    def __init__(self, tc, overrides=None, db=None):
-        path = os.environ.get("WSCHATD")
-        if not path or not os.access(path, os.X_OK):
-            raise AssertionError("WSCHATD (%r) is not an executable" % path)
-        self.path = path
-        self.dir = tempfile.mkdtemp(prefix="wschat-journal-")
-        tc.addCleanup(shutil.rmtree, self.dir, True)
-        self.db = db or os.path.join(self.dir, "wschat.db")
-        settings = {"listen": "127.0.0.1:0", "db": self.db, "rate_limit": 0,
-                    "ping_interval": 0}
-        settings.update(overrides or {})
-        self.settings = settings
-        self.conf = os.path.join(self.dir, "wschatd.conf")
-        with open(self.conf, "w", encoding="utf-8") as f:
-            for k, v in settings.items():
-                f.write("%s = %s\n" % (k, v))
-        self.runs = []
-        self.run = None
-        tc.addCleanup(self._cleanup)
-
-    def start(self, env_extra=None):
-        if self.run is not None and self.run.proc.poll() is None:
-            raise AssertionError("start(): wschatd is still running")
-        env = dict(os.environ)
-        env.pop("WSCHAT_FAIL_STEP", None)
-        env.update(env_extra or {})
-        self.run = Run([self.path, "-f", self.conf, "-v"], env, self.dir)
-        self.runs.append(self.run)
-        m = self.run.wait_line(LISTEN_RE, what="'listening on 127.0.0.1:PORT'")
-        self.run.port = int(m.group(1))
-        return self
-
-    async def start_async(self, env_extra=None):
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self.start, env_extra)
-
-    @property
-    def url(self):
-        return "ws://127.0.0.1:%d/ws" % self.run.port
-
-    def check_output(self):
-        for r in self.runs:
-            rep = sanitizer_report(r.output()) or next(
-                (l for l in r.output() if "LeakSanitizer" in l), None)
-            if rep is not None:
-                raise AssertionError("wschatd printed a sanitizer report: %s\n%s"
-                                     % (rep, tail(r.output(), 80)))
-
-    def stop(self, timeout=TIMEOUT):
-        """SIGTERM; the daemon must exit 0 with no sanitizer report."""
-        r = self.run
-        if r.proc.poll() is None:
-            r.proc.send_signal(signal.SIGTERM)
-        elif r.rc is None:
-            rc = r.wait_exit()
-            raise AssertionError("wschatd died on its own (rc=%s)\n%s"
-                                 % (rc, tail(r.output(), 60)))
-        rc = r.wait_exit(timeout)
-        self.check_output()
-        if rc != 0:
-            raise AssertionError("wschatd exited %s after SIGTERM (expected 0)\n%s"
-                                 % (rc, tail(r.output(), 60)))
-        return rc
-
-    async def stop_async(self):
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self.stop)
-
-    async def kill9(self):
-        r = self.run
-        r.killed = True
-        r.proc.kill()
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, r.wait_exit)
-
-    def _cleanup(self):
-        r = self.run
-        if r is None:
-            return
-        try:
-            if r.killed or r.rc is not None:
-                self.check_output()
-                return
-            self.stop()
-        finally:
-            if r.proc.poll() is None:
-                r.proc.kill()
-                r.proc.wait()
-
-
-# --- the database ------------------------------------------------------------
-
-class DB:
-    """A read-only connection to the live journal; every query sees the
-    latest commit (autocommit, no long read transaction)."""
-
-    COLS = "seq, ts, type, action, resource, actor, data"
-
-    def __init__(self, tc, path):
-        uri = "file:%s?mode=ro" % urllib.parse.quote(os.path.abspath(path))
-        self.con = sqlite3.connect(uri, uri=True, timeout=TIMEOUT,
-                                   isolation_level=None,
-                                   check_same_thread=False)
-        tc.addCleanup(self.con.close)
-
-    def q(self, sql, *args):
-        return self.con.execute(sql, args).fetchall()
-
-    def one(self, sql, *args):
-        rows = self.q(sql, *args)
-        return rows[0][0] if rows else None
-
-    def head(self):
-        return self.one("SELECT coalesce(max(seq), 0) FROM events")
-
-    def event(self, seq):
-        rows = self.q("SELECT %s FROM events WHERE seq = ?" % self.COLS, seq)
-        return rows[0] if rows else None
-
-    def events(self, after=0, upto=None):
-        if upto is None:
-            upto = 1 << 62
-        return self.q("SELECT %s FROM events WHERE seq > ? AND seq <= ? "
-                      "ORDER BY seq" % self.COLS, after, upto)
-
-    def channels(self):
-        return [r[0] for r in self.q(
-            "SELECT name FROM channels ORDER BY created_seq")]
-
-    def subs(self, user):
-        return [r[0] for r in self.q(
-            "SELECT channel FROM memberships WHERE user = ? "
-            "ORDER BY joined_seq", user)]
-
-
-def wire(row):
-    """The EVENT line a journal row stands for."""
-    return "EVENT %s %s %s %s" % (row[2], row[3], row[4], row[6])
-
-
-def seq_of(line):
-    return parse_event(line)[3]["seq"]
-
-
-# --- talking -----------------------------------------------------------------
-
-_tokens = [0]
-
-
-def token():
-    _tokens[0] += 1
-    return "t%d" % _tokens[0]
-
-
-async def read_until(c, pred, what, timeout=TIMEOUT):
-    """Lines up to and including the first one pred accepts."""
-    out = []
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError("%s: no %s within %.1fs; got %r"
-                                 % (c.name, what, timeout, out[-10:]))
-        line = await c.recv(left, what=what)
-        out.append(line)
-        if pred(line):
-            return out
-
-
-async def sync(c, events=None):
-    """PING/PONG: everything queued for c before it is read; it must all be
-    EVENT lines (appended to events)."""
-    t = token()
-    await c.send("PING " + t)
-    lines = await read_until(c, lambda l: l == "PONG " + t, "PONG " + t)
-    for line in lines[:-1]:
-        if not line.startswith("EVENT "):
-            raise AssertionError("%s: expected only events before PONG %s, "
-                                 "got %r" % (c.name, t, line))
-        if events is not None:
-            events.append(line)
-    return lines[:-1]
-
-
-async def command(c, line, reply, events=None):
-    """Send a command; collect events until its reply, which must equal
-    reply (a str) or fully match it (a compiled regex). Returns the reply."""
-    await c.send(line)
-    lines = await read_until(c, lambda l: not l.startswith("EVENT "),
-                             "the reply to %r" % line)
-    if events is not None:
-        events.extend(lines[:-1])
-    got = lines[-1]
-    if isinstance(reply, str):
-        ok = got == reply
-    else:
-        ok = reply.fullmatch(got) is not None
-    if not ok:
-        raise AssertionError("%s: sent %r, expected %r, got %r"
-                             % (c.name, line, getattr(reply, "pattern", reply),
-                                got))
-    return got
 
 
 def ctl_path():
@@ -353,23 +69,7 @@ def debug_build_expected():
 
 # --- the tests ---------------------------------------------------------------
 
-class JournalTest(unittest.IsolatedAsyncioTestCase):
-
-    def setUp(self):
-        self.clients = []
-
-    async def asyncTearDown(self):
-        for c in self.clients:
-            await c.close()
-
-    async def connect(self, srv, nick=None, intents=(), name=None):
-        c = await Client.connect(srv.url, name=name or nick, timeout=TIMEOUT)
-        self.clients.append(c)
-        if nick is not None:
-            await command(c, "NICK " + nick, "CONFIRM NICK " + nick)
-        for i in intents:
-            await command(c, "SUBEVENT " + i, "CONFIRM SUBEVENT " + i)
-        return c
+class JournalTest(JournalTestCase):
 
     def assert_in_journal(self, db, line, who=""):
         """line (an EVENT) is the journal row with its seq, byte for byte."""
@@ -387,7 +87,7 @@ class JournalTest(unittest.IsolatedAsyncioTestCase):
     # -- every event is a journal row ----------------------------------------
 
     async def test_events_match_journal(self):
-        srv = Server(self).start()
+        srv = self.server()
         db = DB(self, srv.db)
         watcher = await self.connect(srv, "watcher", ALL_INTENTS)
         alice = await self.connect(srv, "alice")
@@ -463,7 +163,7 @@ class JournalTest(unittest.IsolatedAsyncioTestCase):
     # -- HELLO and the database ----------------------------------------------
 
     async def test_hello_head_and_epoch_survive_restart(self):
-        srv = Server(self).start()
+        srv = self.server()
         db = DB(self, srv.db)
         c = await self.connect(srv, "hank")
         self.assertEqual(c.head, 0, "a new journal's HELLO head is not 0: %r"
@@ -506,8 +206,8 @@ class JournalTest(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(c4.head, head + 2)
 
     async def test_new_database_new_epoch(self):
-        a = Server(self).start()
-        b = Server(self).start()
+        a = self.server()
+        b = self.server()
         ca = await self.connect(a, name="a")
         cb = await self.connect(b, name="b")
         self.assertRegex(ca.epoch, r"^[0-9a-f]+$")
@@ -534,7 +234,7 @@ class JournalTest(unittest.IsolatedAsyncioTestCase):
     # -- CONFIRM after commit ------------------------------------------------
 
     async def test_confirm_after_commit(self):
-        srv = Server(self).start()
+        srv = self.server()
         db = DB(self, srv.db)
         c = await self.connect(srv, "carl")
         other = await self.connect(srv, "other")
@@ -588,7 +288,7 @@ class JournalTest(unittest.IsolatedAsyncioTestCase):
     # -- kill -9 -------------------------------------------------------------
 
     async def test_crash_loses_nothing_seen(self):
-        srv = Server(self).start()
+        srv = self.server()
         db = DB(self, srv.db)
         pub = await self.connect(srv, "pub")
         await command(pub, "CREATE room", "CONFIRM CREATE room")
@@ -657,7 +357,7 @@ class JournalTest(unittest.IsolatedAsyncioTestCase):
         except asyncio.TimeoutError:
             raise AssertionError("subscribers got only %r events"
                                  % {n: len(v) for n, v in received.items()})
-        await srv.kill9()
+        await srv.kill9_async()
         sent = await asyncio.wait_for(ptask, TIMEOUT)
         await asyncio.wait_for(asyncio.gather(*tasks), TIMEOUT)
         self.assertLess(sent, MAX_MSGS, "the publisher finished before the "
@@ -700,9 +400,7 @@ class JournalTest(unittest.IsolatedAsyncioTestCase):
         # Resume each subscriber from its last seen seq: exact replay.
         for name, lines in received.items():
             last = seq_of(lines[-1])
-            c = await Client.connect(srv.url, name=name + "-resumed",
-                                     timeout=TIMEOUT)
-            self.clients.append(c)
+            c = await self.client(srv, name=name + "-resumed", timeout=TIMEOUT)
             for line in ["NICK " + name] + ["SUBEVENT " + i for i in ALL_INTENTS] \
                     + ["RESUME %d %s" % (last, epoch)]:
                 await c.send(line)
@@ -739,8 +437,7 @@ class JournalTest(unittest.IsolatedAsyncioTestCase):
     # -- failed journal writes -----------------------------------------------
 
     async def fault_client(self, srv, user, ch1, ch2, nmsgs):
-        c = await Client.connect(srv.url, name=user, timeout=TIMEOUT)
-        self.clients.append(c)
+        c = await self.client(srv, name=user, timeout=TIMEOUT)
         cmds = ["NICK " + user] + ["SUBEVENT " + i for i in ALL_INTENTS] + \
             ["CREATE " + ch1, "SUB " + ch1] + \
             ["MSG %s hello-%s-%d" % (ch1, user, i) for i in range(nmsgs)] + \
@@ -846,7 +543,7 @@ class JournalTest(unittest.IsolatedAsyncioTestCase):
         'sequential' (it waits for each reply), 'concurrent' (two clients
         pipeline at once, so batches queue behind each other). Returns the
         number of commands that got ERROR INTERNAL."""
-        srv = Server(self)
+        srv = self.server(start=False)
         await srv.start_async({"WSCHAT_FAIL_STEP": str(n)})
         db = DB(self, srv.db)
         ctx = "WSCHAT_FAIL_STEP=%d, %s" % (n, mode)
@@ -923,7 +620,7 @@ class JournalTest(unittest.IsolatedAsyncioTestCase):
         if ctl_path() is None:
             self.fail("WSCHATCTL (%r) is not an executable"
                       % os.environ.get("WSCHATCTL"))
-        srv = Server(self).start()
+        srv = self.server()
         db = DB(self, srv.db)
         c = await self.connect(srv, "admin")
         await command(c, "CREATE ops", "CONFIRM CREATE ops")
@@ -980,15 +677,5 @@ class JournalTest(unittest.IsolatedAsyncioTestCase):
                       "CONFIRM MSG ops %d" % (head + 1))
 
 
-def main():
-    path = os.environ.get("WSCHATD")
-    if not path or not os.access(path, os.X_OK):
-        print("FAIL: WSCHATD is not set to an executable", file=sys.stderr)
-        sys.exit(1)
-    prog = unittest.main(exit=False, verbosity=2)
-    sys.exit(0 if prog.result.wasSuccessful() and prog.result.testsRun > 0
-             else 1)
-
-
 if __name__ == "__main__":
-    main()
+    main(daemon_required=True)
