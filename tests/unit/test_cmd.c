@@ -9,75 +9,15 @@
 #include "config.h"
 
 #include <dirent.h>
-#include <errno.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#include <cmocka.h>
 
 #include <event2/bufferevent.h>
 
-#include "wschatd.h"
-
-#define UNUSED __attribute__((__unused__))
+#include "testutil.h"
 
 /* wschatd.c's globals: the library's objects refer to them. */
 struct event_base	*wschatd_base;
 struct journal		*wschatd_journal;
 int			 wschatd_exiting;
-
-/* --- the source tree ------------------------------------------------- */
-
-/* A file of the source tree: $WSCHAT_SRCDIR, else next to this file. */
-static char *
-srcfile(const char *rel)
-{
-	const char	*dir;
-	char		*path, *here, *slash;
-
-	if ((dir = getenv("WSCHAT_SRCDIR")) != NULL) {
-		xasprintf(&path, "%s/%s", dir, rel);
-		return (path);
-	}
-	here = xstrdup(__FILE__);
-	if ((slash = strrchr(here, '/')) != NULL)
-		*slash = '\0';
-	else
-		strcpy(here, ".");
-	xasprintf(&path, "%s/../../%s", here, rel);
-	free(here);
-	return (path);
-}
-
-/* A whole file as a string; the test fails if it cannot be read. */
-static char *
-slurp(const char *path)
-{
-	FILE	*f;
-	char	*buf = NULL;
-	size_t	 size = 0, len = 0, n;
-
-	if ((f = fopen(path, "r")) == NULL)
-		fail_msg("%s: %s (set WSCHAT_SRCDIR)", path, strerror(errno));
-	do {
-		if (len + 4096 + 1 > size) {
-			size = len + 4096 + 1;
-			buf = xrealloc(buf, size);
-		}
-		n = fread(buf + len, 1, size - len - 1, f);
-		len += n;
-	} while (n > 0);
-	assert_false(ferror(f));
-	fclose(f);
-	buf[len] = '\0';
-	return (buf);
-}
 
 /* The verbs of PROTOCOL.md's "## Commands" table: rows "| `VERB ...". */
 static size_t
@@ -88,7 +28,7 @@ doc_verbs(char verbs[][32], size_t max)
 	int	 in = 0;
 
 	path = srcfile("docs/PROTOCOL.md");
-	doc = slurp(path);
+	doc = slurp(path, NULL);
 	for (line = doc; line != NULL; line = next) {
 		if ((next = strchr(line, '\n')) != NULL)
 			*next++ = '\0';
@@ -235,7 +175,7 @@ t_table_doc_needname(void **state UNUSED)
 	int			  listed;
 
 	path = srcfile("docs/PROTOCOL.md");
-	doc = slurp(path);
+	doc = slurp(path, NULL);
 	if ((start = strstr(doc, "Commands other than")) == NULL ||
 	    (end = strstr(start, "need a name")) == NULL)
 		fail_msg("%s: no \"Commands other than ... need a name\"", path);
@@ -303,7 +243,7 @@ t_table_integration_tests(void **state UNUSED)
 		if (n == sizeof texts / sizeof texts[0])
 			fail_msg("%s: too many tests", dir);
 		xasprintf(&path, "%s/%s", dir, de->d_name);
-		texts[n++] = slurp(path);
+		texts[n++] = slurp(path, NULL);
 		free(path);
 	}
 	closedir(d);

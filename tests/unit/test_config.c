@@ -5,19 +5,7 @@
  */
 #include "config.h"
 
-#include <errno.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#include <cmocka.h>
-
-#include "wschatd.h"
+#include "testutil.h"
 
 #define NSETTINGS	24
 
@@ -87,61 +75,6 @@ ndiff(const struct config *a, const struct config *b)
 #undef DIFF_S
 #undef DIFF_I
 	return (n);
-}
-
-/* Find a file of the source tree: $WSCHAT_SRCDIR, then guesses. */
-static char *
-srcfile(const char *rel)
-{
-	const char	*dir;
-	char		*path, *here, *slash;
-
-	if ((dir = getenv("WSCHAT_SRCDIR")) != NULL) {
-		xasprintf(&path, "%s/%s", dir, rel);
-		return (path);
-	}
-	here = xstrdup(__FILE__);
-	if ((slash = strrchr(here, '/')) != NULL)
-		*slash = '\0';
-	else
-		strcpy(here, ".");
-	xasprintf(&path, "%s/../../%s", here, rel);
-	free(here);
-	if (access(path, R_OK) == 0)
-		return (path);
-	free(path);
-	xasprintf(&path, "../%s", rel);
-	if (access(path, R_OK) == 0)
-		return (path);
-	free(path);
-	xasprintf(&path, "../../%s", rel);
-	return (path);
-}
-
-/* A whole file as a string; the test fails if it cannot be read. */
-static char *
-slurp(const char *path, size_t *lenp)
-{
-	FILE	*f;
-	char	*buf = NULL;
-	size_t	 size = 0, len = 0, n;
-
-	if ((f = fopen(path, "r")) == NULL)
-		fail_msg("%s: %s", path, strerror(errno));
-	do {
-		if (len + 4096 + 1 > size) {
-			size = len + 4096 + 1;
-			buf = xrealloc(buf, size);
-		}
-		n = fread(buf + len, 1, size - len - 1, f);
-		len += n;
-	} while (n > 0);
-	assert_false(ferror(f));
-	fclose(f);
-	buf[len] = '\0';
-	if (lenp != NULL)
-		*lenp = len;
-	return (buf);
 }
 
 /* What config_write_example prints. */

@@ -12,17 +12,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
-#include <cmocka.h>
-
-#include "wschatd.h"
+#include "testutil.h"
 
 #define TS0	1764000000000LL		/* 2025-11-24T16:00:00Z */
 #define MAXRECS	64
@@ -388,28 +379,6 @@ t_newer_refused(void **state)
 	free(cause);
 }
 
-/* Where the source tree is: make check sets WSCHAT_SRCDIR. */
-static char *
-srcpath(const char *rel)
-{
-	const char	*dir = getenv("WSCHAT_SRCDIR");
-	char		*p, *file, *slash;
-
-	if (dir != NULL) {
-		xasprintf(&p, "%s/%s", dir, rel);
-		return (p);
-	}
-	/* Run by hand: __FILE__ is srcdir/tests/unit/test_journal.c. */
-	file = xstrdup(__FILE__);
-	if ((slash = strstr(file, "tests/unit/")) != NULL)
-		*slash = '\0';
-	else
-		snprintf(file, strlen(file) + 1, "./");
-	xasprintf(&p, "%s%s", file, rel);
-	free(file);
-	return (p);
-}
-
 static int
 schema_row(int ncols, const char *const *values, void *arg)
 {
@@ -431,7 +400,6 @@ t_golden_schema(void **state)
 	struct dump	 d;
 	char		*cause = NULL, *path, *want;
 	FILE		*f;
-	long		 len;
 
 	open_journal(fx);
 	d.text = xstrdup("");
@@ -439,20 +407,13 @@ t_golden_schema(void **state)
 	    "ORDER BY name", schema_row, &d, &cause) == -1)
 		fail_msg("%s", cause);
 
-	path = srcpath("tests/unit/schema.golden");
+	path = srcfile("tests/unit/schema.golden");
 	if (getenv("WSCHAT_UPDATE_GOLDEN") != NULL) {
 		assert_non_null(f = fopen(path, "w"));
 		fputs(d.text, f);
 		fclose(f);
 	}
-	if ((f = fopen(path, "r")) == NULL)
-		fail_msg("%s: cannot open (set WSCHAT_SRCDIR)", path);
-	fseek(f, 0, SEEK_END);
-	len = ftell(f);
-	rewind(f);
-	want = xcalloc(1, len + 1);
-	assert_int_equal(fread(want, 1, len, f), (size_t)len);
-	fclose(f);
+	want = slurp(path, NULL);
 	if (strcmp(d.text, want) != 0) {
 		print_error("schema differs from %s; a new migration needs a "
 		    "new golden (WSCHAT_UPDATE_GOLDEN=1). Got:\n%s", path,

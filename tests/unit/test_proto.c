@@ -5,21 +5,7 @@
  */
 #include "config.h"
 
-#include <errno.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#include <cmocka.h>
-
-#include "wschatd.h"
-
-#define UNUSED __attribute__((__unused__))
+#include "testutil.h"
 
 /* Split a copy of line (exact size, so overreads show under valgrind). */
 static int
@@ -368,27 +354,6 @@ t_error_table(void **state UNUSED)
 	    "NOTIDENTIFIED");
 	assert_string_equal(proto_error_name(PROTO_ERR_TOOLONG), "TOOLONG");
 	assert_string_equal(proto_error_name(PROTO_ERR_INTERNAL), "INTERNAL");
-}
-
-/* A file of the source tree: $WSCHAT_SRCDIR, else next to this file. */
-static char *
-srcfile(const char *rel)
-{
-	const char	*dir;
-	char		*path, *here, *slash;
-
-	if ((dir = getenv("WSCHAT_SRCDIR")) != NULL) {
-		xasprintf(&path, "%s/%s", dir, rel);
-		return (path);
-	}
-	here = xstrdup(__FILE__);
-	if ((slash = strrchr(here, '/')) != NULL)
-		*slash = '\0';
-	else
-		strcpy(here, ".");
-	xasprintf(&path, "%s/../../%s", here, rel);
-	free(here);
-	return (path);
 }
 
 /*

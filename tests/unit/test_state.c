@@ -8,19 +8,7 @@
  */
 #include "config.h"
 
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <cmocka.h>
-
-#include "wschatd.h"
-
-#define UNUSED __attribute__((__unused__))
+#include "testutil.h"
 
 /* wschatd.c's globals: the library's objects refer to them. */
 struct event_base	*wschatd_base;
