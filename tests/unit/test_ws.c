@@ -94,6 +94,19 @@ feed(struct ws_parser *p, const unsigned char *buf, size_t len, size_t chunk,
 	out->fed = off;
 }
 
+/*
+ * The event ev is result r (WS_MESSAGE or WS_CONTROL) for a frame of this
+ * opcode whose payload is the n bytes at p. A macro, so that a failure
+ * names the test's line.
+ */
+#define assert_event(ev, r_, opcode_, p, n) do {			\
+	assert_int_equal((ev).r, (r_));					\
+	assert_int_equal((ev).opcode, (opcode_));			\
+	assert_int_equal((ev).len, (n));				\
+	if ((n) > 0)							\
+		assert_memory_equal((ev).data, (p), (n));		\
+} while (0)
+
 /* Free the copies feed() made. */
 static void
 run_free(struct run *out)
@@ -170,10 +183,7 @@ t_rfc_unmasked_hello(void **state UNUSED)
 
 	parse1(WS_ROLE_CLIENT, f, sizeof(f), &out);
 	assert_int_equal(out.n, 1);
-	assert_int_equal(out.ev[0].r, WS_MESSAGE);
-	assert_int_equal(out.ev[0].opcode, WS_OP_TEXT);
-	assert_int_equal(out.ev[0].len, 5);
-	assert_memory_equal(out.ev[0].data, "Hello", 5);
+	assert_event(out.ev[0], WS_MESSAGE, WS_OP_TEXT, "Hello", 5);
 	assert_int_equal(out.fed, sizeof(f));
 	run_free(&out);
 
@@ -192,10 +202,7 @@ t_rfc_masked_hello(void **state UNUSED)
 
 	parse1(WS_ROLE_SERVER, f, sizeof(f), &out);
 	assert_int_equal(out.n, 1);
-	assert_int_equal(out.ev[0].r, WS_MESSAGE);
-	assert_int_equal(out.ev[0].opcode, WS_OP_TEXT);
-	assert_int_equal(out.ev[0].len, 5);
-	assert_memory_equal(out.ev[0].data, "Hello", 5);
+	assert_event(out.ev[0], WS_MESSAGE, WS_OP_TEXT, "Hello", 5);
 	run_free(&out);
 
 	/* Our builder produces the RFC's bytes exactly. */
@@ -221,10 +228,7 @@ t_rfc_fragmented(void **state UNUSED)
 		ws_parser_init(&p, WS_ROLE_CLIENT, BIG, BIG);
 		feed(&p, f, sizeof(f), chunk, &out);
 		assert_int_equal(out.n, 1);
-		assert_int_equal(out.ev[0].r, WS_MESSAGE);
-		assert_int_equal(out.ev[0].opcode, WS_OP_TEXT);
-		assert_int_equal(out.ev[0].len, 5);
-		assert_memory_equal(out.ev[0].data, "Hello", 5);
+		assert_event(out.ev[0], WS_MESSAGE, WS_OP_TEXT, "Hello", 5);
 		assert_int_equal(out.fed, sizeof(f));
 		run_free(&out);
 		ws_parser_free(&p);
@@ -243,18 +247,12 @@ t_rfc_ping_pong(void **state UNUSED)
 
 	parse1(WS_ROLE_CLIENT, ping, sizeof(ping), &out);
 	assert_int_equal(out.n, 1);
-	assert_int_equal(out.ev[0].r, WS_CONTROL);
-	assert_int_equal(out.ev[0].opcode, WS_OP_PING);
-	assert_int_equal(out.ev[0].len, 5);
-	assert_memory_equal(out.ev[0].data, "Hello", 5);
+	assert_event(out.ev[0], WS_CONTROL, WS_OP_PING, "Hello", 5);
 	run_free(&out);
 
 	parse1(WS_ROLE_SERVER, pong, sizeof(pong), &out);
 	assert_int_equal(out.n, 1);
-	assert_int_equal(out.ev[0].r, WS_CONTROL);
-	assert_int_equal(out.ev[0].opcode, WS_OP_PONG);
-	assert_int_equal(out.ev[0].len, 5);
-	assert_memory_equal(out.ev[0].data, "Hello", 5);
+	assert_event(out.ev[0], WS_CONTROL, WS_OP_PONG, "Hello", 5);
 	run_free(&out);
 }
 
@@ -277,10 +275,8 @@ t_rfc_lengths(void **state UNUSED)
 		buf[sizeof(h256) + i] = (unsigned char)i;
 	parse1(WS_ROLE_CLIENT, buf, sizeof(h256) + 256, &out);
 	assert_int_equal(out.n, 1);
-	assert_int_equal(out.ev[0].r, WS_MESSAGE);
-	assert_int_equal(out.ev[0].opcode, WS_OP_BINARY);
-	assert_int_equal(out.ev[0].len, 256);
-	assert_memory_equal(out.ev[0].data, buf + sizeof(h256), 256);
+	assert_event(out.ev[0], WS_MESSAGE, WS_OP_BINARY,
+	    buf + sizeof(h256), 256);
 	run_free(&out);
 
 	memcpy(buf, h64k, sizeof(h64k));
@@ -288,10 +284,8 @@ t_rfc_lengths(void **state UNUSED)
 		buf[sizeof(h64k) + i] = (unsigned char)(i * 7);
 	parse1(WS_ROLE_CLIENT, buf, sizeof(h64k) + 65536, &out);
 	assert_int_equal(out.n, 1);
-	assert_int_equal(out.ev[0].r, WS_MESSAGE);
-	assert_int_equal(out.ev[0].opcode, WS_OP_BINARY);
-	assert_int_equal(out.ev[0].len, 65536);
-	assert_memory_equal(out.ev[0].data, buf + sizeof(h64k), 65536);
+	assert_event(out.ev[0], WS_MESSAGE, WS_OP_BINARY,
+	    buf + sizeof(h64k), 65536);
 	run_free(&out);
 
 	free(buf);
@@ -360,12 +354,8 @@ t_length_roundtrip(void **state UNUSED)
 			    role_mask(role));
 			parse1(role, buf, n, &out);
 			assert_int_equal(out.n, 1);
-			assert_int_equal(out.ev[0].r, WS_MESSAGE);
-			assert_int_equal(out.ev[0].opcode, WS_OP_BINARY);
-			assert_int_equal(out.ev[0].len, lens[i]);
-			if (lens[i] > 0)
-				assert_memory_equal(out.ev[0].data, payload,
-				    lens[i]);
+			assert_event(out.ev[0], WS_MESSAGE, WS_OP_BINARY,
+			    payload, lens[i]);
 			assert_int_equal(out.fed, n);
 			run_free(&out);
 		}
@@ -427,17 +417,11 @@ t_interleaved_control(void **state UNUSED)
 			ws_parser_init(&p, role, BIG, BIG);
 			feed(&p, buf, n, chunk, &out);
 			assert_int_equal(out.n, 3);
-			assert_int_equal(out.ev[0].r, WS_CONTROL);
-			assert_int_equal(out.ev[0].opcode, WS_OP_PING);
-			assert_int_equal(out.ev[0].len, 2);
-			assert_memory_equal(out.ev[0].data, "p1", 2);
-			assert_int_equal(out.ev[1].r, WS_CONTROL);
-			assert_int_equal(out.ev[1].opcode, WS_OP_PONG);
-			assert_int_equal(out.ev[1].len, 0);
-			assert_int_equal(out.ev[2].r, WS_MESSAGE);
-			assert_int_equal(out.ev[2].opcode, WS_OP_TEXT);
-			assert_int_equal(out.ev[2].len, 5);
-			assert_memory_equal(out.ev[2].data, "Hello", 5);
+			assert_event(out.ev[0], WS_CONTROL, WS_OP_PING,
+			    "p1", 2);
+			assert_event(out.ev[1], WS_CONTROL, WS_OP_PONG, "", 0);
+			assert_event(out.ev[2], WS_MESSAGE, WS_OP_TEXT,
+			    "Hello", 5);
 			assert_int_equal(out.fed, n);
 			run_free(&out);
 			ws_parser_free(&p);
@@ -474,22 +458,16 @@ t_stream_any_chunking(void **state UNUSED)
 			feed(&p, buf, n, chunk, &out);
 			assert_int_equal(out.fed, n);
 			assert_int_equal(out.n, 6);
-			assert_int_equal(out.ev[0].r, WS_MESSAGE);
-			assert_int_equal(out.ev[0].opcode, WS_OP_TEXT);
-			assert_int_equal(out.ev[0].len, 6);
-			assert_memory_equal(out.ev[0].data, "h\xc3\xa9llo", 6);
+			assert_event(out.ev[0], WS_MESSAGE, WS_OP_TEXT,
+			    "h\xc3\xa9llo", 6);
 			assert_int_equal(out.ev[1].r, WS_CONTROL);
 			assert_int_equal(out.ev[1].opcode, WS_OP_PING);
 			assert_memory_equal(out.ev[1].data, "x", 1);
 			assert_int_equal(out.ev[2].r, WS_CONTROL);
 			assert_int_equal(out.ev[2].opcode, WS_OP_PONG);
-			assert_int_equal(out.ev[3].r, WS_MESSAGE);
-			assert_int_equal(out.ev[3].opcode, WS_OP_BINARY);
-			assert_int_equal(out.ev[3].len, 300);
-			assert_memory_equal(out.ev[3].data, big, 300);
-			assert_int_equal(out.ev[4].r, WS_MESSAGE);
-			assert_int_equal(out.ev[4].opcode, WS_OP_TEXT);
-			assert_int_equal(out.ev[4].len, 0);
+			assert_event(out.ev[3], WS_MESSAGE, WS_OP_BINARY,
+			    big, 300);
+			assert_event(out.ev[4], WS_MESSAGE, WS_OP_TEXT, "", 0);
 			assert_int_equal(out.ev[5].r, WS_CONTROL);
 			assert_int_equal(out.ev[5].opcode, WS_OP_CLOSE);
 			assert_int_equal(out.ev[5].code, 1000);
@@ -956,10 +934,7 @@ t_utf8_messages(void **state UNUSED)
 			ws_parser_init(&p, role, BIG, BIG);
 			feed(&p, f, n, chunk, &out);
 			assert_int_equal(out.n, 1);
-			assert_int_equal(out.ev[0].r, WS_MESSAGE);
-			assert_int_equal(out.ev[0].opcode, WS_OP_TEXT);
-			assert_int_equal(out.ev[0].len, 6);
-			assert_memory_equal(out.ev[0].data,
+			assert_event(out.ev[0], WS_MESSAGE, WS_OP_TEXT,
 			    "a\xf0\x9f\x98\x80z", 6);
 			run_free(&out);
 			ws_parser_free(&p);
@@ -1043,9 +1018,7 @@ t_empty(void **state UNUSED)
 	n = frame(f, WS_OP_TEXT, 1, "", 0, key37);
 	parse1(WS_ROLE_SERVER, f, n, &out);
 	assert_int_equal(out.n, 1);
-	assert_int_equal(out.ev[0].r, WS_MESSAGE);
-	assert_int_equal(out.ev[0].opcode, WS_OP_TEXT);
-	assert_int_equal(out.ev[0].len, 0);
+	assert_event(out.ev[0], WS_MESSAGE, WS_OP_TEXT, "", 0);
 	run_free(&out);
 
 	n = frame(f, WS_OP_BINARY, 0, "", 0, key37);
@@ -1053,10 +1026,7 @@ t_empty(void **state UNUSED)
 	n += frame(f + n, WS_OP_CONT, 1, "", 0, key37);
 	parse1(WS_ROLE_SERVER, f, n, &out);
 	assert_int_equal(out.n, 1);
-	assert_int_equal(out.ev[0].r, WS_MESSAGE);
-	assert_int_equal(out.ev[0].opcode, WS_OP_BINARY);
-	assert_int_equal(out.ev[0].len, 2);
-	assert_memory_equal(out.ev[0].data, "ab", 2);
+	assert_event(out.ev[0], WS_MESSAGE, WS_OP_BINARY, "ab", 2);
 	run_free(&out);
 }
 
