@@ -238,6 +238,24 @@ commit(struct fx *fx, struct tbatch *b)
 	return (fx->done.ok[n]);
 }
 
+/* Append to *text, a string from malloc. */
+static void appendf(char **, const char *, ...) printflike(2, 3);
+
+static void
+appendf(char **text, const char *fmt, ...)
+{
+	char	*more, *tmp;
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	xvasprintf(&more, fmt, ap);
+	va_end(ap);
+	xasprintf(&tmp, "%s%s", *text, more);
+	free(more);
+	free(*text);
+	*text = tmp;
+}
+
 /* Rows of a query as "a|b\n" text (NULL as "-"); caller frees. */
 struct dump {
 	char	*text;
@@ -247,16 +265,11 @@ static int
 dump_row(int ncols, const char *const *values, void *arg)
 {
 	struct dump	*d = arg;
-	char		*tmp;
 	int		 i;
 
-	for (i = 0; i < ncols; i++) {
-		xasprintf(&tmp, "%s%s%s", d->text,
-		    values[i] != NULL ? values[i] : "-",
+	for (i = 0; i < ncols; i++)
+		appendf(&d->text, "%s%s", values[i] != NULL ? values[i] : "-",
 		    i + 1 < ncols ? "|" : "\n");
-		free(d->text);
-		d->text = tmp;
-	}
 	return (0);
 }
 
@@ -383,12 +396,9 @@ static int
 schema_row(int ncols, const char *const *values, void *arg)
 {
 	struct dump	*d = arg;
-	char		*tmp;
 
-	xasprintf(&tmp, "%s-- %s %s\n%s\n\n", d->text, values[0], values[1],
+	appendf(&d->text, "-- %s %s\n%s\n\n", values[0], values[1],
 	    values[2] != NULL ? values[2] : "(automatic)");
-	free(d->text);
-	d->text = tmp;
 	return (0);
 }
 
@@ -535,6 +545,30 @@ populate(struct fx *fx)
 	return (14);
 }
 
+/* A snapshot of populate()'s journal starts so: its head and channels. */
+#define POPULATED_CHANNELS						\
+	"BEGIN 14\n"							\
+	"CHANNEL g alice 1\n"						\
+	"CHANNEL h bob 6\n"
+
+/* The whole snapshot for alice, with the last 2 messages of a channel. */
+#define POPULATED_ALICE_2						\
+	POPULATED_CHANNELS						\
+	"SUB g 2\n"							\
+	"SUB h 8\n"							\
+	"MEMBER g alice 2\n"						\
+	"MEMBER g carol 13\n"						\
+	"MEMBER h bob 7\n"						\
+	"MEMBER h alice 8\n"						\
+	"MESSAGE g {\"seq\":11,\"ts\":1764000011000,"			\
+	"\"username\":\"alice\",\"text\":\"four\"}\n"			\
+	"MESSAGE g {\"seq\":14,\"ts\":1764000014000,"			\
+	"\"username\":\"carol\",\"text\":\"six\"}\n"			\
+	"MESSAGE h {\"seq\":9,\"ts\":1764000009000,"			\
+	"\"username\":\"bob\",\"text\":\"three\"}\n"			\
+	"MESSAGE h {\"seq\":12,\"ts\":1764000012000,"			\
+	"\"username\":\"alice\",\"text\":\"five\"}\n"
+
 struct loaded {
 	char	*text;
 };
@@ -543,24 +577,18 @@ static void
 load_channel(const char *name, const char *creator, int64_t seq, void *arg)
 {
 	struct loaded	*l = arg;
-	char		*tmp;
 
-	xasprintf(&tmp, "%schannel %s %s %lld\n", l->text, name, creator,
+	appendf(&l->text, "channel %s %s %lld\n", name, creator,
 	    (long long)seq);
-	free(l->text);
-	l->text = tmp;
 }
 
 static void
 load_member(const char *channel, const char *user, int64_t seq, void *arg)
 {
 	struct loaded	*l = arg;
-	char		*tmp;
 
-	xasprintf(&tmp, "%smember %s %s %lld\n", l->text, channel, user,
+	appendf(&l->text, "member %s %s %lld\n", channel, user,
 	    (long long)seq);
-	free(l->text);
-	l->text = tmp;
 }
 
 static void
@@ -911,12 +939,9 @@ static int
 collect(const struct journal_rec *r, void *arg)
 {
 	struct recs	*c = arg;
-	char		*tmp;
 
-	xasprintf(&tmp, "%s%lld %s %s %s %s\n", c->text, (long long)r->seq,
-	    r->type, r->action, r->resource, r->actor);
-	free(c->text);
-	c->text = tmp;
+	appendf(&c->text, "%lld %s %s %s %s\n", (long long)r->seq, r->type,
+	    r->action, r->resource, r->actor);
 	return (++c->n == c->stop_after);
 }
 
@@ -1006,16 +1031,14 @@ static void
 snap_line(void *arg, const char *fmt, ...)
 {
 	struct recs	*c = arg;
-	char		*line, *tmp;
+	char		*line;
 	va_list		 ap;
 
 	va_start(ap, fmt);
 	xvasprintf(&line, fmt, ap);
 	va_end(ap);
-	xasprintf(&tmp, "%s%s\n", c->text, line);
+	appendf(&c->text, "%s\n", line);
 	free(line);
-	free(c->text);
-	c->text = tmp;
 	c->n++;
 }
 
@@ -1090,42 +1113,25 @@ t_snapshot(void **state)
 	populate(fx);
 	s = snapshot(j, "alice", 2, 0, &seq);
 	assert_int_equal(seq, 14);
-	assert_string_equal(s,
-	    "BEGIN 14\n"
-	    "CHANNEL g alice 1\n"
-	    "CHANNEL h bob 6\n"
-	    "SUB g 2\n"
-	    "SUB h 8\n"
-	    "MEMBER g alice 2\n"
-	    "MEMBER g carol 13\n"
-	    "MEMBER h bob 7\n"
-	    "MEMBER h alice 8\n"
-	    "MESSAGE g {\"seq\":11,\"ts\":1764000011000,\"username\":\"alice\","
-	    "\"text\":\"four\"}\n"
-	    "MESSAGE g {\"seq\":14,\"ts\":1764000014000,\"username\":\"carol\","
-	    "\"text\":\"six\"}\n"
-	    "MESSAGE h {\"seq\":9,\"ts\":1764000009000,\"username\":\"bob\","
-	    "\"text\":\"three\"}\n"
-	    "MESSAGE h {\"seq\":12,\"ts\":1764000012000,\"username\":\"alice\","
-	    "\"text\":\"five\"}\n");
+	assert_string_equal(s, POPULATED_ALICE_2);
 	free(s);
 
 	/* No name: channels only. Unknown user: no subs. */
 	s = snapshot(j, NULL, 2, 0, &seq);
-	assert_string_equal(s, "BEGIN 14\nCHANNEL g alice 1\nCHANNEL h bob 6\n");
+	assert_string_equal(s, POPULATED_CHANNELS);
 	free(s);
 	s = snapshot(j, "zed", 5, 0, &seq);
-	assert_string_equal(s, "BEGIN 14\nCHANNEL g alice 1\nCHANNEL h bob 6\n");
+	assert_string_equal(s, POPULATED_CHANNELS);
 	free(s);
 	s = snapshot(j, "bob", 0, 0, &seq);
-	assert_string_equal(s, "BEGIN 14\nCHANNEL g alice 1\nCHANNEL h bob 6\n"
+	assert_string_equal(s, POPULATED_CHANNELS
 	    "SUB h 7\nMEMBER h bob 7\nMEMBER h alice 8\n");
 	free(s);
 	/* Stopping early ends the read transaction cleanly. */
 	s = snapshot(j, "alice", 2, 10, &seq);
 	free(s);
 	s = snapshot(j, NULL, 0, 0, &seq);
-	assert_string_equal(s, "BEGIN 14\nCHANNEL g alice 1\nCHANNEL h bob 6\n");
+	assert_string_equal(s, POPULATED_CHANNELS);
 	free(s);
 }
 
@@ -1307,24 +1313,7 @@ t_snap_cursor(void **state)
 	populate(fx);
 	s = cursor(j, "alice", 2, 1, 0, &seq, NULL);
 	assert_int_equal(seq, 14);
-	assert_string_equal(s,
-	    "BEGIN 14\n"
-	    "CHANNEL g alice 1\n"
-	    "CHANNEL h bob 6\n"
-	    "SUB g 2\n"
-	    "SUB h 8\n"
-	    "MEMBER g alice 2\n"
-	    "MEMBER g carol 13\n"
-	    "MEMBER h bob 7\n"
-	    "MEMBER h alice 8\n"
-	    "MESSAGE g {\"seq\":11,\"ts\":1764000011000,\"username\":\"alice\","
-	    "\"text\":\"four\"}\n"
-	    "MESSAGE g {\"seq\":14,\"ts\":1764000014000,\"username\":\"carol\","
-	    "\"text\":\"six\"}\n"
-	    "MESSAGE h {\"seq\":9,\"ts\":1764000009000,\"username\":\"bob\","
-	    "\"text\":\"three\"}\n"
-	    "MESSAGE h {\"seq\":12,\"ts\":1764000012000,\"username\":\"alice\","
-	    "\"text\":\"five\"}\n");
+	assert_string_equal(s, POPULATED_ALICE_2);
 	free(s);
 
 	assert_cursor_matches(j, "alice", 2);
