@@ -430,11 +430,11 @@ class ResumeTest(JournalTestCase):
                          "rita (resumed) and the twin differ")
         self.assertGreater(n, 5)
 
-    async def test_replay_of_large_messages(self):
-        # Messages near max_line (4096): a replay of 600 of them is 2.4 MB,
-        # more than max_output (1 MB). A client that reads must still get
-        # it all; the server paces the replay instead of overflowing.
-        srv = self.server()
+    async def rita_left_a(self, overrides=None):
+        """A server where olga made channel a and rita (every intent)
+        joined it, then left. Returns (srv, db, olga, rita's cursor: the
+        head when she left, epoch)."""
+        srv = self.server(overrides)
         db = DB(self, srv.db)
         olga = await self.connect(srv, "olga")
         await command(olga, "CREATE a", "CONFIRM CREATE a")
@@ -443,6 +443,13 @@ class ResumeTest(JournalTestCase):
         await command(rita, "SUB a", "CONFIRM SUB a")
         cursor, epoch = db.head(), rita.epoch
         await self.leave(rita)
+        return srv, db, olga, cursor, epoch
+
+    async def test_replay_of_large_messages(self):
+        # Messages near max_line (4096): a replay of 600 of them is 2.4 MB,
+        # more than max_output (1 MB). A client that reads must still get
+        # it all; the server paces the replay instead of overflowing.
+        srv, db, olga, cursor, epoch = await self.rita_left_a()
         big = "y" * 4000
         for k in range(0, 600, 50):
             for i in range(k, k + 50):
@@ -544,16 +551,8 @@ class ResumeTest(JournalTestCase):
         self.assertEqual(await sync(F), [])
 
     async def test_snapshot_after_pruning(self):
-        srv = self.server({"retain_events": 5})
-        db = DB(self, srv.db)
-        olga = await self.connect(srv, "olga")
-        await command(olga, "CREATE a", "CONFIRM CREATE a")
-        await command(olga, "SUB a", "CONFIRM SUB a")
-        rita = await self.connect(srv, "rita", ALL_INTENTS)
-        await command(rita, "SUB a", "CONFIRM SUB a")
-        cursor = db.head()
-        epoch = rita.epoch
-        await self.leave(rita)
+        srv, db, olga, cursor, epoch = await self.rita_left_a(
+            {"retain_events": 5})
         for i in range(30):
             await command(olga, "MSG a m%d" % i, re.compile(r"CONFIRM MSG a \d+"))
         head = db.head()
@@ -588,15 +587,8 @@ class ResumeTest(JournalTestCase):
         self.assertEqual(count, len(replay))
 
     async def test_snapshot_when_too_far_behind(self):
-        srv = self.server({"resume_max_events": 10})
-        db = DB(self, srv.db)
-        olga = await self.connect(srv, "olga")
-        await command(olga, "CREATE a", "CONFIRM CREATE a")
-        await command(olga, "SUB a", "CONFIRM SUB a")
-        rita = await self.connect(srv, "rita", ALL_INTENTS)
-        await command(rita, "SUB a", "CONFIRM SUB a")
-        epoch = rita.epoch
-        await self.leave(rita)
+        srv, db, olga, _, epoch = await self.rita_left_a(
+            {"resume_max_events": 10})
         for i in range(60):
             await command(olga, "MSG a m%d" % i, re.compile(r"CONFIRM MSG a \d+"))
         head = db.head()
