@@ -186,46 +186,32 @@ class LimitsTest(harness.WschatTestCase):
                          for i in range(0, len(data), 1024)))
         ws.expect("PONG " + token.decode())
 
-    async def test_invalid_utf8_closes_1007(self):
+    async def assert_closes_1007(self, data):
+        """Bytes data (frames) with invalid UTF-8 close the connection with
+        1007; the server keeps serving."""
         d = self.daemon()
         ws = self.raw(d)
         ws.read_hello()
-        ws.send(frame(OP_TEXT, b"MSG x \xc3\x28"))
+        ws.send(data)
         ws.expect_close(1007)
         await self.assert_alive(d)
+
+    async def test_invalid_utf8_closes_1007(self):
+        await self.assert_closes_1007(frame(OP_TEXT, b"MSG x \xc3\x28"))
 
     async def test_invalid_utf8_across_fragments_closes_1007(self):
-        d = self.daemon()
-        ws = self.raw(d)
-        ws.read_hello()
-        ws.send(frame(OP_TEXT, b"PING \xe2\x82", fin=False) +
-                frame(OP_CONT, b"\x28", fin=True))
-        ws.expect_close(1007)
-        await self.assert_alive(d)
+        await self.assert_closes_1007(
+            frame(OP_TEXT, b"PING \xe2\x82", fin=False) +
+            frame(OP_CONT, b"\x28", fin=True))
 
     async def test_truncated_utf8_closes_1007(self):
-        d = self.daemon()
-        ws = self.raw(d)
-        ws.read_hello()
-        ws.send(frame(OP_TEXT, b"PING \xe2\x82"))
-        ws.expect_close(1007)
-        await self.assert_alive(d)
+        await self.assert_closes_1007(frame(OP_TEXT, b"PING \xe2\x82"))
 
     async def test_utf8_surrogate_closes_1007(self):
-        d = self.daemon()
-        ws = self.raw(d)
-        ws.read_hello()
-        ws.send(frame(OP_TEXT, b"PING \xed\xa0\x80"))
-        ws.expect_close(1007)
-        await self.assert_alive(d)
+        await self.assert_closes_1007(frame(OP_TEXT, b"PING \xed\xa0\x80"))
 
     async def test_overlong_utf8_closes_1007(self):
-        d = self.daemon()
-        ws = self.raw(d)
-        ws.read_hello()
-        ws.send(frame(OP_TEXT, b"PING \xc0\xaf"))
-        ws.expect_close(1007)
-        await self.assert_alive(d)
+        await self.assert_closes_1007(frame(OP_TEXT, b"PING \xc0\xaf"))
 
     # --- keepalive and handshake timeout --------------------------------------
 
