@@ -1,12 +1,12 @@
 /*
  * state.c: the chat state in memory and its indexes: users by name,
- * channels by name, the two-way user<->channel membership lists, and the
- * intent index (event type -> connections). Each index has one mutator,
- * so both directions always change together.
+ * channels by name and the two-way user<->channel membership lists. Each
+ * index has one mutator, so both directions always change together.
  *
  * A user lives while it has a connection or a membership: memberships
  * belong to the name and outlive the connection; a name with neither is
- * forgotten, so passing names do not accumulate.
+ * forgotten, so passing names do not accumulate. The intent index lives
+ * in intent.c.
  *
  * Parted members and deleted channels linger as "ghosts" until the batch
  * that parted or deleted them has been fanned out: an event is delivered
@@ -32,13 +32,6 @@ static size_t		 state_users_n;
 
 static void		 state_user_forget(struct user *);
 
-static TAILQ_HEAD(, client) intent_lists[INTENT_MAX] = {
-	TAILQ_HEAD_INITIALIZER(intent_lists[0]),
-	TAILQ_HEAD_INITIALIZER(intent_lists[1]),
-	TAILQ_HEAD_INITIALIZER(intent_lists[2]),
-};
-static size_t		 intent_counts[INTENT_MAX];
-static const char	*intent_names[INTENT_MAX] = { "channel", "user", "message" };
 
 /* Order users by name for the tree. */
 static int
@@ -332,81 +325,6 @@ state_clear(void)
 	state_users_n = 0;
 }
 
-/* An intent type by name, or -1. */
-int
-intent_parse(const char *name)
-{
-	int	i;
-
-	for (i = 0; i < INTENT_MAX; i++) {
-		if (strcmp(intent_names[i], name) == 0)
-			return (i);
-	}
-	return (-1);
-}
-
-/* The wire name of an intent type. */
-const char *
-intent_name(int type)
-{
-	if (type < 0 || type >= INTENT_MAX)
-		fatalx("%s: bad type %d", __func__, type);
-	return (intent_names[type]);
-}
-
-/* Give a connection an intent: the bitmask and the index together. */
-void
-intent_add(struct client *c, int type)
-{
-	if (c->c_intents & (1U << type))
-		return;
-	c->c_intents |= 1U << type;
-	TAILQ_INSERT_TAIL(&intent_lists[type], c, c_ilinks[type]);
-	intent_counts[type]++;
-}
-
-/* Take an intent away from a connection. */
-void
-intent_del(struct client *c, int type)
-{
-	if (!(c->c_intents & (1U << type)))
-		return;
-	c->c_intents &= ~(1U << type);
-	TAILQ_REMOVE(&intent_lists[type], c, c_ilinks[type]);
-	intent_counts[type]--;
-}
-
-/* Drop every intent of a connection (it is going away). */
-void
-intent_clear(struct client *c)
-{
-	int	i;
-
-	for (i = 0; i < INTENT_MAX; i++)
-		intent_del(c, i);
-}
-
-/* Walk the connections holding an intent. */
-struct client *
-intent_first(int type)
-{
-	return (TAILQ_FIRST(&intent_lists[type]));
-}
-
-/* The next connection holding the intent. */
-struct client *
-intent_next(struct client *c, int type)
-{
-	return (TAILQ_NEXT(c, c_ilinks[type]));
-}
-
-/* How many connections hold an intent. */
-size_t
-intent_count(int type)
-{
-	return (intent_counts[type]);
-}
-
 /* twalk_r callback: check one user's side of the membership index. */
 static void
 state_check_user(const void *node, VISIT v, void *arg)
@@ -445,9 +363,7 @@ state_check(void)
 {
 	struct channel	*ch;
 	struct member	*m, *m2;
-	struct client	*c;
 	size_t		 n, live, users = 0;
-	int		 i;
 
 	n = 0;
 	TAILQ_FOREACH(ch, &state_channels, ch_entry) {
@@ -479,25 +395,5 @@ state_check(void)
 	if (users != state_users_n)
 		fatalx("state: %zu users, counted %zu", users, state_users_n);
 
-	for (i = 0; i < INTENT_MAX; i++) {
-		n = 0;
-		TAILQ_FOREACH(c, &intent_lists[i], c_ilinks[i]) {
-			if (!(c->c_intents & (1U << i)))
-				fatalx("state: client %llu in %s list without the bit",
-				    (unsigned long long)c->c_id, intent_names[i]);
-			n++;
-		}
-		if (n != intent_counts[i])
-			fatalx("state: %s intent count %zu, counted %zu",
-			    intent_names[i], intent_counts[i], n);
-	}
-	TAILQ_FOREACH(c, &clients, c_entry) {
-		for (i = 0; i < INTENT_MAX; i++) {
-			if (!(c->c_intents & (1U << i)))
-				continue;
-			if (c->c_ilinks[i].tqe_prev == NULL)
-				fatalx("state: client %llu has %s bit but no link",
-				    (unsigned long long)c->c_id, intent_names[i]);
-		}
-	}
+	intent_check();
 }

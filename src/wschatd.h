@@ -323,6 +323,10 @@ void		 state_reap(int64_t seq);
 void		 state_reset(void);
 void		 state_clear(void);
 size_t		 state_nusers(void);
+/* Check every two-way index; fatal on a mismatch (tests call it). */
+void		 state_check(void);
+
+/* intent.c: event type -> the connections holding that intent. */
 int		 intent_parse(const char *);	/* -1 if unknown */
 const char	*intent_name(int);
 void		 intent_add(struct client *, int);
@@ -331,8 +335,7 @@ void		 intent_clear(struct client *);
 struct client	*intent_first(int);
 struct client	*intent_next(struct client *, int);
 size_t		 intent_count(int);
-/* Check every two-way index; fatal on a mismatch (tests call it). */
-void		 state_check(void);
+void		 intent_check(void);
 
 /* wevent.c: the one path every state change takes. */
 struct wevent {
