@@ -30,6 +30,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -67,11 +68,17 @@
 
 /* --- options -------------------------------------------------------------- */
 
-enum scenario { SC_FANOUT, SC_INGEST, SC_CONNECTIONS, SC_CEILING, SC_RESUME };
+enum scenario { SC_FANOUT, SC_INGEST, SC_CONNECTIONS, SC_CEILING, SC_RESUME,
+    SC_REPLAY };
 static const char *scenario_names[] = { "fanout", "ingest", "connections",
-    "ceiling", "resume" };
-/* resume is fanout whose subscribers keep reconnecting with RESUME. */
-#define IS_FANOUT(s)	((s) == SC_FANOUT || (s) == SC_RESUME)
+    "ceiling", "resume", "replay" };
+/*
+ * resume is fanout whose subscribers keep reconnecting with RESUME; replay
+ * is fanout during which one more client resumes across many missed events.
+ */
+#define IS_FANOUT(s)	((s) == SC_FANOUT || (s) == SC_RESUME || (s) == SC_REPLAY)
+
+#define PREFILL_WINDOW	32	/* replay: MSGs in flight per publisher */
 
 static struct {
 	enum scenario	 scenario;
@@ -97,6 +104,11 @@ static struct {
 	size_t		 fragment;	/* split client messages, 0 = no */
 	int		 ceiling_per_message;	/* one write per receiver per msg */
 	int64_t		 ceiling_batch;	/* free messages before a pass */
+	int		 stalled;	/* subscribers that stop reading */
+	int		 stall_rcvbuf;	/* their SO_RCVBUF, bytes */
+	int64_t		 replay_events;	/* replay: events published before */
+	double		 replay_at;	/* replay: seconds into the run */
+	char		*strace;	/* strace -c output file */
 	int		 verbose;
 	char		*command;	/* argv, for the record */
 } opts;
@@ -121,7 +133,12 @@ struct hist {
 
 /* --- connections ---------------------------------------------------------- */
 
-enum role { ROLE_PUB, ROLE_SUB, ROLE_IDLE, ROLE_RECV };
+/*
+ * STALL: subscribes, then stops reading (--stalled); RESUMER: the replay
+ * scenario's client that leaves, misses events and comes back with RESUME.
+ * Neither counts in the fan-out's completion or latency.
+ */
+enum role { ROLE_PUB, ROLE_SUB, ROLE_IDLE, ROLE_RECV, ROLE_STALL, ROLE_RESUMER };
 
 enum conn_state {
 	CS_NEW,			/* not started */
@@ -156,6 +173,7 @@ struct conn {
 	int		 c_ping_out;	/* barrier PING sent, PONG not yet */
 	int		 c_close_got;
 	uint16_t	 c_close_code;
+	int		 c_settled;	/* stalled: closed by the server or caught up */
 
 	/* Replies due, oldest first (a ring). */
 	unsigned char	*c_exp;
@@ -249,6 +267,10 @@ static struct {
 	int		 npubs;
 	struct conn	**subs;
 	int		 nsubs;
+	struct conn	**stall;	/* --stalled subscribers */
+	int		 nstall;
+	struct conn	*resumer;	/* replay scenario */
+	uint32_t	 need;		/* subscribers a message must reach */
 	struct pubrec	*recs;
 	int64_t		*last_n;	/* nsubs * npubs */
 
@@ -286,6 +308,8 @@ static struct {
 	struct event	*tick_ev;	/* open loop pacing */
 	struct event	*hold_ev;
 	struct event	*watch_ev;	/* stall detection while publishing */
+	int64_t		 tick_last;	/* open loop: the previous tick, ns */
+	int64_t		 tick_gap_max;	/* the longest gap between ticks */
 	uint64_t	 watch_progress;
 	int64_t		 watch_at;
 
@@ -305,12 +329,43 @@ static struct {
 	uint64_t	 reconnects;
 	uint64_t	 replayed;
 	struct hist	 resume_lat;	/* close started -> RESUMED */
+
+	/* Replay scenario. */
+	enum { RS_INIT, RS_LEAVING, RS_PREFILL, RS_JOINING, RS_WAIT,
+	    RS_REPLAYING, RS_DONE } replay_state;
+	int		 prefilling;	/* publishers fill the journal */
+	int64_t		*prefill_n;	/* per publisher */
+	uint64_t	 base_confirmed; /* MSGs confirmed before the run */
+	int64_t		 prefill_t0, prefill_t1;
+	int64_t		 replay_t0;	/* the resumer reconnects */
+	int64_t		 replay_t_cmd;	/* RESUME sent */
+	int64_t		 replay_t1;	/* RESUMED arrived */
+	int64_t		 replay_count;	/* RESUMED's count */
+	int		 stop_pending;	/* duration over, replay still running */
+	struct event	*replay_ev;
+	struct hist	 lat_quiet;	/* deliveries not overlapping the replay */
+	struct hist	 lat_replay;	/* deliveries overlapping it */
+
+	/* Stalled subscribers. */
+	int		 stall_unsettled;
+	uint64_t	 stall_received;
+	int		 stall_close_1013;
+	int		 stall_close_other;
+	int		 stall_eof;	/* EOF with no close frame */
+	int		 stall_reset;
+	int		 stall_caught_up;
+
+	/* strace -c on the server while publishing and draining. */
+	pid_t		 strace_pid;
+	json_t		*strace_calls;
 	struct hist	 lat;		/* end to end */
 	struct hist	 rtt;		/* MSG -> CONFIRM */
 	struct hist	 conn_lat;	/* connect -> HELLO */
 	int64_t		*conn_t;	/* per conn: connect started */
 	double		 srv_cpu0, srv_cpu1;
+	double		 srv_loop_cpu[2];	/* the main (event loop) thread */
 	long		 srv_rss0, srv_rss1, srv_rss_conn;
+	long		 srv_rss_peak;	/* sampled every 100 ms while running */
 	double		 srv_cpu_conn;	/* connections: when all were open */
 	int		 srv_ok;
 	struct rusage	 ru0, ru1;
@@ -342,6 +397,9 @@ static void	 conn_resumed(struct conn *, const char *, size_t);
 static void	 reconnect_schedule(struct conn *);
 static double	 secs(int64_t, int64_t);
 static void	 ceil_stop_cb(evutil_socket_t, short, void *);
+static void	 stall_check(struct conn *);
+static void	 stall_settle(struct conn *);
+static void	 prefill_start(void);
 
 /* --- small helpers -------------------------------------------------------- */
 
@@ -547,17 +605,16 @@ hist_print(const char *what, const struct hist *h)
 
 /* --- the server process, from /proc --------------------------------------- */
 
-/* utime + stime of a process, in seconds; -1 if it cannot be read. */
+/* utime + stime from a stat file, in seconds; -1 if it cannot be read. */
 static double
-proc_cpu(pid_t pid)
+stat_cpu(const char *path)
 {
-	char		 path[64], buf[1024], *p;
+	char		 buf[1024], *p;
 	unsigned long	 ut, st;
 	FILE		*f;
 	size_t		 n;
 	int		 i;
 
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
 	if ((f = fopen(path, "r")) == NULL)
 		return (-1);
 	n = fread(buf, 1, sizeof buf - 1, f);
@@ -576,6 +633,26 @@ proc_cpu(pid_t pid)
 	if (sscanf(p, " %lu %lu", &ut, &st) != 2)
 		return (-1);
 	return ((double)(ut + st) / (double)sysconf(_SC_CLK_TCK));
+}
+
+/* utime + stime of a process (all its threads). */
+static double
+proc_cpu(pid_t pid)
+{
+	char	path[64];
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	return (stat_cpu(path));
+}
+
+/* utime + stime of a process's main thread: wschatd's event loop. */
+static double
+proc_main_thread_cpu(pid_t pid)
+{
+	char	path[64];
+
+	snprintf(path, sizeof path, "/proc/%d/task/%d/stat", (int)pid, (int)pid);
+	return (stat_cpu(path));
 }
 
 /* VmRSS of a process in kB; -1 if it cannot be read. */
@@ -647,9 +724,12 @@ sample(double *cpu, long *rss, struct rusage *ru)
 
 	if (ru != NULL) {
 		run.busy[end] = machine_busy();
-		if (opts.server_pid > 0)
+		if (opts.server_pid > 0) {
 			proc_io(opts.server_pid, &run.srv_syscr[end],
 			    &run.srv_syscw[end]);
+			run.srv_loop_cpu[end] = proc_main_thread_cpu(
+			    opts.server_pid);
+		}
 	}
 	if (opts.server_pid > 0 && cpu != NULL) {
 		*cpu = proc_cpu(opts.server_pid);
@@ -657,9 +737,111 @@ sample(double *cpu, long *rss, struct rusage *ru)
 		if (*cpu < 0 || *rss < 0)
 			run_error("cannot read /proc/%d: is --server-pid right?",
 			    (int)opts.server_pid);
+		if (*rss > run.srv_rss_peak)
+			run.srv_rss_peak = *rss;
 	}
 	if (ru != NULL)
 		getrusage(RUSAGE_SELF, ru);
+}
+
+/*
+ * --strace FILE: `strace -c -f` on the server from the start of publishing
+ * to the end of the drain, so that its counts are of the run alone. strace
+ * stops the server at every syscall: use its counts as ratios (calls per
+ * delivery), never its speeds.
+ */
+static void
+strace_start(void)
+{
+	char	 errpath[PATH_MAX], pidstr[24], buf[4096];
+	int64_t	 deadline = now_ns() + 10 * (int64_t)1000000000;
+	ssize_t	 n;
+	pid_t	 pid;
+	int	 fd, status;
+
+	snprintf(errpath, sizeof errpath, "%s.err", opts.strace);
+	snprintf(pidstr, sizeof pidstr, "%d", (int)opts.server_pid);
+	if ((fd = open(errpath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644))
+	    == -1)
+		fatal("%s", errpath);
+	fflush(stdout);
+	fflush(stderr);
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid == 0) {
+		dup2(fd, 2);
+		execlp("strace", "strace", "-c", "-f", "-p", pidstr, "-o",
+		    opts.strace, (char *)NULL);
+		_exit(127);
+	}
+	run.strace_pid = pid;
+	/* "Process N attached with K threads": every thread is traced. */
+	for (;;) {
+		n = pread(fd, buf, sizeof buf - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+		if (strstr(buf, "attached") != NULL)
+			break;
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			run.strace_pid = 0;
+			run_abort("strace exited before attaching: %s",
+			    shorten(buf, strlen(buf)));
+			break;
+		}
+		if (now_ns() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			run.strace_pid = 0;
+			run_abort("strace did not attach in 10 s");
+			break;
+		}
+		usleep(2000);
+	}
+	close(fd);
+}
+
+/* Detach strace (SIGINT makes it write its table) and read the counts. */
+static void
+strace_stop(void)
+{
+	char	 line[512], *tok[8], *t, *save;
+	FILE	*f;
+	int	 status, nt;
+
+	if (run.strace_pid <= 0)
+		return;
+	kill(run.strace_pid, SIGINT);
+	waitpid(run.strace_pid, &status, 0);
+	run.strace_pid = 0;
+	if ((f = fopen(opts.strace, "r")) == NULL) {
+		run_error("strace: no table in %s", opts.strace);
+		return;
+	}
+	run.strace_calls = json_object();
+	/* % time, seconds, usecs/call, calls, [errors,] syscall */
+	while (fgets(line, sizeof line, f) != NULL) {
+		nt = 0;
+		for (t = strtok_r(line, " \t\n", &save); t != NULL && nt < 8;
+		    t = strtok_r(NULL, " \t\n", &save))
+			tok[nt++] = t;
+		if (nt < 5 || tok[0][0] == '-' || tok[0][0] == '%' ||
+		    strcmp(tok[nt - 1], "total") == 0)
+			continue;
+		json_object_set_new(run.strace_calls, tok[nt - 1],
+		    json_integer(strtoll(tok[3], NULL, 10)));
+	}
+	fclose(f);
+}
+
+/* Calls of one syscall in the strace table (0 if absent). */
+static int64_t
+strace_count(const char *name)
+{
+	json_t	*v;
+
+	if (run.strace_calls == NULL ||
+	    (v = json_object_get(run.strace_calls, name)) == NULL)
+		return (0);
+	return ((int64_t)json_integer_value(v));
 }
 
 static double
@@ -1220,9 +1402,14 @@ conn_ready(struct conn *c)
 		return;
 	c->c_ready = 1;
 	run.ready++;
+	/* Subscribed: from now on the kernel's buffers fill, then wschatd's. */
+	if (c->c_role == ROLE_STALL)
+		bufferevent_disable(c->c_bev, EV_READ);
 	if (run.phase == PH_SETUP && c->c_idx == 0) {
 		run.phase = PH_JOIN;
-		run.launch_end = run.nconns;
+		/* replay: subscribers join after the journal is filled. */
+		run.launch_end = opts.scenario == SC_REPLAY ? run.npubs + 1 :
+		    run.nconns;
 		launch_more();
 	}
 	run_check();
@@ -1243,6 +1430,8 @@ conn_open(struct conn *c)
 		conn_command(c, EXP_SUBEVENT, "SUBEVENT message");
 		conn_command(c, EXP_RESUME, "RESUME %" PRId64 " %s", c->c_last_seq,
 		    run.epoch);
+		if (c->c_role == ROLE_RESUMER)
+			run.replay_t_cmd = now_ns();
 		return;
 	}
 	hist_add(&run.conn_lat, now_ns() - run.conn_t[c->c_idx]);
@@ -1254,6 +1443,8 @@ conn_open(struct conn *c)
 		conn_ready(c);
 		return;
 	case ROLE_SUB:
+	case ROLE_STALL:
+	case ROLE_RESUMER:
 		conn_command(c, EXP_NICK, "NICK %s", c->c_name);
 		conn_command(c, EXP_SUBEVENT, "SUBEVENT message");
 		conn_command(c, EXP_SUB, "SUB %s", run.chan);
@@ -1354,7 +1545,7 @@ conn_event(struct conn *c, const char *s, size_t len)
 	int64_t		 ts, p, n, sent, *last, now;
 	size_t		 tlen;
 
-	if (c->c_role != ROLE_SUB && c->c_role != ROLE_RECV) {
+	if (c->c_role == ROLE_PUB || c->c_role == ROLE_IDLE) {
 		run_error("%s: an event it did not ask for: %s", c->c_name,
 		    shorten(s, len));
 		return;
@@ -1406,7 +1597,7 @@ conn_event(struct conn *c, const char *s, size_t len)
 
 	pr = &run.recs[p];
 	pub_reserve(pr, n);
-	if (c->c_role == ROLE_SUB) {
+	if (c->c_role != ROLE_RECV) {
 		if (pr->pr_seq[n] == 0)
 			pr->pr_seq[n] = ev.seq;
 		else if (pr->pr_seq[n] != ev.seq)
@@ -1423,7 +1614,27 @@ conn_event(struct conn *c, const char *s, size_t len)
 		run_error("%s: message %" PRId64 ".%" PRId64 " text changed: %s",
 		    c->c_name, p, n, shorten(ev.text, ev.textlen));
 
+	if (c->c_role == ROLE_STALL || c->c_role == ROLE_RESUMER) {
+		/* Checked, but no part of the fan-out's counts or latency. */
+		c->c_received++;
+		if (c->c_replaying)
+			c->c_replayed++;
+		if (c->c_role == ROLE_STALL) {
+			run.stall_received++;
+			stall_check(c);
+		} else if (run.phase == PH_DRAIN)
+			run_check();
+		return;
+	}
 	hist_add(&run.lat, now - ts);
+	if (opts.scenario == SC_REPLAY) {
+		/* Did this delivery overlap the replay? */
+		if (run.replay_t0 != 0 && now >= run.replay_t0 &&
+		    (run.replay_t1 == 0 || ts < run.replay_t1))
+			hist_add(&run.lat_replay, now - ts);
+		else
+			hist_add(&run.lat_quiet, now - ts);
+	}
 	if (c->c_replaying)
 		c->c_replayed++;
 	c->c_received++;
@@ -1477,7 +1688,8 @@ conn_reply(struct conn *c, const char *s, size_t len)
 			run_error("%s: CONFIRM MSG seq %" PRId64 " for message %d.%"
 			    PRId64 ", but subscribers got seq %" PRId64, c->c_name,
 			    seq, c->c_id, n, pr->pr_seq[n]);
-		hist_add(&run.rtt, now - pr->pr_ts[n]);
+		if (!run.prefilling)
+			hist_add(&run.rtt, now - pr->pr_ts[n]);
 		run.total_confirmed++;
 		run.t_last_confirm = now;
 		pub_advance(c->c_id);
@@ -1542,6 +1754,13 @@ conn_line(struct conn *c, const char *s, size_t len)
 			conn_fail(c, "expected HELLO, got: %s", shorten(s, len));
 			return;
 		}
+		if (c->c_role == ROLE_RESUMER && !c->c_reconnecting &&
+		    dec_parse(sp + 1, (size_t)(s + len - sp - 1),
+		    &c->c_last_seq) == -1) {
+			/* Its cursor: the head when it first connected. */
+			conn_fail(c, "HELLO without a head: %s", shorten(s, len));
+			return;
+		}
 		if (run.epoch[0] == '\0')
 			memcpy(run.epoch, ep + 1, (size_t)(sp - ep - 1));
 		else if (strncmp(run.epoch, ep + 1, (size_t)(sp - ep - 1)) != 0 ||
@@ -1578,6 +1797,22 @@ conn_control(struct conn *c)
 				run_error("%s: our close 1000 was echoed as %u",
 				    c->c_name, p->close_code);
 			break;	/* EOF follows */
+		}
+		if (c->c_role == ROLE_STALL) {
+			/* Expected: 1013, once its output passed max_output. */
+			unsigned char	 pl[WS_MAX_CONTROL];
+			size_t		 pn;
+
+			if (p->close_code == WS_CLOSE_TRY_AGAIN)
+				run.stall_close_1013++;
+			else
+				run.stall_close_other++;
+			stall_settle(c);
+			pn = ws_close_payload(pl, p->close_code, "bye");
+			conn_frame(c, WS_OP_CLOSE, 1, pl, pn);
+			c->c_state = CS_CLOSING;
+			run_check();
+			break;
 		}
 		conn_fail(c, "the server closed: %u %s", p->close_code,
 		    shorten(p->close_reason != NULL ? p->close_reason : "",
@@ -1656,6 +1891,14 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (c->c_state == CS_CLOSING && c->c_close_got && (what & BEV_EVENT_EOF)) {
+		if (c->c_role == ROLE_RESUMER && run.replay_state == RS_LEAVING) {
+			/* Gone: now the events it will have to catch up on. */
+			conn_drop_bev(c);
+			c->c_close_got = 0;
+			c->c_state = CS_NEW;
+			prefill_start();
+			return;
+		}
 		if (c->c_reconnecting) {
 			/* The server has let go of the name: come back. */
 			conn_drop_bev(c);
@@ -1670,6 +1913,17 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (c->c_role == ROLE_RECV && run.phase == PH_DONE) {
 		conn_dead(c, 1);
+		return;
+	}
+	if (c->c_role == ROLE_STALL && c->c_state == CS_OPEN) {
+		/* The server gave up on it before its close frame got out. */
+		if (what & BEV_EVENT_ERROR)
+			run.stall_reset++;
+		else
+			run.stall_eof++;
+		stall_settle(c);
+		conn_dead(c, 0);
+		run_check();
 		return;
 	}
 	if (what & BEV_EVENT_ERROR)
@@ -1701,6 +1955,10 @@ conn_start(struct conn *c)
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	/* Before connect, so the window is small from the start. */
+	if (c->c_role == ROLE_STALL && opts.stall_rcvbuf > 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &opts.stall_rcvbuf,
+		    sizeof opts.stall_rcvbuf);
 	if (opts.source_addrs > 1) {
 		/* Each source address has its own ephemeral ports. */
 		memset(&src, 0, sizeof src);
@@ -1802,8 +2060,134 @@ conn_resumed(struct conn *c, const char *s, size_t len)
 	c->c_replaying = 0;
 	c->c_reconnecting = 0;
 	run.reconnecting--;
+	if (c->c_role == ROLE_RESUMER) {
+		run.replay_t1 = now_ns();
+		run.replay_count = count;
+		run.replay_state = RS_DONE;
+		if (run.stop_pending)
+			run.stop = 1;
+	}
 	reconnect_schedule(c);
 	run_check();
+}
+
+/* --- stalled subscribers (--stalled) ------------------------------------- */
+
+/*
+ * A stalled subscriber stops reading once subscribed, so wschatd's output
+ * to it grows until max_output and it is closed with 1013. After the
+ * drain it reads again: what it got must be an in-order prefix of the
+ * stream, then the close frame (or EOF, if the server tore the connection
+ * down before the frame could be written), or, if it was never closed,
+ * every message.
+ */
+static void
+stall_settle(struct conn *c)
+{
+	if (c->c_settled)
+		return;
+	c->c_settled = 1;
+	run.stall_unsettled--;
+}
+
+/* After the drain: a stalled subscriber that was never closed caught up. */
+static void
+stall_check(struct conn *c)
+{
+	if (run.phase < PH_BARRIER || c->c_settled || c->c_state != CS_OPEN ||
+	    c->c_received != run.total_confirmed)
+		return;
+	run.stall_caught_up++;
+	stall_settle(c);
+	run_check();
+}
+
+/* --- replay: one client catches up on many events during a fan-out ------- */
+
+/* The resumer left: fill the journal with --replay-events messages. */
+static void
+prefill_start(void)
+{
+	int64_t	per = opts.replay_events / run.npubs;
+	int	i, extra = (int)(opts.replay_events % run.npubs);
+
+	run.replay_state = RS_PREFILL;
+	run.prefilling = 1;
+	run.publishing = 1;
+	run.need = 0;		/* done when confirmed: nobody subscribes yet */
+	run.prefill_t0 = now_ns();
+	for (i = 0; i < run.npubs; i++)
+		run.prefill_n[i] = per + (i < extra ? 1 : 0);
+	phase_timeout(30 + (double)opts.replay_events / 5000.0);
+	for (i = 0; i < run.npubs; i++)
+		pub_pump(run.pubs[i]);
+	run_check();
+}
+
+/* Setup of the replay scenario, step by step; called from run_check. */
+static void
+replay_setup_check(void)
+{
+	unsigned char	 payload[WS_MAX_CONTROL];
+	struct conn	*c = run.resumer;
+	size_t		 plen;
+	int		 i, p;
+
+	switch (run.replay_state) {
+	case RS_INIT:
+		/* Publishers and the resumer are set up: it leaves. */
+		if (run.ready < run.npubs + 1)
+			return;
+		plen = ws_close_payload(payload, WS_CLOSE_NORMAL, "back later");
+		conn_frame(c, WS_OP_CLOSE, 1, payload, plen);
+		c->c_state = CS_CLOSING;
+		run.replay_state = RS_LEAVING;
+		return;
+	case RS_PREFILL:
+		for (i = 0; i < run.npubs; i++)
+			if (run.pubs[i]->c_confirmed < run.prefill_n[i])
+				return;
+		run.prefill_t1 = now_ns();
+		run.prefilling = 0;
+		run.publishing = 0;
+		run.need = (uint32_t)run.nsubs;
+		run.base_confirmed = run.total_confirmed;
+		/* The fan-out's subscribers start after the prefill. */
+		for (i = 0; i < run.nsubs; i++)
+			for (p = 0; p < run.npubs; p++)
+				run.subs[i]->c_last_n[p] = run.pubs[p]->c_sent;
+		run.replay_state = RS_JOINING;
+		run.launch_end = run.nconns;
+		phase_timeout(30 + run.nconns / 200.0);
+		launch_more();
+		return;
+	default:
+		return;
+	}
+}
+
+/* --replay-at seconds into the run: the resumer comes back with RESUME. */
+static void
+replay_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = run.resumer;
+
+	if (run.phase != PH_RUN || run.aborting)
+		return;
+	run.replay_state = RS_REPLAYING;
+	run.replay_t0 = now_ns();
+	c->c_reconnecting = 1;
+	c->c_gone_at = run.replay_t0;
+	run.reconnecting++;
+	run.reconnects++;
+	conn_start(c);
+}
+
+/* Messages confirmed in the measured run (the replay's prefill excluded). */
+static uint64_t
+live_confirmed(void)
+{
+	return (run.total_confirmed - run.base_confirmed);
 }
 
 /* --- publishing ----------------------------------------------------------- */
@@ -1835,7 +2219,10 @@ pub_may_send(struct conn *c)
 {
 	if (!run.publishing || run.stop || run.aborting || c->c_state != CS_OPEN)
 		return (0);
-	if (opts.messages > 0 && c->c_sent >= opts.messages)
+	if (run.prefilling)
+		return (c->c_sent < run.prefill_n[c->c_id]);
+	if (opts.messages > 0 && c->c_sent - run.prefill_n[c->c_id] >=
+	    opts.messages)
 		return (0);
 	return (1);
 }
@@ -1844,9 +2231,11 @@ pub_may_send(struct conn *c)
 static void
 pub_pump(struct conn *c)
 {
-	if (opts.rate > 0)
+	int	window = run.prefilling ? PREFILL_WINDOW : opts.window;
+
+	if (opts.rate > 0 && !run.prefilling)
 		return;
-	while (pub_may_send(c) && c->c_sent - c->c_done < opts.window)
+	while (pub_may_send(c) && c->c_sent - c->c_done < window)
 		pub_send(c, now_ns());
 }
 
@@ -1873,7 +2262,7 @@ pub_advance(int p)
 	}
 	c = run.pubs[p];
 	while (c->c_done < c->c_confirmed && (size_t)(c->c_done + 1) < pr->pr_cap &&
-	    pr->pr_cnt[c->c_done + 1] >= (uint32_t)run.nsubs)
+	    pr->pr_cnt[c->c_done + 1] >= run.need)
 		c->c_done++;
 	pub_pump(c);
 	run_check();
@@ -1887,13 +2276,19 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	int64_t		 now = now_ns(), due;
 	int		 i;
 
+	/* A 1 ms tick: a longer gap means this loop was busy (our stall). */
+	if (run.tick_last != 0 && now - run.tick_last > run.tick_gap_max &&
+	    !run.stop)
+		run.tick_gap_max = now - run.tick_last;
+	run.tick_last = now;
 	for (i = 0; i < run.npubs; i++) {
 		struct conn	*c = run.pubs[i];
+		int64_t		 k = c->c_sent - run.prefill_n[i];
 
 		/* Message k is due at t0 + k/per; it carries that time. */
 		due = (int64_t)((double)(now - run.t0) / 1e9 * per) + 1;
-		while (pub_may_send(c) && c->c_sent < due)
-			pub_send(c, run.t0 + (int64_t)((double)c->c_sent / per * 1e9));
+		for (; pub_may_send(c) && k < due; k++)
+			pub_send(c, run.t0 + (int64_t)((double)k / per * 1e9));
 	}
 }
 
@@ -1962,8 +2357,13 @@ watch_cb(evutil_socket_t fd, short what, void *arg)
 {
 	uint64_t	 progress;
 	int64_t		 now = now_ns();
+	long		 rss;
 	char		*m;
 
+	/* The server's peak RSS, to the end of the run. */
+	if (opts.server_pid > 0 && (rss = proc_rss_kb(opts.server_pid)) >
+	    run.srv_rss_peak)
+		run.srv_rss_peak = rss;
 	if (run.phase != PH_RUN)
 		return;
 	progress = run.total_deliveries + run.total_confirmed + run.total_sent;
@@ -1990,13 +2390,24 @@ phase_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	switch (run.phase) {
 	case PH_SETUP:
 	case PH_JOIN:
+		if (run.replay_state == RS_PREFILL || run.replay_state == RS_LEAVING) {
+			run_abort("timed out filling the journal: %" PRIu64 " of %"
+			    PRId64 " confirmed", run.total_confirmed,
+			    opts.replay_events);
+			break;
+		}
 		run_abort("timed out connecting: %d of %d ready, %d in flight",
 		    run.ready, run.nconns, run.inflight);
+		break;
+	case PH_RUN:
+		run_abort("the replay did not finish within %.1f s of the end of "
+		    "publishing: %" PRId64 " events replayed so far",
+		    opts.drain, run.resumer != NULL ? run.resumer->c_replayed : 0);
 		break;
 	case PH_DRAIN:
 		for (i = 0; i < run.npubs && run.pubs != NULL; i++)
 			unconfirmed += run.pubs[i]->c_sent - run.pubs[i]->c_confirmed;
-		expect = (int64_t)run.total_confirmed;
+		expect = (int64_t)live_confirmed();
 		if (opts.scenario == SC_CEILING) {
 			expect = 0;
 			for (i = 0; i < run.npubs; i++)
@@ -2008,6 +2419,11 @@ phase_timeout_cb(evutil_socket_t fd, short what, void *arg)
 				missing += expect - (int64_t)run.subs[i]->c_received;
 			}
 		}
+		if (run.resumer != NULL && run.resumer->c_received !=
+		    run.total_confirmed)
+			run_error("the resumer has %" PRIu64 " of %" PRIu64
+			    " messages", run.resumer->c_received,
+			    run.total_confirmed);
 		m = run_missing();
 		run_abort("drain timed out after %.1f s: %" PRId64 " MSGs "
 		    "unconfirmed; %d subscribers short of %" PRId64 " deliveries "
@@ -2016,7 +2432,8 @@ phase_timeout_cb(evutil_socket_t fd, short what, void *arg)
 		free(m);
 		break;
 	case PH_BARRIER:
-		run_abort("timed out waiting for %d PONGs", run.pings_out);
+		run_abort("timed out waiting for %d PONGs and %d stalled "
+		    "subscribers", run.pings_out, run.stall_unsettled);
 		break;
 	case PH_CLOSE:
 		run_abort("timed out waiting for %d closes",
@@ -2045,6 +2462,12 @@ stop_cb(evutil_socket_t fd, short what, void *arg)
 {
 	if (run.phase != PH_RUN)
 		return;
+	if (opts.scenario == SC_REPLAY && run.replay_state != RS_DONE) {
+		/* Keep the fan-out going until RESUMED, for at most --drain. */
+		run.stop_pending = 1;
+		phase_timeout(opts.drain);
+		return;
+	}
 	run.stop = 1;
 	run_check();
 }
@@ -2059,6 +2482,10 @@ run_start(void)
 	run.phase = PH_RUN;
 	run.t_connected = now_ns();
 	evtimer_del(run.phase_ev);
+	if (opts.strace != NULL)
+		strace_start();
+	if (run.aborting)
+		return;
 	sample(&run.srv_cpu0, &run.srv_rss0, &run.ru0);
 	run.t0 = now_ns();
 	run.publishing = 1;
@@ -2072,6 +2499,14 @@ run_start(void)
 	event_add(run.watch_ev, &tv);
 	for (i = 0; i < run.nsubs; i++)
 		reconnect_schedule(run.subs[i]);
+	if (opts.scenario == SC_REPLAY) {
+		run.replay_state = RS_WAIT;
+		tv.tv_sec = (time_t)opts.replay_at;
+		tv.tv_usec = (suseconds_t)((opts.replay_at - (double)tv.tv_sec) *
+		    1e6);
+		run.replay_ev = evtimer_new(run.base, replay_cb, NULL);
+		evtimer_add(run.replay_ev, &tv);
+	}
 	if (opts.rate > 0) {
 		tv.tv_sec = 0;
 		tv.tv_usec = 1000;
@@ -2105,6 +2540,12 @@ barrier_start(void)
 
 		if (c->c_state != CS_OPEN)
 			continue;
+		if (c->c_role == ROLE_STALL) {
+			/* Read again: the rest, then the server's close. */
+			bufferevent_enable(c->c_bev, EV_READ);
+			stall_check(c);
+			continue;
+		}
 		conn_command(c, EXP_PING, "PING b%d", c->c_idx);
 		c->c_ping_out = 1;
 		run.pings_out++;
@@ -2144,8 +2585,11 @@ run_drained(void)
 	for (i = 0; i < run.npubs; i++)
 		if (run.pubs[i]->c_confirmed != run.pubs[i]->c_sent)
 			return (0);
+	/* The resumer: every message, the prefill's and the run's. */
+	if (run.resumer != NULL && run.resumer->c_received != run.total_confirmed)
+		return (0);
 	return (run.reconnecting == 0 && run.total_deliveries ==
-	    (uint64_t)run.nsubs * run.total_confirmed);
+	    (uint64_t)run.nsubs * live_confirmed());
 }
 
 /* Move to the next phase when the current one is complete. */
@@ -2162,6 +2606,10 @@ run_check(void)
 	case PH_SETUP:
 		break;
 	case PH_JOIN:
+		if (opts.scenario == SC_REPLAY && run.replay_state < RS_JOINING) {
+			replay_setup_check();
+			break;
+		}
 		if (run.ready < run.nconns)
 			break;
 		if (opts.scenario == SC_CONNECTIONS) {
@@ -2187,7 +2635,8 @@ run_check(void)
 			int	i, all = 1;
 
 			for (i = 0; i < run.npubs && all; i++)
-				if (run.pubs[i]->c_sent < opts.messages)
+				if (run.pubs[i]->c_sent - run.prefill_n[i] <
+				    opts.messages)
 					all = 0;
 			if (all)
 				run.stop = 1;
@@ -2205,10 +2654,11 @@ run_check(void)
 			break;
 		run.t_end = now_ns();
 		sample(&run.srv_cpu1, &run.srv_rss1, &run.ru1);
+		strace_stop();
 		barrier_start();
 		break;
 	case PH_BARRIER:
-		if (run.pings_out == 0)
+		if (run.pings_out == 0 && run.stall_unsettled == 0)
 			close_start();
 		break;
 	case PH_CLOSE:
@@ -2679,7 +3129,7 @@ numbers(struct numbers *nb)
 	}
 	nb->pub_s = secs(t0, tpub);
 	nb->elapsed = secs(t0, tdel);
-	nb->published_per_s = per_s((double)run.total_confirmed, nb->pub_s);
+	nb->published_per_s = per_s((double)live_confirmed(), nb->pub_s);
 	nb->deliveries_per_s = per_s((double)run.total_deliveries, nb->elapsed);
 	nb->client_cpu = ru_cpu(&run.ru1) - ru_cpu(&run.ru0);
 	if (opts.scenario == SC_CEILING)
@@ -2696,7 +3146,7 @@ numbers(struct numbers *nb)
 		if (nb->other < 0)
 			nb->other = 0;
 	}
-	nb->expected = (uint64_t)run.nsubs * run.total_confirmed;
+	nb->expected = (uint64_t)run.nsubs * live_confirmed();
 }
 
 static void
@@ -2740,7 +3190,7 @@ report_print(void)
 		    ", one write per receiver per message" :
 		    ", batched writes") : "");
 		printf("  published              %" PRIu64 " in %.3f s: %.0f msgs/s\n",
-		    run.total_confirmed, nb.pub_s, nb.published_per_s);
+		    live_confirmed(), nb.pub_s, nb.published_per_s);
 		if (opts.scenario != SC_INGEST) {
 			printf("  deliveries             %" PRIu64 " of %" PRIu64
 			    " in %.3f s: %.0f/s\n", run.total_deliveries,
@@ -2754,14 +3204,40 @@ report_print(void)
 			    " events replayed\n", run.reconnects, run.replayed);
 			hist_print("close->RESUMED us", &run.resume_lat);
 		}
+		if (opts.scenario == SC_REPLAY) {
+			printf("  prefill                %" PRIu64 " MSGs in %.3f s: "
+			    "%.0f msgs/s\n", run.base_confirmed,
+			    secs(run.prefill_t0, run.prefill_t1),
+			    per_s((double)run.base_confirmed,
+			    secs(run.prefill_t0, run.prefill_t1)));
+			printf("  replay                 %" PRId64 " events, RESUME->"
+			    "RESUMED %.3f s: %.0f events/s; connect->RESUMED "
+			    "%.3f s\n", run.replay_count,
+			    secs(run.replay_t_cmd, run.replay_t1),
+			    per_s((double)run.replay_count,
+			    secs(run.replay_t_cmd, run.replay_t1)),
+			    secs(run.replay_t0, run.replay_t1));
+			hist_print("latency us, quiet", &run.lat_quiet);
+			hist_print("latency us, in replay", &run.lat_replay);
+		}
+		if (run.nstall > 0)
+			printf("  stalled subscribers    %d: closed 1013 %d, other "
+			    "close %d, EOF %d, reset %d, caught up %d; %" PRIu64
+			    " events read\n", run.nstall, run.stall_close_1013,
+			    run.stall_close_other, run.stall_eof, run.stall_reset,
+			    run.stall_caught_up, run.stall_received);
 		if (nb.server_cpu >= 0) {
 			printf("  %-22s %.2f s (%.0f%% of one core)", opts.scenario ==
 			    SC_CEILING ? "fan-out thread cpu" : "server cpu",
 			    nb.server_cpu, 100.0 * per_s(nb.server_cpu, nb.elapsed));
 			if (opts.scenario != SC_CEILING)
-				printf(", rss %ld -> %ld kB", run.srv_rss0,
-				    run.srv_rss1);
+				printf(", rss %ld -> %ld kB (peak %ld)",
+				    run.srv_rss0, run.srv_rss1, run.srv_rss_peak);
 			printf("\n");
+			if (opts.scenario != SC_CEILING &&
+			    run.srv_loop_cpu[0] >= 0 && run.srv_loop_cpu[1] >= 0)
+				printf("  server loop thread cpu %.2f s\n",
+				    run.srv_loop_cpu[1] - run.srv_loop_cpu[0]);
 			if (opts.scenario == SC_INGEST)
 				printf("  msgs per server cpu-s  %.0f\n",
 				    per_s((double)run.total_confirmed, nb.server_cpu));
@@ -2769,7 +3245,21 @@ report_print(void)
 				printf("  deliveries per cpu-s   %.0f\n",
 				    per_s((double)run.total_deliveries, nb.server_cpu));
 		}
-		printf("  bench cpu              %.2f s\n", nb.client_cpu);
+		if (run.strace_calls != NULL)
+			printf("  server syscalls        (strace -c, per delivery) "
+			    "writev %.4f, write %.4f, epoll_ctl %.4f, epoll_wait "
+			    "%.4f\n", per_s((double)strace_count("writev"),
+			    (double)run.total_deliveries), per_s((double)
+			    strace_count("write"), (double)run.total_deliveries),
+			    per_s((double)strace_count("epoll_ctl"),
+			    (double)run.total_deliveries), per_s((double)
+			    strace_count("epoll_wait"),
+			    (double)run.total_deliveries));
+		printf("  bench cpu              %.2f s", nb.client_cpu);
+		if (opts.rate > 0)
+			printf(", longest gap between 1 ms ticks %.1f ms",
+			    (double)run.tick_gap_max / 1e6);
+		printf("\n");
 		if (nb.other >= 0)
 			printf("  other load             %.2f cpu-s by other "
 			    "processes during the run\n", nb.other);
@@ -2817,6 +3307,12 @@ report_json(void)
 	json_object_set_new(params, "source_addrs", json_integer(opts.source_addrs));
 	json_object_set_new(params, "server_pid", opts.server_pid > 0 ?
 	    json_integer(opts.server_pid) : json_null());
+	json_object_set_new(params, "stalled", json_integer(opts.stalled));
+	if (opts.scenario == SC_REPLAY) {
+		json_object_set_new(params, "replay_events",
+		    json_integer(opts.replay_events));
+		json_object_set_new(params, "replay_at_s", json_real(opts.replay_at));
+	}
 	if (opts.scenario == SC_CEILING) {
 		json_object_set_new(params, "ceiling_write", json_string(
 		    opts.ceiling_per_message ? "message" : "batch"));
@@ -2843,8 +3339,9 @@ report_json(void)
 
 	if (opts.scenario != SC_CONNECTIONS) {
 		json_object_set_new(o, "published", json_integer(
-		    (json_int_t)run.total_confirmed));
-		json_object_set_new(o, "sent", json_integer((json_int_t)run.total_sent));
+		    (json_int_t)live_confirmed()));
+		json_object_set_new(o, "sent", json_integer(
+		    (json_int_t)(run.total_sent - run.base_confirmed)));
 		json_object_set_new(o, "published_per_s", json_real(nb.published_per_s));
 		json_object_set_new(o, "publish_s", json_real(nb.pub_s));
 		json_object_set_new(o, "deliveries", json_integer(
@@ -2856,6 +3353,9 @@ report_json(void)
 		json_object_set_new(o, "latency_us", hist_json(&run.lat));
 		json_object_set_new(o, "confirm_latency_us", hist_json(&run.rtt));
 		json_object_set_new(o, "client_cpu_s", json_real(nb.client_cpu));
+		/* Open loop: how late our own 1 ms tick ran (bench stalls). */
+		json_object_set_new(o, "client_tick_gap_max_us", opts.rate > 0 ?
+		    json_real((double)run.tick_gap_max / 1e3) : json_null());
 	}
 	json_object_set_new(o, "machine_busy_cpu_s", nb.busy >= 0 ?
 	    json_real(nb.busy) : json_null());
@@ -2867,6 +3367,70 @@ report_json(void)
 		json_object_set_new(o, "replayed", json_integer(
 		    (json_int_t)run.replayed));
 		json_object_set_new(o, "resume_latency_us", hist_json(&run.resume_lat));
+	}
+	if (opts.scenario == SC_REPLAY) {
+		json_t	*rp = json_object();
+
+		json_object_set_new(rp, "prefilled", json_integer(
+		    (json_int_t)run.base_confirmed));
+		json_object_set_new(rp, "prefill_s", json_real(secs(
+		    run.prefill_t0, run.prefill_t1)));
+		json_object_set_new(rp, "prefill_per_s", json_real(per_s(
+		    (double)run.base_confirmed, secs(run.prefill_t0,
+		    run.prefill_t1))));
+		json_object_set_new(rp, "at_s", json_real(secs(run.t0,
+		    run.replay_t0)));
+		json_object_set_new(rp, "events", json_integer(run.replay_count));
+		json_object_set_new(rp, "resume_to_resumed_s", json_real(secs(
+		    run.replay_t_cmd, run.replay_t1)));
+		json_object_set_new(rp, "connect_to_resumed_s", json_real(secs(
+		    run.replay_t0, run.replay_t1)));
+		json_object_set_new(rp, "events_per_s", json_real(per_s(
+		    (double)run.replay_count, secs(run.replay_t_cmd,
+		    run.replay_t1))));
+		json_object_set_new(rp, "resumer_received", json_integer(
+		    (json_int_t)(run.resumer != NULL ?
+		    run.resumer->c_received : 0)));
+		json_object_set_new(o, "replay", rp);
+		json_object_set_new(o, "latency_quiet_us", hist_json(&run.lat_quiet));
+		json_object_set_new(o, "latency_during_replay_us",
+		    hist_json(&run.lat_replay));
+	}
+	if (run.nstall > 0) {
+		json_t	*st = json_object();
+
+		json_object_set_new(st, "connections", json_integer(run.nstall));
+		json_object_set_new(st, "rcvbuf", json_integer(opts.stall_rcvbuf));
+		json_object_set_new(st, "closed_1013", json_integer(
+		    run.stall_close_1013));
+		json_object_set_new(st, "closed_other", json_integer(
+		    run.stall_close_other));
+		json_object_set_new(st, "eof_without_close", json_integer(
+		    run.stall_eof));
+		json_object_set_new(st, "reset", json_integer(run.stall_reset));
+		json_object_set_new(st, "caught_up", json_integer(
+		    run.stall_caught_up));
+		json_object_set_new(st, "events_read", json_integer(
+		    (json_int_t)run.stall_received));
+		json_object_set_new(o, "stalled", st);
+	}
+	if (run.strace_calls != NULL) {
+		json_t	*sc = json_object();
+		double	 d = (double)run.total_deliveries;
+
+		json_object_set_new(sc, "file", json_string(opts.strace));
+		json_object_set_new(sc, "calls", json_incref(run.strace_calls));
+		json_object_set_new(sc, "deliveries", json_integer(
+		    (json_int_t)run.total_deliveries));
+		json_object_set_new(sc, "writev_per_delivery", json_real(per_s(
+		    (double)strace_count("writev"), d)));
+		json_object_set_new(sc, "write_per_delivery", json_real(per_s(
+		    (double)strace_count("write"), d)));
+		json_object_set_new(sc, "epoll_ctl_per_delivery", json_real(per_s(
+		    (double)strace_count("epoll_ctl"), d)));
+		json_object_set_new(sc, "epoll_wait_per_delivery", json_real(
+		    per_s((double)strace_count("epoll_wait"), d)));
+		json_object_set_new(o, "strace", sc);
 	}
 	if (opts.scenario == SC_CEILING) {
 		json_object_set_new(o, "server_write_calls",
@@ -2896,6 +3460,11 @@ report_json(void)
 	if (opts.server_pid > 0) {
 		json_object_set_new(o, "server_rss_kb_before", json_integer(run.srv_rss0));
 		json_object_set_new(o, "server_rss_kb_after", json_integer(run.srv_rss1));
+		json_object_set_new(o, "server_rss_kb_peak", json_integer(
+		    run.srv_rss_peak));
+		json_object_set_new(o, "server_loop_cpu_s", run.srv_loop_cpu[0] >= 0 &&
+		    run.srv_loop_cpu[1] >= 0 ? json_real(run.srv_loop_cpu[1] -
+		    run.srv_loop_cpu[0]) : json_null());
 		if (opts.scenario == SC_CONNECTIONS) {
 			json_object_set_new(o, "server_cpu_idle_s", json_real(
 			    run.srv_cpu1 - run.srv_cpu_conn));
@@ -2915,7 +3484,7 @@ static __dead void
 usage(int status)
 {
 	fprintf(status ? stderr : stdout,
-"usage: wschat-bench fanout|ingest|connections|ceiling|resume [options]\n"
+"usage: wschat-bench fanout|ingest|connections|ceiling|resume|replay [options]\n"
 "  --url ws://127.0.0.1:PORT/ws  the server (loopback only)\n"
 "  --subscribers S       fanout/ceiling receivers (default 10)\n"
 "  --publishers P        publishers (default 1)\n"
@@ -2936,6 +3505,16 @@ usage(int status)
 "                        (default publishers x window: lockstep)\n"
 "  --reconnect-ms MS     resume: each subscriber closes and comes back\n"
 "                        with RESUME about every MS ms (default 300)\n"
+"  --replay-events M     replay: one client leaves, M messages are published\n"
+"                        (closed loop, window 32 per publisher), the fan-out\n"
+"                        subscribers join, and during the run it comes back\n"
+"                        with RESUME across all M (default 200000)\n"
+"  --replay-at SEC       replay: when it comes back (default duration / 2)\n"
+"  --stalled N           fanout: N more subscribers that stop reading once\n"
+"                        subscribed (server output grows to max_output)\n"
+"  --stall-rcvbuf BYTES  their SO_RCVBUF (default 4096; 0 = the kernel's)\n"
+"  --strace FILE         strace -c -f the server (--server-pid) while\n"
+"                        publishing and draining; counts per delivery\n"
 "  -v, --verbose         print every error\n");
 	exit(status);
 }
@@ -3022,6 +3601,11 @@ opts_parse(int argc, char **argv)
 		{ "ceiling-write", required_argument, NULL, 'C' },
 		{ "ceiling-batch", required_argument, NULL, 'B' },
 		{ "reconnect-ms", required_argument, NULL, 'R' },
+		{ "replay-events", required_argument, NULL, 'E' },
+		{ "replay-at", required_argument, NULL, 'A' },
+		{ "stalled", required_argument, NULL, 'Z' },
+		{ "stall-rcvbuf", required_argument, NULL, 'Y' },
+		{ "strace", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -3048,6 +3632,9 @@ opts_parse(int argc, char **argv)
 	opts.concurrency = 256;
 	opts.drain = 10;
 	opts.reconnect_ms = 300;
+	opts.replay_events = 200000;
+	opts.replay_at = -1;
+	opts.stall_rcvbuf = 4096;
 
 	if (argc < 2)
 		usage(2);
@@ -3098,6 +3685,11 @@ opts_parse(int argc, char **argv)
 			break;
 		case 'B': opts.ceiling_batch = (int64_t)opt_num("ceiling-batch", optarg, 1, 1e9); break;
 		case 'R': opts.reconnect_ms = opt_num("reconnect-ms", optarg, 1, 3.6e6); break;
+		case 'E': opts.replay_events = (int64_t)opt_num("replay-events", optarg, 0, 1e10); break;
+		case 'A': opts.replay_at = opt_num("replay-at", optarg, 0, 86400); break;
+		case 'Z': opts.stalled = (int)opt_num("stalled", optarg, 0, 1e6); break;
+		case 'Y': opts.stall_rcvbuf = (int)opt_num("stall-rcvbuf", optarg, 0, 1e9); break;
+		case 'T': opts.strace = optarg; break;
 		case 'v': opts.verbose++; break;
 		case 'h': usage(0);
 		default: usage(2);
@@ -3122,6 +3714,19 @@ opts_parse(int argc, char **argv)
 		    scenario_names[opts.scenario]);
 		exit(2);
 	}
+	if (opts.stalled > 0 && !IS_FANOUT(opts.scenario)) {
+		fprintf(stderr, "wschat-bench: --stalled is for fanout, resume "
+		    "and replay\n");
+		exit(2);
+	}
+	if (opts.strace != NULL && (opts.server_pid <= 0 ||
+	    opts.scenario == SC_CEILING || opts.scenario == SC_CONNECTIONS)) {
+		fprintf(stderr, "wschat-bench: --strace needs --server-pid and a "
+		    "publishing scenario\n");
+		exit(2);
+	}
+	if (opts.replay_at < 0)
+		opts.replay_at = opts.duration / 2;
 	/* Lockstep, like group commit: measured best in every respect. */
 	if (opts.ceiling_batch == 0)
 		opts.ceiling_batch = (int64_t)opts.publishers * opts.window;
@@ -3160,9 +3765,12 @@ run_setup(void)
 	switch (opts.scenario) {
 	case SC_FANOUT:
 	case SC_RESUME:
+	case SC_REPLAY:
 		run.npubs = opts.publishers;
 		run.nsubs = opts.subscribers;
-		run.nconns = run.npubs + run.nsubs;
+		run.nstall = opts.stalled;
+		run.nconns = run.npubs + run.nsubs + run.nstall +
+		    (opts.scenario == SC_REPLAY ? 1 : 0);
 		break;
 	case SC_INGEST:
 		run.npubs = opts.publishers;
@@ -3200,9 +3808,15 @@ run_setup(void)
 		run.pubs = xcalloc((size_t)run.npubs, sizeof *run.pubs);
 	if (run.nsubs > 0)
 		run.subs = xcalloc((size_t)run.nsubs, sizeof *run.subs);
+	if (run.nstall > 0)
+		run.stall = xcalloc((size_t)run.nstall, sizeof *run.stall);
+	run.stall_unsettled = run.nstall;
+	run.need = (uint32_t)run.nsubs;
+	run.prefill_n = xcalloc((size_t)run.npubs + 1, sizeof *run.prefill_n);
 	run.recs = xcalloc((size_t)(run.npubs > 0 ? run.npubs : 1), sizeof *run.recs);
-	run.last_n = xcalloc((size_t)run.nsubs * (size_t)run.npubs + 1,
-	    sizeof *run.last_n);
+	/* Per publisher: subscribers, stalled ones and the resumer. */
+	run.last_n = xcalloc(((size_t)run.nsubs + (size_t)run.nstall + 1) *
+	    (size_t)run.npubs + 1, sizeof *run.last_n);
 	run.pubnames = xcalloc((size_t)run.npubs + 1, sizeof *run.pubnames);
 	run.pubnamelen = xcalloc((size_t)run.npubs + 1, sizeof *run.pubnamelen);
 	for (i = 0; i < run.npubs; i++) {
@@ -3222,8 +3836,25 @@ run_setup(void)
 			c->c_id = i;
 			snprintf(c->c_name, sizeof c->c_name, "%s", run.pubnames[i]);
 			run.pubs[i] = c;
+		} else if (opts.scenario == SC_REPLAY && i == run.npubs) {
+			c->c_role = ROLE_RESUMER;
+			c->c_id = 0;
+			snprintf(c->c_name, sizeof c->c_name, "%s-resumer",
+			    run.runid);
+			c->c_last_n = run.last_n + ((size_t)run.nsubs +
+			    (size_t)run.nstall) * (size_t)run.npubs;
+			run.resumer = c;
+		} else if (i >= run.nconns - run.nstall) {
+			n = i - (run.nconns - run.nstall);
+			c->c_role = ROLE_STALL;
+			c->c_id = n;
+			snprintf(c->c_name, sizeof c->c_name, "%s-z%d", run.runid, n);
+			c->c_last_n = run.last_n + ((size_t)run.nsubs + (size_t)n) *
+			    (size_t)run.npubs;
+			run.stall[n] = c;
 		} else {
-			n = opts.scenario == SC_CEILING ? i : i - run.npubs;
+			n = opts.scenario == SC_CEILING ? i : i - run.npubs -
+			    (opts.scenario == SC_REPLAY ? 1 : 0);
 			c->c_role = opts.scenario == SC_CEILING ? ROLE_RECV : ROLE_SUB;
 			c->c_id = n;
 			snprintf(c->c_name, sizeof c->c_name, "%s-%c%d", run.runid,
@@ -3245,7 +3876,10 @@ run_setup(void)
 	hist_init(&run.rtt);
 	hist_init(&run.conn_lat);
 	hist_init(&run.resume_lat);
+	hist_init(&run.lat_quiet);
+	hist_init(&run.lat_replay);
 	run.srv_cpu0 = run.srv_cpu1 = -1;
+	run.srv_loop_cpu[0] = run.srv_loop_cpu[1] = -1;
 	run.busy[0] = run.busy[1] = -1;
 	run.srv_syscr[0] = run.srv_syscr[1] = run.srv_syscw[0] = run.srv_syscw[1] = -1;
 }
@@ -3274,6 +3908,7 @@ main(int argc, char **argv)
 	switch (opts.scenario) {
 	case SC_FANOUT:
 	case SC_RESUME:
+	case SC_REPLAY:
 	case SC_INGEST:
 		run.phase = PH_SETUP;
 		run.launch_end = 1;		/* the creator first */
@@ -3290,6 +3925,7 @@ main(int argc, char **argv)
 	launch_more();
 	if (!run.aborting)
 		event_base_dispatch(run.base);
+	strace_stop();		/* if the run was aborted */
 	ceil_finish();
 	if (run.t_end == 0) {
 		/* Aborted: the numbers so far, up to now. */

@@ -13,6 +13,16 @@
 #             16 x window 4, and 1 x window 1
 #   connections 5000 idle, 100 and 1000 handshakes in flight
 #                                                (connect rate, RSS/conn)
+# With BENCH_TARGETS=1, then the performance issue's targets (about 100 s
+# more; docs/BENCHMARKS.md, "Targets"):
+#   strace    strace -c -f on the server during fanout S = 100 and 1000
+#   latency   open loop, 1000 subscribers x 20 msgs/s, 5000 x 4 msgs/s
+#   ingest    16/32 publishers x window 8/32, journal_sync normal and full
+#   connections 50000 idle, both processes under prlimit --nofile=200000
+#   replay    one client resumes across 300000 events during a fan-out
+#   stalled   100 subscribers that never read, max_output = 1M
+# and writes targets.md, the Targets table, from the runs.
+#
 # Results: $BENCH_OUT (default ./bench-results)/results.json, results.csv
 # (one line per run, with the exact command and the server's config) and,
 # if gnuplot is installed, fanout.png. Exit status: 0 if every run passed
@@ -20,7 +30,8 @@
 #
 # Environment: WSCHATD and WSCHAT_BENCH (set by make bench), BENCH_OUT,
 # BENCH_DURATION (seconds per publishing run, default 4), BENCH_SUBS
-# (default "10 100 1000"), BENCH_CONNECTIONS (default 5000).
+# (default "10 100 1000"), BENCH_CONNECTIONS (default 5000), BENCH_TARGETS
+# (1: the targets too), BENCH_ONLY_TARGETS (1: the targets alone).
 set -u
 
 die() { echo "run.sh: $*" >&2; exit 1; }
@@ -59,18 +70,25 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 FAILED=0
 
+# Both processes run under $WRAP when it is set (prlimit, for 50000
+# connections).
+WRAP=
+
 # start_server NAME [key=value ...]: a fresh wschatd; sets PORT, SERVER_PID.
+# A key=value replaces the default of the same key (wschatd refuses a
+# setting given twice).
 start_server() {
 	dir=$TMP/$1
 	shift
 	mkdir -p "$dir"
 	{
-		echo "listen = 127.0.0.1:0"
-		echo "db = $dir/wschat.db"
-		echo "rate_limit = 0"
-		echo "max_connections = 100000"
-		echo "max_output = 256M"
-		echo "max_line = 65536"
+		for kv in "listen=127.0.0.1:0" "db=$dir/wschat.db" "rate_limit=0" \
+		    "max_connections=100000" "max_output=256M" "max_line=65536"; do
+			case " $* " in
+			*" ${kv%%=*}="*) ;;
+			*) echo "${kv%%=*} = ${kv#*=}" ;;
+			esac
+		done
 		for kv in "$@"; do
 			echo "${kv%%=*} = ${kv#*=}"
 		done
@@ -79,7 +97,8 @@ start_server() {
 	    sed 's/;$//; s/;/; /g')
 	# The port comes from the "listening on" line: read it, never sleep.
 	mkfifo "$dir/log.fifo" || die "mkfifo failed"
-	"$WSCHATD" -f "$dir/wschatd.conf" 2>"$dir/log.fifo" </dev/null &
+	# shellcheck disable=SC2086
+	$WRAP "$WSCHATD" -f "$dir/wschatd.conf" 2>"$dir/log.fifo" </dev/null &
 	SERVER_PID=$!
 	exec 3<"$dir/log.fifo"
 	PORT=
@@ -121,9 +140,10 @@ stop_server() {
 bench() {
 	name=$1
 	shift
-	cmd="wschat-bench $* --json $OUT/runs/$name.json"
+	cmd="${WRAP:+$WRAP }wschat-bench $* --json $OUT/runs/$name.json"
 	echo "== $name: $cmd"
-	"$WSCHAT_BENCH" "$@" --json "$OUT/runs/$name.json"
+	# shellcheck disable=SC2086
+	$WRAP "$WSCHAT_BENCH" "$@" --json "$OUT/runs/$name.json"
 	rc=$?
 	printf '%s\n' "$cmd" >"$OUT/runs/$name.command"
 	printf '%s\n' "${SERVER_CONF:-}" >"$OUT/runs/$name.config"
@@ -154,6 +174,11 @@ server_bench() {
 }
 
 T0=$(date +%s)
+# The targets alone: target 1 needs the fanout/ceiling pairs of S = 100, 1000.
+if [ "${BENCH_ONLY_TARGETS:-0}" = 1 ]; then
+	SUBS="100 1000"
+	BENCH_TARGETS=1
+fi
 for s in $SUBS; do
 	server_bench "fanout-$s" -- fanout --subscribers "$s" \
 	    --publishers "$PUBS" --window "$WINDOW" --size "$SIZE" \
@@ -162,30 +187,89 @@ for s in $SUBS; do
 	bench "ceiling-$s" ceiling --subscribers "$s" --publishers "$PUBS" \
 	    --window "$WINDOW" --size "$SIZE" --duration "$DURATION"
 done
-# Open loop at a fixed rate: latency under a load the server can carry.
-server_bench "fanout-100-open" -- fanout --subscribers 100 --publishers "$PUBS" \
-    --rate 2000 --size "$SIZE" --duration "$DURATION"
-# Subscribers leaving and coming back with RESUME while publishing goes on.
-server_bench "resume-100" -- resume --subscribers 100 --publishers "$PUBS" \
-    --rate 5000 --reconnect-ms 200 --size "$SIZE" --duration "$DURATION"
-# Throughput with many writers in flight (group commit), then one writer
-# with one MSG in flight: the cost of a single commit.
-for sync in normal full; do
-	server_bench "ingest-$sync" journal_sync="$sync" -- ingest \
-	    --publishers 16 --window 4 --size "$SIZE" --duration "$DURATION"
-	server_bench "ingest-$sync-w1" journal_sync="$sync" -- ingest \
-	    --publishers 1 --window 1 --size "$SIZE" --duration "$DURATION"
-done
-# Steady (100 handshakes in flight) and a reconnect burst (1000 in flight).
-server_bench "connections-$CONNECTIONS" -- connections \
-    --connections "$CONNECTIONS" --concurrency 100 --duration 2
-server_bench "connections-$CONNECTIONS-burst" -- connections \
-    --connections "$CONNECTIONS" --concurrency 1000 --duration 2
+if [ "${BENCH_ONLY_TARGETS:-0}" != 1 ]; then
+	# Open loop at a fixed rate: latency under a load the server can carry.
+	server_bench "fanout-100-open" -- fanout --subscribers 100 \
+	    --publishers "$PUBS" --rate 2000 --size "$SIZE" --duration "$DURATION"
+	# Subscribers leaving and coming back with RESUME while publishing goes on.
+	server_bench "resume-100" -- resume --subscribers 100 \
+	    --publishers "$PUBS" --rate 5000 --reconnect-ms 200 --size "$SIZE" \
+	    --duration "$DURATION"
+	# Throughput with many writers in flight (group commit), then one writer
+	# with one MSG in flight: the cost of a single commit.
+	for sync in normal full; do
+		server_bench "ingest-$sync" journal_sync="$sync" -- ingest \
+		    --publishers 16 --window 4 --size "$SIZE" --duration "$DURATION"
+		server_bench "ingest-$sync-w1" journal_sync="$sync" -- ingest \
+		    --publishers 1 --window 1 --size "$SIZE" --duration "$DURATION"
+	done
+	# Steady (100 handshakes in flight) and a reconnect burst (1000 in flight).
+	server_bench "connections-$CONNECTIONS" -- connections \
+	    --connections "$CONNECTIONS" --concurrency 100 --duration 2
+	server_bench "connections-$CONNECTIONS-burst" -- connections \
+	    --connections "$CONNECTIONS" --concurrency 1000 --duration 2
+fi
+
+if [ "${BENCH_TARGETS:-0}" = 1 ]; then
+	# 2. Syscalls per delivery: strace -c -f on the server while
+	# publishing and draining (the bench starts and stops it). strace
+	# slows the server: only the counts per delivery mean anything.
+	if command -v strace >/dev/null 2>&1; then
+		for s in 100 1000; do
+			server_bench "strace-fanout-$s" -- fanout --subscribers "$s" \
+			    --publishers "$PUBS" --window "$WINDOW" --size "$SIZE" \
+			    --duration 3 --strace "$OUT/runs/strace-fanout-$s.strace"
+		done
+	else
+		echo "run.sh: strace not installed: no syscall counts" >&2
+	fi
+	# Runs longer than handshake_timeout (10 s) raise it: wschatd drops a
+	# client that has sent a frame after the upgrade and then stays silent
+	# that long (a read timeout left over from evhttp; BENCHMARKS.md,
+	# Findings), and subscribers never talk.
+	LONG=handshake_timeout=3600
+	# 3. Latency at 20000 deliveries/s, open loop, one publisher.
+	server_bench "latency-1000" "$LONG" -- fanout --subscribers 1000 \
+	    --publishers 1 --rate 20 --size "$SIZE" --duration 10
+	server_bench "latency-5000" "$LONG" -- fanout --subscribers 5000 \
+	    --publishers 1 --rate 4 --size "$SIZE" --duration 10
+	# 4. Ingest with many publishers: group commit at both sync levels.
+	for sync in normal full; do
+		for pw in 16x8 16x32 32x8 32x32; do
+			server_bench "ingest-$sync-$pw" journal_sync="$sync" -- \
+			    ingest --publishers "${pw%x*}" --window "${pw#*x}" \
+			    --size "$SIZE" --duration "$DURATION"
+		done
+	done
+	# 6. 50000 idle connections on one server process, if this machine
+	# lets a process have that many descriptors (raising the hard limit
+	# needs CAP_SYS_RESOURCE); else as many as it does.
+	if prlimit --nofile=200000:200000 true 2>/dev/null; then
+		WRAP="prlimit --nofile=200000:200000"
+		BIG=50000
+	else
+		BIG=$(($(ulimit -Hn) - 100))
+		echo "run.sh: cannot raise RLIMIT_NOFILE above $(ulimit -Hn):" \
+		    "$BIG connections instead of 50000" >&2
+	fi
+	server_bench "connections-big" -- connections --connections "$BIG" \
+	    --concurrency 1000 --duration 2
+	WRAP=
+	# 7. One client resumes across 300000 missed events while 100
+	# subscribers get 2000 msgs/s; the replay starts 3 s in.
+	server_bench "replay-300k" resume_max_events=2000000 max_output=1M "$LONG" -- \
+	    replay --subscribers 100 --publishers "$PUBS" --rate 2000 \
+	    --size "$SIZE" --duration 6 --replay-at 3 --replay-events 300000
+	# 8. 100 subscribers that never read, beside 100 that do.
+	server_bench "stalled-100" max_output=1M "$LONG" -- fanout --subscribers 100 \
+	    --stalled 100 --publishers "$PUBS" --rate 10000 --size "$SIZE" \
+	    --duration 4
+fi
 T1=$(date +%s)
 
 # Collect: results.json (machine + every run), results.csv, the chart data.
 "$PYTHON" - "$OUT" "$SRCDIR" "$((T1 - T0))" <<'EOF' || FAILED=1
-import csv, glob, json, os, platform, re, subprocess, sys
+import csv, glob, json, os, platform, re, resource, subprocess, sys
 
 out, srcdir, wall = sys.argv[1], sys.argv[2], int(sys.argv[3])
 
@@ -267,8 +351,11 @@ cols = ["name", "scenario", "ok", "errors", "subscribers", "publishers",
         "server_rss_kb_before", "server_rss_kb_after", "connects_per_s",
         "server_rss_per_connection_bytes", "deliveries_per_write",
         "server_write_calls", "server_loop_stall_max_us", "reconnects",
-        "replayed", "client_cpu_s",
-        "other_cpu_s", "server_config",
+        "replayed", "client_cpu_s", "client_tick_gap_max_us",
+        "server_loop_cpu_s", "server_rss_kb_peak",
+        "strace_writev_per_delivery", "strace_epoll_ctl_per_delivery",
+        "replay_events_per_s", "p99_quiet_us", "p99_during_replay_us",
+        "stalled_closed", "other_cpu_s", "server_config",
         "command"]
 with open(os.path.join(out, "results.csv"), "w", newline="",
           encoding="utf-8") as f:
@@ -277,12 +364,24 @@ with open(os.path.join(out, "results.csv"), "w", newline="",
     for r in runs:
         p, lat, rtt = r.get("params", {}), r.get("latency_us") or {}, \
             r.get("confirm_latency_us") or {}
+        st, rp, sl = r.get("strace") or {}, r.get("replay") or {}, \
+            r.get("stalled") or {}
         row = dict(r, subscribers=p.get("subscribers"),
                    publishers=p.get("publishers"),
                    connections=p.get("connections"),
                    p50_us=lat.get("p50"), p99_us=lat.get("p99"),
                    p999_us=lat.get("p999"), max_us=lat.get("max"),
-                   confirm_p50_us=rtt.get("p50"), confirm_p99_us=rtt.get("p99"))
+                   confirm_p50_us=rtt.get("p50"), confirm_p99_us=rtt.get("p99"),
+                   strace_writev_per_delivery=st.get("writev_per_delivery"),
+                   strace_epoll_ctl_per_delivery=st.get("epoll_ctl_per_delivery"),
+                   replay_events_per_s=rp.get("events_per_s"),
+                   p99_quiet_us=(r.get("latency_quiet_us") or {}).get("p99"),
+                   p99_during_replay_us=(r.get("latency_during_replay_us")
+                                         or {}).get("p99"),
+                   stalled_closed=(sl.get("closed_1013", 0) +
+                                   sl.get("closed_other", 0) +
+                                   sl.get("eof_without_close", 0) +
+                                   sl.get("reset", 0)) if sl else None)
         w.writerow(["" if row.get(c) is None else row.get(c) for c in cols])
 
 # Chart data: subscribers, wschatd deliveries/s, ceiling deliveries/s, p99s.
@@ -324,6 +423,139 @@ for row in ratios:
     print("fanout/ceiling S=%-5d deliveries/s %s, per server cpu-s %s" % (
         row["subscribers"], row["deliveries_per_s_ratio"],
         row["deliveries_per_server_cpu_s_ratio"]))
+
+# The performance issue's targets, from the runs that measure them.
+targets = []
+def target(n, what, measured, names, met):
+    have = [x for x in names if x in by]
+    if not have:
+        return
+    targets.append({"n": n, "target": what, "measured": measured,
+                    "runs": have, "met": met,
+                    "commands": [by[x]["command"] for x in have],
+                    "other_cpu_s": [by[x].get("other_cpu_s") for x in have]})
+
+def ms(us):
+    return "%.2f ms" % (us / 1000.0) if isinstance(us, (int, float)) else "-"
+
+for s in (100, 1000):
+    f, c = by.get("fanout-%d" % s), by.get("ceiling-%d" % s)
+    a, b = num(f, "deliveries_per_server_cpu_s"), num(c, "deliveries_per_server_cpu_s")
+    if f and c and a and b:
+        target(1, "fan-out S=%d, journal on: >= 750k deliveries per server "
+               "CPU-s and >= 50%% of the ceiling's" % s,
+               "%.0fk per CPU-s; ceiling %.0fk: %.0f%%" % (a / 1e3, b / 1e3,
+                                                          100 * a / b),
+               ["fanout-%d" % s, "ceiling-%d" % s],
+               a >= 750e3 and a / b >= 0.5)
+for s in (100, 1000):
+    r = by.get("strace-fanout-%d" % s)
+    st = (r or {}).get("strace")
+    if st:
+        wv, ec = st["writev_per_delivery"], st["epoll_ctl_per_delivery"]
+        target(2, "syscalls per delivery, fan-out S=%d (strace -c -f)" % s,
+               "writev %.4f (%.1f deliveries per writev), epoll_ctl %.5f, "
+               "epoll_wait %.4f" % (wv, 1 / wv if wv else 0, ec,
+                                    st["epoll_wait_per_delivery"]),
+               ["strace-fanout-%d" % s], None)
+for name, limit in (("latency-1000", 5000), ("latency-5000", 20000)):
+    r = by.get(name)
+    if r and r.get("latency_us"):
+        p = r["latency_us"]["p99"]
+        target(3, "%s subscribers at 20k deliveries/s: p99 < %d ms" % (
+               r["params"]["subscribers"], limit // 1000),
+               "p99 %s (p50 %s); bench CPU %.0f%%, server CPU %.0f%%" % (
+                   ms(p), ms(r["latency_us"]["p50"]),
+                   100 * r["client_cpu_s"] / max(r["elapsed_s"], 1e-9),
+                   100 * (r.get("server_cpu_s") or 0) /
+                   max(r["elapsed_s"], 1e-9)),
+               [name], r["ok"] and p < limit)
+for sync, limit in (("normal", 100e3), ("full", 20e3)):
+    cand = [r for r in runs if r.get("scenario") == "ingest" and r["ok"] and
+            r["name"].startswith("ingest-%s" % sync) and
+            not r["name"].endswith("-w1")]
+    if cand:
+        best = max(cand, key=lambda r: r.get("published_per_s") or 0)
+        target(4, "ingest, journal_sync=%s: >= %dk msgs/s" % (sync, limit // 1e3),
+               "%.0fk msgs/s at %d publishers x window %d" % (
+                   best["published_per_s"] / 1e3, best["params"]["publishers"],
+                   best["params"]["window"]),
+               [best["name"]], best["published_per_s"] >= limit)
+# SQLite runs on the loop thread only for RESUME/SNAPSHOT/HISTORY reads.
+sq = [r for r in runs if r.get("scenario") in ("resume", "replay") and
+      r.get("server_loop_stall_max_us") is not None]
+other = [r for r in runs if r.get("scenario") not in ("resume", "replay",
+                                                     "ceiling") and
+         r.get("server_loop_stall_max_us") is not None]
+if sq:
+    w = max(sq, key=lambda r: r["server_loop_stall_max_us"])
+    o = max(other, key=lambda r: r["server_loop_stall_max_us"]) if other else None
+    target(5, "no loop stall > 5 ms caused by SQLite",
+           "longest stall %s in %s (loop-thread SQLite reads); without them "
+           "up to %s (%s)" % (ms(w["server_loop_stall_max_us"]), w["name"],
+                              ms(o["server_loop_stall_max_us"]) if o else "-",
+                              o["name"] if o else "-"),
+           [w["name"]], w["server_loop_stall_max_us"] <= 5000)
+r = by.get("connections-big")
+if r:
+    b = num(r, "server_rss_per_connection_bytes") or 0
+    n = r["params"]["connections"]
+    target(6, "<= 4 KB of server memory per idle WebSocket",
+           "%.0f bytes each at %d connections (RSS %d -> %d kB)" % (
+               b, r.get("connected", 0), r.get("server_rss_kb_before", 0),
+               r.get("server_rss_kb_after", 0)),
+           ["connections-big"], r["ok"] and b <= 4096)
+    target(6, "50,000 concurrent connections on one server process",
+           "%d of %d connected%s" % (
+               r.get("connected", 0), n, "" if n >= 50000 else
+               " (50000 not possible here: RLIMIT_NOFILE hard limit %d, no "
+               "CAP_SYS_RESOURCE to raise it)" %
+               resource.getrlimit(resource.RLIMIT_NOFILE)[1]),
+           ["connections-big"],
+           (r["ok"] and r.get("connected") == 50000) if n >= 50000 else None)
+r = by.get("replay-300k")
+if r and r.get("replay"):
+    q = (r.get("latency_quiet_us") or {}).get("p99")
+    d = (r.get("latency_during_replay_us") or {}).get("p99")
+    eps = r["replay"]["events_per_s"]
+    target(7, "replay >= 300k events/s while a fan-out's p99 rises < 5 ms",
+           "%d events at %.0fk/s; fan-out p99 %s quiet, %s during the replay"
+           % (r["replay"]["events"], eps / 1e3, ms(q), ms(d)),
+           ["replay-300k"], r["ok"] and eps >= 300e3 and q is not None and
+           d is not None and d - q < 5000)
+r = by.get("stalled-100")
+if r and r.get("stalled"):
+    sl = r["stalled"]
+    closed = sl["closed_1013"] + sl["eof_without_close"] + sl["reset"]
+    grow = (r.get("server_rss_kb_peak") or 0) - (r.get("server_rss_kb_before") or 0)
+    target(8, "slow consumers cost at most max_output each (100 x 1 MiB)",
+           "%d of %d closed (%d saw the 1013 frame); RSS peak %d kB over "
+           "%d kB before (+%.0f KiB per stalled); others got every message" % (
+               closed, sl["connections"], sl["closed_1013"],
+               r.get("server_rss_kb_peak") or 0,
+               r.get("server_rss_kb_before") or 0, grow / sl["connections"]),
+           ["stalled-100"], r["ok"] and closed == sl["connections"] and
+           grow <= 1.1 * 1024 * sl["connections"])
+if targets:
+    results["targets"] = targets
+    with open(os.path.join(out, "results.json"), "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=2)
+    with open(os.path.join(out, "targets.md"), "w", encoding="utf-8") as f:
+        f.write("| # | target | measured | run | met |\n|---|---|---|---|---|\n")
+        for t in targets:
+            f.write("| %d | %s | %s | %s | %s |\n" % (
+                t["n"], t["target"], t["measured"], ", ".join(t["runs"]),
+                {True: "**met**", False: "**not met**", None: "(no threshold)"}
+                [t["met"]]))
+        f.write("\nCommands:\n\n")
+        for t in targets:
+            for c in t["commands"]:
+                f.write("    %s\n" % c)
+    print("\ntargets (%s):" % os.path.join(out, "targets.md"))
+    for t in targets:
+        print("  %d %-9s %s: %s" % (t["n"], {True: "met", False: "NOT MET",
+                                            None: "-"}[t["met"]],
+                                   t["target"], t["measured"]))
 sys.exit(0 if all(r["ok"] for r in runs) else 1)
 EOF
 

@@ -6,6 +6,11 @@ checker catches what it claims to catch.
   temporary database, rate_limit = 0): exit 0, zero errors in the JSON,
   and every published message delivered to every subscriber (in resume,
   across reconnects with RESUME). No speed thresholds.
+- replay: one client leaves, 3000 messages are published, and it comes back
+  with RESUME during a fan-out; it must get all of them and the live ones
+  after, exactly once and in order. fanout --stalled: two subscribers stop
+  reading and wschatd (max_output = 64K) must close them, 1013, while the
+  others get every message.
 - A small faulty server written here (FakeServer) speaks just enough of the
   protocol to host a fanout run, and breaks it on purpose: a dropped event,
   a duplicated one, a seq that goes backwards, broken JSON, a 1013 close.
@@ -354,6 +359,48 @@ class BenchSmoke(unittest.TestCase):
         self.assertGreater(r["replayed"], 0, out)
         self.assertEqual(r["deliveries"], r["published"] * 10, out)
 
+        self.assertEqual(d.stop(), 0, "\n".join(d.lines[-20:]))
+
+    def test_replay(self):
+        # One client leaves, 3000 messages are published, and it comes
+        # back with RESUME across all of them while a fan-out goes on: it
+        # must get every message once, in order, and RESUMED must count
+        # the replay exactly (the bench checks both).
+        d = self.daemon()
+        rc, r, out = run_bench(self.tmp, [
+            "replay", "--url", "ws://127.0.0.1:%d/ws" % d.port,
+            "--subscribers", "5", "--publishers", "2", "--rate", "500",
+            "--duration", "1.5", "--replay-at", "0.5",
+            "--replay-events", "3000", "--server-pid", str(d.proc.pid)])
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(r["errors"], 0, out)
+        self.assertEqual(r["replay"]["prefilled"], 3000, out)
+        self.assertGreaterEqual(r["replay"]["events"], 3000, out)
+        self.assertEqual(r["replay"]["resumer_received"],
+                         r["published"] + 3000, out)
+        self.assertEqual(r["deliveries"], r["published"] * 5, out)
+        self.assertGreater(r["latency_quiet_us"]["count"], 0, out)
+        self.assertEqual(d.stop(), 0, "\n".join(d.lines[-20:]))
+
+    def test_stalled_subscribers(self):
+        # Two subscribers stop reading: with max_output = 64K the server
+        # closes them (1013, or EOF once it gave up on the close) while
+        # the three others get every message.
+        d = self.daemon(max_output="64K")
+        rc, r, out = run_bench(self.tmp, [
+            "fanout", "--url", "ws://127.0.0.1:%d/ws" % d.port,
+            "--subscribers", "3", "--stalled", "2", "--publishers", "1",
+            "--rate", "1500", "--size", "3000", "--duration", "2",
+            "--server-pid", str(d.proc.pid)])
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(r["errors"], 0, out)
+        st = r["stalled"]
+        self.assertEqual(st["closed_1013"] + st["eof_without_close"] +
+                         st["reset"], 2, out)
+        self.assertEqual(st["closed_other"], 0, out)
+        self.assertEqual(r["deliveries"], r["published"] * 3, out)
+        self.assertTrue(any("1013 slow consumer" in l for l in d.lines),
+                        "\n".join(d.lines[-20:]))
         self.assertEqual(d.stop(), 0, "\n".join(d.lines[-20:]))
 
     def test_ceiling(self):
