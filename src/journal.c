@@ -1491,16 +1491,20 @@ journal_setup(sqlite3 *db, const char *sql, char **cause)
 	return (0);
 }
 
-/* Switch to WAL, which lets readers and the writer run side by side. */
+/*
+ * Run a journal_mode PRAGMA and require WAL: set it (journal_wal) or, for
+ * a snapshot cursor, just check it, since only in WAL mode can a long read
+ * run beside the writer.
+ */
 static int
-journal_wal(sqlite3 *db, char **cause)
+journal_mode_wal(sqlite3 *db, const char *sql, const char *refusal_fmt,
+    char **cause)
 {
 	sqlite3_stmt	*st;
 	const char	*mode;
 	int		 ok;
 
-	if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st,
-	    NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
 		xasprintf(cause, "journal_mode: %s", sqlite3_errmsg(db));
 		return (-1);
 	}
@@ -1512,10 +1516,26 @@ journal_wal(sqlite3 *db, char **cause)
 	mode = (const char *)sqlite3_column_text(st, 0);
 	ok = mode != NULL && strcmp(mode, "wal") == 0;
 	if (!ok)
-		xasprintf(cause, "journal_mode: WAL not available (got %s)",
-		    mode != NULL ? mode : "nothing");
+		xasprintf(cause, refusal_fmt, mode != NULL ? mode : "nothing");
 	sqlite3_finalize(st);
 	return (ok ? 0 : -1);
+}
+
+/* Put a connection's database in WAL mode. */
+static int
+journal_wal(sqlite3 *db, char **cause)
+{
+	return (journal_mode_wal(db, "PRAGMA journal_mode = WAL",
+	    "journal_mode: WAL not available (got %s)", cause));
+}
+
+/* A snapshot cursor refuses a database not in WAL mode. */
+static int
+journal_snap_wal(sqlite3 *db, char **cause)
+{
+	return (journal_mode_wal(db, "PRAGMA journal_mode", "snapshot: the "
+	    "journal is not in WAL mode (%s), so a paged read would block the "
+	    "writer", cause));
 }
 
 /* Open both connections; admin opens never create and never migrate. */
@@ -1862,33 +1882,6 @@ journal_snap_deliver(struct journal_snap *s, const struct journal_snapshot_cb *c
 	}
 }
 
-/* Only in WAL mode can a long read run beside the writer: else refuse. */
-static int
-journal_snap_wal(sqlite3 *db, char **cause)
-{
-	sqlite3_stmt	*st;
-	const char	*mode;
-	int		 ok;
-
-	if (sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL) !=
-	    SQLITE_OK) {
-		xasprintf(cause, "journal_mode: %s", sqlite3_errmsg(db));
-		return (-1);
-	}
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		xasprintf(cause, "journal_mode: %s", sqlite3_errmsg(db));
-		sqlite3_finalize(st);
-		return (-1);
-	}
-	mode = (const char *)sqlite3_column_text(st, 0);
-	ok = mode != NULL && strcmp(mode, "wal") == 0;
-	if (!ok)
-		xasprintf(cause, "snapshot: the journal is not in WAL mode "
-		    "(%s), so a paged read would block the writer",
-		    mode != NULL ? mode : "unknown");
-	sqlite3_finalize(st);
-	return (ok ? 0 : -1);
-}
 
 /*
  * Start a snapshot: a fresh read-only connection, one read transaction,
