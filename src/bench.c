@@ -366,6 +366,7 @@ static struct {
 	double		 srv_loop_cpu[2];	/* the main (event loop) thread */
 	long		 srv_rss0, srv_rss1, srv_rss_conn;
 	long		 srv_rss_peak;	/* sampled every 100 ms while running */
+	int64_t		 srv_sndq_peak;	/* --stalled: the server's TCP send queues */
 	double		 srv_cpu_conn;	/* connections: when all were open */
 	int		 srv_ok;
 	struct rusage	 ru0, ru1;
@@ -695,6 +696,33 @@ proc_io(pid_t pid, int64_t *syscr, int64_t *syscw)
 			*syscw = v;
 	}
 	fclose(f);
+}
+
+/*
+ * Bytes in the TCP send queues of the server's connections (local port =
+ * the server's), from /proc/net/tcp: the kernel memory slow consumers
+ * hold beside the server's own max_output. -1 if unreadable.
+ */
+static int64_t
+server_send_queues(void)
+{
+	char		 line[512];
+	unsigned int	 lport, st;
+	unsigned long	 tx;
+	int64_t		 sum = 0;
+	FILE		*f;
+
+	if ((f = fopen("/proc/net/tcp", "r")) == NULL)
+		return (-1);
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (sscanf(line, " %*u: %*x:%x %*x:%*x %x %lx:%*x", &lport, &st,
+		    &tx) != 3)
+			continue;
+		if (lport == ntohs(opts.addr.sin_port) && st == 1)
+			sum += (int64_t)tx;
+	}
+	fclose(f);
+	return (sum);
 }
 
 /* CPU seconds the whole machine spent busy (all CPUs, /proc/stat). */
@@ -2357,13 +2385,16 @@ watch_cb(evutil_socket_t fd, short what, void *arg)
 {
 	uint64_t	 progress;
 	int64_t		 now = now_ns();
+	int64_t		 q;
 	long		 rss;
 	char		*m;
 
-	/* The server's peak RSS, to the end of the run. */
+	/* The server's peak RSS (and send queues), to the end of the run. */
 	if (opts.server_pid > 0 && (rss = proc_rss_kb(opts.server_pid)) >
 	    run.srv_rss_peak)
 		run.srv_rss_peak = rss;
+	if (run.nstall > 0 && (q = server_send_queues()) > run.srv_sndq_peak)
+		run.srv_sndq_peak = q;
 	if (run.phase != PH_RUN)
 		return;
 	progress = run.total_deliveries + run.total_confirmed + run.total_sent;
@@ -3226,6 +3257,10 @@ report_print(void)
 			    " events read\n", run.nstall, run.stall_close_1013,
 			    run.stall_close_other, run.stall_eof, run.stall_reset,
 			    run.stall_caught_up, run.stall_received);
+		if (run.nstall > 0)
+			printf("  server TCP send queues %.1f MB at the peak (kernel "
+			    "memory, /proc/net/tcp)\n", (double)run.srv_sndq_peak /
+			    1e6);
 		if (nb.server_cpu >= 0) {
 			printf("  %-22s %.2f s (%.0f%% of one core)", opts.scenario ==
 			    SC_CEILING ? "fan-out thread cpu" : "server cpu",
@@ -3412,6 +3447,8 @@ report_json(void)
 		    run.stall_caught_up));
 		json_object_set_new(st, "events_read", json_integer(
 		    (json_int_t)run.stall_received));
+		json_object_set_new(st, "server_send_queues_peak_bytes",
+		    json_integer(run.srv_sndq_peak));
 		json_object_set_new(o, "stalled", st);
 	}
 	if (run.strace_calls != NULL) {

@@ -9,7 +9,7 @@ checker catches what it claims to catch.
 - replay: one client leaves, 3000 messages are published, and it comes back
   with RESUME during a fan-out; it must get all of them and the live ones
   after, exactly once and in order. fanout --stalled: two subscribers stop
-  reading and wschatd (max_output = 64K) must close them, 1013, while the
+  reading and wschatd (max_output = 1M) must close them, 1013, while the
   others get every message.
 - A small faulty server written here (FakeServer) speaks just enough of the
   protocol to host a fanout run, and breaks it on purpose: a dropped event,
@@ -383,14 +383,16 @@ class BenchSmoke(unittest.TestCase):
         self.assertEqual(d.stop(), 0, "\n".join(d.lines[-20:]))
 
     def test_stalled_subscribers(self):
-        # Two subscribers stop reading: with max_output = 64K the server
-        # closes them (1013, or EOF once it gave up on the close) while
-        # the three others get every message.
-        d = self.daemon(max_output="64K")
+        # Two subscribers stop reading: 4 MB/s for 3 s is more than the
+        # kernel's buffers (up to about 4 MB) and max_output = 1M, so the
+        # server closes them (1013, or EOF once it gave up on the close),
+        # while the three others, 250 ms of traffic from that limit, get
+        # every message.
+        d = self.daemon(max_output="1M", max_line="65536")
         rc, r, out = run_bench(self.tmp, [
             "fanout", "--url", "ws://127.0.0.1:%d/ws" % d.port,
             "--subscribers", "3", "--stalled", "2", "--publishers", "1",
-            "--rate", "1500", "--size", "3000", "--duration", "2",
+            "--rate", "500", "--size", "8000", "--duration", "3",
             "--server-pid", str(d.proc.pid)])
         self.assertEqual(rc, 0, out)
         self.assertEqual(r["errors"], 0, out)
