@@ -492,21 +492,31 @@ for sync, limit in (("normal", 100e3), ("full", 20e3)):
                    best["published_per_s"] / 1e3, best["params"]["publishers"],
                    best["params"]["window"]),
                [best["name"]], best["published_per_s"] >= limit)
-# SQLite runs on the loop thread only for RESUME/SNAPSHOT/HISTORY reads.
-sq = [r for r in runs if r.get("scenario") in ("resume", "replay") and
-      r.get("server_loop_stall_max_us") is not None]
+# SQLite runs on the loop thread only for RESUME/SNAPSHOT/HISTORY reads:
+# the replay run asks /healthz for the longest stall before and after the
+# replay, so its window is told apart from the prefill, the joins and the
+# closes; resume-100 (many short replays) gives a whole-run bound.
 other = [r for r in runs if r.get("scenario") not in ("resume", "replay",
                                                      "ceiling") and
          not r.get("strace") and r.get("server_loop_stall_max_us") is not None]
-if sq:
-    w = max(sq, key=lambda r: r["server_loop_stall_max_us"])
-    o = max(other, key=lambda r: r["server_loop_stall_max_us"]) if other else None
+o = max(other, key=lambda r: r["server_loop_stall_max_us"]) if other else None
+r, rs = by.get("replay-300k"), by.get("resume-100")
+if r and r.get("replay") and r["replay"].get("server_loop_stall_max_us_after"):
+    b = r["replay"]["server_loop_stall_max_us_before"]
+    a = r["replay"]["server_loop_stall_max_us_after"]
+    bound = a if a > b else b
     target(5, "no loop stall > 5 ms caused by SQLite",
-           "longest stall %s in %s (loop-thread SQLite reads); without them "
-           "up to %s (%s)" % (ms(w["server_loop_stall_max_us"]), w["name"],
-                              ms(o["server_loop_stall_max_us"]) if o else "-",
-                              o["name"] if o else "-"),
-           [w["name"]], w["server_loop_stall_max_us"] <= 5000)
+           "%s; resume-100 (1900 short replays): at most %s in the whole run;"
+           " without SQLite on the loop: up to %s (%s)" % (
+               "the 300k-event replay raised the longest stall to %s" % ms(a)
+               if a > b else "the 300k-event replay did not raise the "
+               "longest stall (%s, set before it)" % ms(b),
+               ms((rs or {}).get("server_loop_stall_max_us")),
+               ms(o["server_loop_stall_max_us"]) if o else "-",
+               o["name"] if o else "-"),
+           ["replay-300k", "resume-100"],
+           bound <= 5000 and ((rs or {}).get("server_loop_stall_max_us") or 0)
+           <= 5000)
 r = by.get("connections-big")
 if r:
     b = num(r, "server_rss_per_connection_bytes") or 0
