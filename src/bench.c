@@ -240,6 +240,7 @@ struct ceiling {
 	struct event	*cl_accept_ev;
 	struct event	*cl_stop_ev;
 	struct event	*cl_again_ev;	/* the next pass of ceil_produce */
+	struct event	*cl_tick_ev;	/* open loop (--rate): every 1 ms */
 	int64_t		 cl_deadline;	/* ns: stop producing */
 	int		 cl_nfds;
 	int		*cl_fds;
@@ -2897,13 +2898,15 @@ ceil_write_cb(evutil_socket_t fd, short what, void *arg)
 	ceil_flush((int)(intptr_t)arg);
 }
 
-/* Frame message n of publisher p exactly as wschatd would, and fan it out. */
+/*
+ * Frame message n of publisher p, sent at ts, exactly as wschatd would,
+ * and fan it out.
+ */
 static void
-ceil_emit(int p, int64_t n)
+ceil_emit(int p, int64_t n, int64_t ts)
 {
 	struct ceiling	*cl = &run.cl;
 	struct timespec	 wall;
-	int64_t		 ts = now_ns();
 	size_t		 tlen, hl;
 	int		 len, i;
 
@@ -3006,7 +3009,7 @@ ceil_produce(void)
 				continue;
 			if (sent >= cl->cl_limit[p])
 				continue;
-			ceil_emit(p, sent + 1);
+			ceil_emit(p, sent + 1, now_ns());
 			progress = 1;
 		}
 	} while (progress);
@@ -3035,6 +3038,36 @@ ceil_produce(void)
 	}
 }
 
+/*
+ * Open loop: every millisecond, what the schedule says is due, stamped
+ * with its scheduled time (as tick_cb does for wschatd), then one write
+ * per receiver, as wschatd writes once per loop pass.
+ */
+static void
+ceil_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ceiling	*cl = &run.cl;
+	double		 per = opts.rate / run.npubs;
+	int64_t		 now = now_ns(), t0 = atomic_load(&cl->cl_t0), due, k;
+	int		 p, i, any = 0;
+
+	if (atomic_load(&cl->cl_stopped))
+		return;
+	if (now >= cl->cl_deadline) {
+		ceil_stop_cb(-1, 0, NULL);
+		return;
+	}
+	due = (int64_t)((double)(now - t0) / 1e9 * per) + 1;
+	for (p = 0; p < run.npubs; p++) {
+		for (k = atomic_load(&cl->cl_sent[p]); k < due &&
+		    (opts.messages == 0 || k < opts.messages); k++, any = 1)
+			ceil_emit(p, k + 1, t0 + (int64_t)((double)k / per * 1e9));
+	}
+	if (any)
+		for (i = 0; i < cl->cl_nfds; i++)
+			ceil_flush(i);
+}
+
 static void
 ceil_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -3046,7 +3079,8 @@ ceil_wake_cb(evutil_socket_t fd, short what, void *arg)
 		event_base_loopbreak(run.cl.cl_base);
 		return;
 	}
-	ceil_produce();
+	if (opts.rate == 0)
+		ceil_produce();
 }
 
 static void
@@ -3099,6 +3133,13 @@ ceil_accept_cb(evutil_socket_t lfd, short what, void *arg)
 	evtimer_add(cl->cl_stop_ev, &tv);
 	atomic_store(&cl->cl_t0, now_ns());
 	cl->cl_deadline = atomic_load(&cl->cl_t0) + (int64_t)(opts.duration * 1e9);
+	if (opts.rate > 0) {
+		tv.tv_sec = 0;
+		tv.tv_usec = 1000;
+		event_add(cl->cl_tick_ev, &tv);
+		ceil_tick_cb(-1, 0, NULL);
+		return;
+	}
 	ceil_produce();
 }
 
@@ -3184,6 +3225,7 @@ ceil_start(void)
 	    ceil_wake_cb, NULL);
 	cl->cl_stop_ev = evtimer_new(cl->cl_base, ceil_stop_cb, NULL);
 	cl->cl_again_ev = evtimer_new(cl->cl_base, ceil_again_cb, NULL);
+	cl->cl_tick_ev = event_new(cl->cl_base, -1, EV_PERSIST, ceil_tick_cb, NULL);
 	event_add(cl->cl_accept_ev, NULL);
 	event_add(cl->cl_wake_ev, NULL);
 	cl->cl_note_ev = event_new(run.base, cl->cl_note[0], EV_READ | EV_PERSIST,
@@ -3443,7 +3485,7 @@ report_print(void)
 			    strace_count("epoll_wait"),
 			    (double)run.total_deliveries));
 		printf("  bench cpu              %.2f s", nb.client_cpu);
-		if (opts.rate > 0)
+		if (opts.rate > 0 && opts.scenario != SC_CEILING)
 			printf(", longest gap between 1 ms ticks %.1f ms",
 			    (double)run.tick_gap_max / 1e6);
 		printf("\n");
@@ -3541,7 +3583,8 @@ report_json(void)
 		json_object_set_new(o, "confirm_latency_us", hist_json(&run.rtt));
 		json_object_set_new(o, "client_cpu_s", json_real(nb.client_cpu));
 		/* Open loop: how late our own 1 ms tick ran (bench stalls). */
-		json_object_set_new(o, "client_tick_gap_max_us", opts.rate > 0 ?
+		json_object_set_new(o, "client_tick_gap_max_us", opts.rate > 0 &&
+		    opts.scenario != SC_CEILING ?
 		    json_real((double)run.tick_gap_max / 1e3) : json_null());
 	}
 	json_object_set_new(o, "machine_busy_cpu_s", nb.busy >= 0 ?
@@ -3897,10 +3940,6 @@ opts_parse(int argc, char **argv)
 	if (opts.rate > 0 && window_set) {
 		fprintf(stderr, "wschat-bench: --rate (open loop) and --window "
 		    "(closed loop) exclude each other\n");
-		exit(2);
-	}
-	if (opts.scenario == SC_CEILING && opts.rate > 0) {
-		fprintf(stderr, "wschat-bench: ceiling is closed loop only\n");
 		exit(2);
 	}
 	if ((IS_FANOUT(opts.scenario) || opts.scenario == SC_CEILING) &&
