@@ -590,9 +590,12 @@ if targets:
                 {True: "**met**", False: "**not met**",
                  None: "reported (no threshold)"}[t["met"]]))
         f.write("\nCommands:\n\n")
+        seen = set()
         for t in targets:
             for c in t["commands"]:
-                f.write("    %s\n" % c)
+                if c not in seen:
+                    seen.add(c)
+                    f.write("    %s\n" % c)
     print("\ntargets (%s):" % os.path.join(out, "targets.md"))
     for t in targets:
         print("  %d %-9s %s: %s" % (t["n"], "-" if isinstance(t["met"], str)
