@@ -136,10 +136,15 @@ client_new(struct evhttp_connection *evcon, struct bufferevent *bev,
 
 	evhttp_connection_set_closecb(evcon, client_closecb, c);
 	bufferevent_setcb(bev, client_read_cb, client_write_cb, client_event_cb, c);
-	bufferevent_set_timeouts(bev, NULL, NULL);
 	bufferevent_setwatermark(bev, EV_READ, 0, 0);
 	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	/*
+	 * After enabling: enabling re-adds the events with the timeouts evhttp
+	 * set (handshake_timeout), which would drop a listening client that
+	 * stays quiet that long. Keepalive is ours (the sweep's pings).
+	 */
+	bufferevent_set_timeouts(bev, NULL, NULL);
 	log_debug("%s: connected", client_who(c));
 
 	client_sendf(c, "HELLO %s %s %lld", WSCHAT_VERSION,

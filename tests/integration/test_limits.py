@@ -228,6 +228,23 @@ class LimitsTest(harness.WschatTestCase):
                       "the close reason says ping timeout: %r" % reason)
         await self.assert_alive(d)
 
+    async def test_quiet_client_outlives_handshake_timeout(self):
+        # A client that only listens must not be cut off by the HTTP
+        # layer's handshake_timeout (1 s here): the first thing it hears
+        # after HELLO is the keepalive ping at ping_interval (2 s), not EOF.
+        d = self.daemon(handshake_timeout=1, ping_interval=2, ping_timeout=30)
+        ws = self.raw(d)
+        ws.read_hello()
+        ws.send_text("PING first")	# one command, then only listening
+        ws.expect("PONG first")
+        f = ws.read_frame()
+        self.assertEqual(f.opcode, OP_PING, "a quiet client after "
+                         "handshake_timeout gets a ping, not a drop: %r" % f)
+        ws.send_frame(OP_PONG, f.payload)
+        ws.send_text("PING still-here")
+        ws.expect("PONG still-here")
+        await self.assert_alive(d)
+
     async def test_client_answering_pings_stays(self):
         d = self.daemon(ping_interval=1, ping_timeout=2)
         ws = self.raw(d)
