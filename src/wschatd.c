@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,6 +148,13 @@ main(int argc, char **argv)
 		exit(1);
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * Keep up to 32 MiB of freed heap instead of trimming it after every
+	 * fan-out pass: the benchmark counted 12-16k brk calls and ~400k page
+	 * faults in a 4 s fan-out, and 20-30% more deliveries per CPU-second
+	 * without them (docs/BENCHMARKS.md).
+	 */
+	mallopt(M_TRIM_THRESHOLD, 32 * 1024 * 1024);
 
 	/*
 	 * The epoll changelist folds a write event's delete (output drained)
