@@ -25,9 +25,11 @@ struct resume {
 	char		**r_chans;	/* the user's channels at r_next */
 	size_t		 r_nchans;
 	int		 r_scheduled;
+	struct event	*r_ev;		/* the next page, at the lowest priority */
 };
 
 static void	resume_page(struct client *);
+static void	resume_schedule(struct client *);
 
 /* Is the user a member of this channel at the current replay point? */
 static ssize_t
@@ -122,6 +124,7 @@ resume_finish(struct client *c)
 
 	c->c_stream = NULL;
 	c->c_stream_cb = NULL;
+	event_free(r->r_ev);
 	for (i = 0; i < r->r_nchans; i++)
 		free(r->r_chans[i]);
 	free(r->r_chans);
@@ -141,12 +144,35 @@ resume_later(evutil_socket_t fd, short what, void *arg)
 	resume_page(c);
 }
 
+/*
+ * Run the next page from an event at the lowest priority, like the batch
+ * flush: a long replay then takes turns with group commit instead of
+ * keeping every commit (and so every other client's events) waiting.
+ */
+static void
+resume_schedule(struct client *c)
+{
+	struct resume	*r = c->c_stream;
+
+	if (r->r_scheduled)
+		return;
+	r->r_scheduled = 1;
+	event_active(r->r_ev, EV_TIMEOUT, 0);
+}
+
+/* The write callback, or a close: continue (or clean up) on our turn. */
+static void
+resume_wake(struct client *c)
+{
+	if (c->c_stream != NULL)
+		resume_schedule(c);
+}
+
 /* Send one page; then wait for the output to drain or for the next turn. */
 static void
 resume_page(struct client *c)
 {
 	struct resume	*r = c->c_stream;
-	struct timeval	 tv = { 0, 0 };
 	char		*cause;
 	int64_t		 before;
 
@@ -194,10 +220,7 @@ resume_page(struct client *c)
 	}
 	if (client_output_len(c) > (size_t)config.max_output / 2)
 		return;		/* client_write_cb calls again when drained */
-	r->r_scheduled = 1;
-	if (event_base_once(wschatd_base, -1, EV_TIMEOUT, resume_later, c,
-	    &tv) != 0)
-		fatalx("%s: event_base_once", __func__);
+	resume_schedule(c);
 }
 
 /* Parse a cursor: a non-negative decimal. */
@@ -265,6 +288,9 @@ cmd_resume_exec(struct client *c, struct proto_line *pl)
 		if (m->m_joined <= head && (m->m_parted == 0 || m->m_parted > head))
 			resume_chan_set(r, m->m_chan->ch_name, 1);
 	}
+	r->r_ev = event_new(wschatd_base, -1, 0, resume_later, c);
+	if (r->r_ev == NULL || event_priority_set(r->r_ev, 2) != 0)
+		fatalx("%s: event_new", __func__);
 	c->c_stream = r;
 	client_ref(c);
 	/* ... then back to the cursor by undoing the user's JOIN/PART. */
@@ -277,7 +303,7 @@ cmd_resume_exec(struct client *c, struct proto_line *pl)
 		return (CMD_NORMAL);
 	}
 	client_stream_begin(c, head);
-	c->c_stream_cb = resume_page;
+	c->c_stream_cb = resume_wake;
 	resume_page(c);
 	return (CMD_NORMAL);
 }
