@@ -112,10 +112,14 @@ http_healthz(struct evhttp_request *req)
 	    "Content-Type", "application/json");
 	evbuffer_add_printf(buf, "{\"status\":\"ok\",\"version\":\"%s\","
 	    "\"connections\":%u,\"channels\":%zu,\"users\":%zu,"
-	    "\"head\":%lld,\"epoch\":\"%s\",\"loop_stall_max_us\":%lld}\n",
+	    "\"head\":%lld,\"epoch\":\"%s\",\"loop_stall_max_us\":%lld,"
+	    "\"closed\":{\"normal\":%llu,\"error\":%llu,\"slow\":%llu}}\n",
 	    WSCHAT_VERSION, clients_count, state_nchannels, state_nusers(),
 	    (long long)batch_committed(), journal_epoch(wschatd_journal),
-	    (long long)clock_stall_max_us());
+	    (long long)clock_stall_max_us(),
+	    (unsigned long long)client_stats_closed[0],
+	    (unsigned long long)client_stats_closed[1],
+	    (unsigned long long)client_stats_closed[2]);
 	evhttp_send_reply(req, HTTP_OK, "OK", buf);
 	evbuffer_free(buf);
 }
@@ -382,12 +386,6 @@ http_free(void)
 	http_socket = NULL;
 }
 
-/* "addr:port" we are listening on. */
-const char *
-http_bound(void)
-{
-	return (http_addr);
-}
 
 /* Release an upgraded session's connection (socket and bufferevent). */
 void

@@ -124,7 +124,6 @@ const char	*config_name(size_t i);
 int		 http_init(struct event_base *, const char *listen, char **cause);
 void		 http_free(void);
 void		 http_stop_accepting(void);
-const char	*http_bound(void);		/* "addr:port" we listen on */
 void		 http_session_free(struct evhttp_connection *);
 
 /* proto.c: tokenizer, reply writers and the error-code table. */
@@ -273,7 +272,7 @@ void		 client_park(struct client *, const char *line, size_t len);
 void		 client_unpark(struct client *);
 /* Input is processed again (after a stream or a parked command). */
 void		 client_resume_input(struct client *);
-extern uint64_t	 client_stats_closed[3];	/* normal, error, slow */
+extern uint64_t	 client_stats_closed[3];	/* normal, error, slow: /healthz */
 
 /* state.c: users, channels, memberships and intents with two-way indexes. */
 enum intent_type { INTENT_CHANNEL, INTENT_USER, INTENT_MESSAGE, INTENT_MAX };

@@ -180,6 +180,8 @@ class HandshakeTest(harness.WschatTestCase):
                              "healthz version: %r" % h)
         self.assertIsInstance(h.get("head"), int, "healthz head: %r" % h)
         self.assertIsInstance(h.get("epoch"), str, "healthz epoch: %r" % h)
+        self.assertEqual(h.get("closed"), {"normal": 0, "error": 0, "slow": 0},
+                         "nothing closed yet: %r" % h)
 
         a = await self.client(d)
         await self.client(d)
