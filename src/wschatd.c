@@ -170,13 +170,14 @@ main(int argc, char **argv)
 	if (event_base_priority_init(wschatd_base, 3) != 0)
 		fatalx("event_base_priority_init");
 
-#ifdef WSCHAT_DEBUG
-	if (getenv("WSCHAT_FAIL_STEP") != NULL)
-		journal_fail_step(atol(getenv("WSCHAT_FAIL_STEP")));
-#endif
 	wschatd_journal = journal_open(config.db, config.journal_sync, &cause);
 	if (wschatd_journal == NULL)
 		fatalx("journal %s: %s", config.db, cause);
+#ifdef WSCHAT_DEBUG
+	/* Counted from the first batch, after the open's run marker. */
+	if (getenv("WSCHAT_FAIL_STEP") != NULL)
+		journal_fail_step(atol(getenv("WSCHAT_FAIL_STEP")));
+#endif
 	journal_set_retention(wschatd_journal, config.retain_events,
 	    config.retain_days);
 	if (batch_load_state(wschatd_journal) != 0)
@@ -211,6 +212,12 @@ main(int argc, char **argv)
 	/* Run the deferred frees scheduled by the connections evhttp freed. */
 	client_reap_all(wschatd_base);
 	client_shutdown();
+	/* Every commit is in: the next start need not change the epoch. */
+	if (journal_mark_stopped(wschatd_journal, &cause) != 0) {
+		log_warnx("journal %s: %s (the next start takes this run for a "
+		    "crash)", config.db, cause);
+		free(cause);
+	}
 	journal_close(wschatd_journal);
 	state_clear();
 	event_base_free(wschatd_base);

@@ -423,9 +423,15 @@ struct journal_stats {
 };
 typedef int (*journal_row_cb)(int ncols, const char *const *values, void *);
 typedef void (*journal_problem_cb)(const char *problem, void *);
+/*
+ * The daemon's open: a new epoch if the last run may have lost commits
+ * (meta run_state), then this run is marked running, with a full sync.
+ */
 struct journal	*journal_open(const char *path, int sync, char **cause);
 /* wschatctl: an existing database at exactly our schema; never migrates. */
 struct journal	*journal_open_admin(const char *path, char **cause);
+/* After an orderly shutdown's last commit: the next start keeps the epoch. */
+int		 journal_mark_stopped(struct journal *, char **cause);
 void		 journal_close(struct journal *);
 const char	*journal_epoch(struct journal *);
 int64_t		 journal_head(struct journal *);	/* last committed seq */
@@ -487,6 +493,7 @@ int		 journal_query(struct journal *, const char *sql, journal_row_cb,
 		     void *, char **cause);
 #ifdef WSCHAT_DEBUG
 void		 journal_fail_step(long n);	/* fail the nth sqlite3_step, 0 = off */
+void		 journal_fake_boot_id(const char *);	/* NULL: the real one */
 #endif
 
 /* migrate.c */

@@ -2,8 +2,9 @@
  * test_journal.c: the journal against real SQLite files in a temporary
  * directory: migrations and the golden schema, the epoch and head, the
  * writer thread and its done callbacks, the state tables, retention, the
- * reads the protocol uses, wschatctl's helpers, and (debug builds) every
- * write step failing in turn.
+ * reads the protocol uses, the run state that decides whether a start
+ * takes a new epoch, wschatctl's helpers, and (debug builds) every write
+ * step failing in turn.
  */
 #include "config.h"
 
@@ -78,6 +79,9 @@ teardown(void **state)
 	int		 k;
 
 	journal_close(fx->j);
+#ifdef WSCHAT_DEBUG
+	journal_fake_boot_id(NULL);
+#endif
 	for (b = fx->batches; b != NULL; b = next) {
 		next = b->next;
 		for (i = 0; i < b->n; i++)
@@ -1421,6 +1425,319 @@ t_snap_cursor_consistent(void **state)
 	assert_int_equal(access(wal, F_OK), -1);
 }
 
+/* The journal's meta value for key, "" if it has none; caller frees. */
+static char *
+meta(struct journal *j, const char *key)
+{
+	char	sql[128], *v;
+
+	snprintf(sql, sizeof sql, "SELECT value FROM meta WHERE key = '%s'",
+	    key);
+	v = dump(j, sql);
+	v[strcspn(v, "\n")] = '\0';
+	return (v);
+}
+
+static void
+assert_meta(struct journal *j, const char *key, const char *want)
+{
+	char	*got = meta(j, key);
+
+	if (strcmp(got, want) != 0) {
+		print_error("meta %s: got '%s', want '%s'\n", key, got, want);
+		free(got);
+		fail();
+	}
+	free(got);
+}
+
+static void
+open_sync(struct fx *fx, int sync)
+{
+	char	*cause = NULL;
+
+	fx->j = journal_open(fx->path, sync, &cause);
+	if (fx->j == NULL)
+		fail_msg("journal_open: %s", cause);
+}
+
+/* The process dies, as by kill -9: no journal_mark_stopped(). */
+static void
+crash(struct fx *fx)
+{
+	journal_close(fx->j);
+	fx->j = NULL;
+}
+
+/* An orderly shutdown: the last commits, the marker, the close. */
+static void
+shutdown_clean(struct fx *fx)
+{
+	char	*cause = NULL;
+
+	if (journal_mark_stopped(fx->j, &cause) != 0)
+		fail_msg("journal_mark_stopped: %s", cause);
+	journal_close(fx->j);
+	fx->j = NULL;
+}
+
+/* The epoch of the database at fx->path, read as wschatctl would. */
+static char *
+admin_epoch(struct fx *fx)
+{
+	struct journal	*a;
+	char		*cause = NULL, *epoch;
+
+	if ((a = journal_open_admin(fx->path, &cause)) == NULL)
+		fail_msg("journal_open_admin: %s", cause);
+	epoch = xstrdup(journal_epoch(a));
+	journal_close(a);
+	return (epoch);
+}
+
+/*
+ * A run is marked running from its open and stopped by an orderly
+ * shutdown; wschatctl leaves the marker alone. On this boot a start keeps
+ * the epoch and the head, however the last run ended.
+ */
+static void
+t_run_state(void **state)
+{
+	struct fx	*fx = *state;
+	struct journal	*a;
+	char		*epoch, *cause = NULL, boot[64] = "";
+	FILE		*f;
+
+	if ((f = fopen("/proc/sys/kernel/random/boot_id", "r")) != NULL) {
+		if (fgets(boot, sizeof boot, f) == NULL)
+			boot[0] = '\0';
+		boot[strcspn(boot, "\n")] = '\0';
+		fclose(f);
+	}
+	open_journal(fx);
+	assert_meta(fx->j, "run_state", "running");
+	assert_meta(fx->j, "run_sync", "normal");
+	assert_meta(fx->j, "run_boot", boot);
+	epoch = xstrdup(journal_epoch(fx->j));
+	start(fx);
+	populate(fx);
+	shutdown_clean(fx);
+
+	a = journal_open_admin(fx->path, &cause);
+	assert_non_null(a);
+	assert_meta(a, "run_state", "stopped");
+	assert_int_equal(journal_check(a, NULL, NULL, NULL), 0);
+	journal_close(a);
+
+	open_sync(fx, JOURNAL_SYNC_FULL);
+	assert_string_equal(journal_epoch(fx->j), epoch);
+	assert_int_equal(journal_head(fx->j), 14);
+	assert_meta(fx->j, "run_state", "running");
+	assert_meta(fx->j, "run_sync", "full");
+	crash(fx);
+
+	/* An admin open beside (or after) a run changes nothing. */
+	a = journal_open_admin(fx->path, &cause);
+	assert_non_null(a);
+	assert_meta(a, "run_state", "running");
+	journal_close(a);
+
+	/* Unclean, but on the boot it ran on: nothing can be lost. */
+	open_journal(fx);
+	assert_string_equal(journal_epoch(fx->j), epoch);
+	assert_int_equal(journal_head(fx->j), 14);
+
+	/* The marker ends the run: no writer may start after it. */
+	assert_int_equal(journal_mark_stopped(fx->j, &cause), 0);
+	assert_int_equal(journal_start(fx->j, fx->base, on_done, fx, &cause),
+	    -1);
+	assert_non_null(strstr(cause, "marked stopped"));
+	free(cause);
+	free(epoch);
+}
+
+#ifdef WSCHAT_DEBUG
+/*
+ * An unclean end with journal_sync = normal and a reboot since: a new
+ * epoch, the same head, seqs going on from it, and a clean journal. The
+ * next orderly shutdown keeps the new epoch across a reboot.
+ */
+static void
+t_crash_new_epoch(void **state)
+{
+	struct fx	*fx = *state;
+	struct tbatch	*b;
+	char		*epoch;
+
+	journal_fake_boot_id("aaaa");
+	open_journal(fx);
+	start(fx);
+	populate(fx);
+	epoch = xstrdup(journal_epoch(fx->j));
+	crash(fx);
+
+	journal_fake_boot_id("bbbb");
+	open_journal(fx);
+	assert_string_not_equal(journal_epoch(fx->j), epoch);
+	assert_int_equal(strlen(journal_epoch(fx->j)), 16);
+	assert_int_equal(strspn(journal_epoch(fx->j), "0123456789abcdef"), 16);
+	assert_int_equal(journal_head(fx->j), 14);
+	assert_int_equal(journal_first(fx->j), 1);
+	assert_meta(fx->j, "epoch", journal_epoch(fx->j));
+	assert_meta(fx->j, "run_state", "running");
+	assert_meta(fx->j, "run_boot", "bbbb");
+	start(fx);
+	b = new_batch(fx);
+	add(b, 15, "message", "CREATE", "g", "alice", "after");
+	assert_true(commit(fx, b));
+	assert_int_equal(journal_head(fx->j), 15);
+	assert_int_equal(journal_check(fx->j, NULL, NULL, NULL), 0);
+
+	free(epoch);
+	epoch = xstrdup(journal_epoch(fx->j));
+	shutdown_clean(fx);
+	journal_fake_boot_id("cccc");
+	open_journal(fx);
+	assert_string_equal(journal_epoch(fx->j), epoch);
+	assert_int_equal(journal_head(fx->j), 15);
+	free(epoch);
+}
+
+/*
+ * journal_sync = full put every commit on disk: an unclean end loses
+ * nothing, even across a reboot. What counts is the last run's setting.
+ */
+static void
+t_crash_full_sync(void **state)
+{
+	struct fx	*fx = *state;
+	char		*epoch;
+
+	journal_fake_boot_id("aaaa");
+	open_sync(fx, JOURNAL_SYNC_FULL);
+	start(fx);
+	populate(fx);
+	epoch = xstrdup(journal_epoch(fx->j));
+	crash(fx);
+
+	journal_fake_boot_id("bbbb");
+	open_sync(fx, JOURNAL_SYNC_NORMAL);
+	assert_string_equal(journal_epoch(fx->j), epoch);
+	assert_int_equal(journal_head(fx->j), 14);
+	assert_meta(fx->j, "run_sync", "normal");
+	crash(fx);
+
+	journal_fake_boot_id("cccc");
+	open_sync(fx, JOURNAL_SYNC_FULL);
+	assert_string_not_equal(journal_epoch(fx->j), epoch);
+	assert_int_equal(journal_head(fx->j), 14);
+	free(epoch);
+}
+
+/* A boot id that cannot be read ("") never vouches for a crash. */
+static void
+t_crash_unknown_boot(void **state)
+{
+	struct fx	*fx = *state;
+	static const char *boots[][2] = {
+		{ "", "" }, { "aaaa", "" }, { "", "aaaa" }, { "aaaa", "aaaa" }
+	};
+	char		*epoch;
+	size_t		 i;
+
+	for (i = 0; i < sizeof boots / sizeof boots[0]; i++) {
+		journal_fake_boot_id(boots[i][0]);
+		open_journal(fx);
+		epoch = xstrdup(journal_epoch(fx->j));
+		crash(fx);
+		journal_fake_boot_id(boots[i][1]);
+		open_journal(fx);
+		if (*boots[i][0] != '\0' && *boots[i][1] != '\0')
+			assert_string_equal(journal_epoch(fx->j), epoch);
+		else
+			assert_string_not_equal(journal_epoch(fx->j), epoch);
+		crash(fx);
+		free(epoch);
+	}
+}
+
+/*
+ * Fail each write step of the start marker in turn: the open fails
+ * cleanly and the database still says the last run ended uncleanly, so
+ * the next try takes the new epoch. Then each step of the shutdown
+ * marker: the next start after a reboot takes the run for a crash.
+ */
+static void
+t_run_state_faults(void **state)
+{
+	struct fx	*fx = *state;
+	struct journal	*a;
+	char		*epoch, *now, *cause = NULL;
+	long		 nth;
+	int		 rc;
+
+	journal_fake_boot_id("aaaa");
+	open_journal(fx);
+	start(fx);
+	populate(fx);
+	crash(fx);
+	epoch = admin_epoch(fx);
+
+	journal_fake_boot_id("bbbb");
+	for (nth = 1; nth < 100; nth++) {
+		journal_fail_step(nth);
+		fx->j = journal_open(fx->path, JOURNAL_SYNC_NORMAL, &cause);
+		journal_fail_step(0);
+		if (fx->j != NULL)
+			break;
+		assert_non_null(strstr(cause,
+		    "journal write failed: disk I/O error"));
+		free(cause);
+		cause = NULL;
+		a = journal_open_admin(fx->path, &cause);
+		assert_non_null(a);
+		assert_string_equal(journal_epoch(a), epoch);
+		assert_meta(a, "run_state", "running");
+		assert_meta(a, "run_boot", "aaaa");
+		journal_close(a);
+	}
+	/* BEGIN, four reads, the new epoch and its read, three sets, COMMIT. */
+	assert_int_equal(nth, 12);
+	assert_string_not_equal(journal_epoch(fx->j), epoch);
+	assert_int_equal(journal_head(fx->j), 14);
+	shutdown_clean(fx);
+
+	for (nth = 1; nth < 100; nth++) {
+		free(epoch);
+		journal_fake_boot_id("bbbb");
+		open_journal(fx);
+		epoch = xstrdup(journal_epoch(fx->j));
+		journal_fail_step(nth);
+		rc = journal_mark_stopped(fx->j, &cause);
+		journal_fail_step(0);
+		crash(fx);
+		journal_fake_boot_id("cccc");
+		now = admin_epoch(fx);
+		open_journal(fx);
+		assert_string_equal(now, epoch);
+		free(now);
+		if (rc == 0) {
+			assert_string_equal(journal_epoch(fx->j), epoch);
+			break;
+		}
+		assert_string_equal(cause,
+		    "journal write failed: disk I/O error");
+		free(cause);
+		cause = NULL;
+		assert_string_not_equal(journal_epoch(fx->j), epoch);
+		shutdown_clean(fx);
+	}
+	/* BEGIN, the set, COMMIT. */
+	assert_int_equal(nth, 4);
+	free(epoch);
+}
+#endif
+
 /* wschatctl's view: stats, check, backup, and the admin open. */
 static void
 t_admin(void **state)
@@ -1533,6 +1850,13 @@ main(void)
 		T(t_snapshot),
 		T(t_snap_cursor),
 		T(t_snap_cursor_consistent),
+		T(t_run_state),
+#ifdef WSCHAT_DEBUG
+		T(t_crash_new_epoch),
+		T(t_crash_full_sync),
+		T(t_crash_unknown_boot),
+		T(t_run_state_faults),
+#endif
 		T(t_admin),
 		T(t_check_problems),
 #undef T
