@@ -8,6 +8,10 @@
  * frame, logs the reason once and counts it. A connection is never freed
  * inside its own callback: teardown marks it dead and the free runs from a
  * deferred event once no batch holds a reference.
+ *
+ * Streams (RESUME's replay, SNAPSHOT) live here too: one helper sends a
+ * command's pages at the loop's lowest priority as the output drains,
+ * holds the live events meanwhile and ends the stream exactly once.
  */
 #include "config.h"
 
@@ -33,6 +37,14 @@ static char		*client_linebuf;
 static size_t		 client_linecap;
 
 #define CLIENT_CLOSE_WAIT_MS	2000	/* for the peer's close echo */
+
+/* A command streaming its output in pages (RESUME, SNAPSHOT). */
+struct client_stream {
+	struct event	*cs_ev;		/* the next turn, at the lowest priority */
+	client_stream_page_cb cs_page;
+	void		(*cs_free)(void *);
+	void		*cs_arg;	/* the command's state */
+};
 
 static void	client_read_cb(struct bufferevent *, void *);
 static void	client_write_cb(struct bufferevent *, void *);
@@ -208,31 +220,20 @@ client_unref(struct client *c)
 		fatalx("%s: event_base_once", __func__);
 }
 
-/* The deferred half of client_stream_gone(). */
-static void
-client_stream_gone_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct client	*c = arg;
-
-	if (c->c_stream_cb != NULL)
-		c->c_stream_cb(c);
-	client_unref(c);
-}
-
 /*
  * A streaming command learns that its connection is closing, so it can
- * release its cursor and reference. Deferred: the close may have come from
- * inside the stream's own page (a slow-consumer close while it writes).
+ * release its cursor and reference: its page runs again, from its own
+ * event (never from inside its page: a slow-consumer close while it
+ * writes), sees the connection is no longer open and ends the stream.
+ * Every way out of CLIENT_OPEN calls this, a dropped connection included
+ * (client_teardown), so no stream waits for a write callback that will
+ * never come.
  */
 static void
 client_stream_gone(struct client *c)
 {
-	if (c->c_stream_cb == NULL)
-		return;
-	client_ref(c);
-	if (event_base_once(client_base, -1, EV_TIMEOUT, client_stream_gone_cb,
-	    c, NULL) != 0)
-		fatalx("%s: event_base_once", __func__);
+	if (c->c_stream != NULL)
+		event_active(c->c_stream->cs_ev, EV_TIMEOUT, 0);
 }
 
 /* Leave every index and give up our reference: the connection is gone. */
@@ -467,7 +468,7 @@ client_deliver(struct client *c, const struct wevent *ev)
 {
 	if (c->c_state != CLIENT_OPEN || ev->ev_seq <= c->c_live_after)
 		return;
-	if (c->c_streaming) {
+	if (c->c_stream != NULL) {
 		if (c->c_held == NULL)
 			c->c_held = evbuffer_new();
 		if (evbuffer_get_length(c->c_held) + ev->ev_framelen >
@@ -486,35 +487,102 @@ client_deliver(struct client *c, const struct wevent *ev)
 	c->c_last_seq = ev->ev_seq;
 }
 
-/* Hold live events while a replay or snapshot streams. */
-void
-client_stream_begin(struct client *c, int64_t live_after)
+/* Has a page queued enough for this turn? Nonzero also if the client is gone. */
+int
+client_stream_full(struct client *c)
 {
-	c->c_streaming = 1;
-	c->c_live_after = live_after;
+	return (c->c_state != CLIENT_OPEN ||
+	    client_output_len(c) > (size_t)config.max_output / 2);
 }
 
-/* Release the held live events behind the stream; take input again. */
-void
-client_stream_end(struct client *c)
+/*
+ * The stream is over, however it ended: release the command's state (its
+ * journal cursor first of all), the held live events and the input behind
+ * it, and our reference. Runs only from the stream's event.
+ */
+static void
+client_stream_finish(struct client *c)
 {
-	struct evbuffer	*out;
-	size_t		 n;
+	struct client_stream	*cs = c->c_stream;
+	struct evbuffer		*out;
+	size_t			 n;
 
-	c->c_streaming = 0;
-	c->c_stream_cb = NULL;
-	if (c->c_state != CLIENT_OPEN)
-		return;
-	if (c->c_held != NULL && (n = evbuffer_get_length(c->c_held)) > 0) {
+	c->c_stream = NULL;
+	cs->cs_free(cs->cs_arg);
+	event_free(cs->cs_ev);
+	free(cs);
+
+	if (c->c_state == CLIENT_OPEN && c->c_held != NULL &&
+	    (n = evbuffer_get_length(c->c_held)) > 0) {
 		out = bufferevent_get_output(c->c_bev);
 		if (evbuffer_get_length(out) + n > (size_t)config.max_output) {
 			client_close(c, WS_CLOSE_TRY_AGAIN,
 			    "slow consumer: output buffer over max_output");
-			return;
+		} else {
+			evbuffer_add_buffer(out, c->c_held);
 		}
-		evbuffer_add_buffer(out, c->c_held);
 	}
 	client_resume_input(c);
+	client_unref(c);
+}
+
+/*
+ * One turn of a stream: a page if there is room, then the next turn, or a
+ * wait for client_write_cb to say the output drained. Pages run from an
+ * event at the lowest priority, like the batch flush: a long stream then
+ * takes turns with group commit instead of keeping every commit (and so
+ * every other client's events) waiting.
+ */
+static void
+client_stream_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client		*c = arg;
+	struct client_stream	*cs = c->c_stream;
+	enum client_stream_next	 next;
+
+	if (c->c_state != CLIENT_OPEN) {
+		client_stream_finish(c);
+		return;
+	}
+	if (client_stream_full(c))
+		return;		/* client_write_cb wakes us when drained */
+	next = cs->cs_page(c, cs->cs_arg);
+	if (next == CLIENT_STREAM_DONE || c->c_state != CLIENT_OPEN) {
+		client_stream_finish(c);
+		return;
+	}
+	if (next == CLIENT_STREAM_DRAIN ? client_output_len(c) > 0 :
+	    client_stream_full(c))
+		return;		/* client_write_cb wakes us when drained */
+	event_active(cs->cs_ev, EV_TIMEOUT, 0);
+}
+
+/*
+ * Start streaming a command's output in pages: live events after
+ * live_after are held, and input waits, until the stream ends. page sends
+ * one page and says what comes next; free releases arg when the stream
+ * ends, which it does exactly once, also when the connection goes away.
+ * The first page comes on the stream's first turn.
+ */
+void
+client_stream_start(struct client *c, int64_t live_after,
+    client_stream_page_cb page, void (*freecb)(void *), void *arg)
+{
+	struct client_stream	*cs;
+
+	if (c->c_stream != NULL)
+		fatalx("%s: %s already streams", __func__, client_who(c));
+	cs = xcalloc(1, sizeof *cs);
+	cs->cs_page = page;
+	cs->cs_free = freecb;
+	cs->cs_arg = arg;
+	cs->cs_ev = event_new(client_base, -1, 0, client_stream_cb, c);
+	if (cs->cs_ev == NULL || event_priority_set(cs->cs_ev, 2) != 0)
+		fatalx("%s: event_new", __func__);
+	client_ref(c);
+	c->c_stream = cs;
+	c->c_live_after = live_after;
+	event_active(cs->cs_ev, EV_TIMEOUT, 0);
 }
 
 /* Keep a barrier command until the replies before it have been sent. */
@@ -636,6 +704,7 @@ client_control(struct client *c)
 		c->c_close_at = clock_mono_ms() + CLIENT_CLOSE_WAIT_MS;
 		intent_clear(c);
 		evbuffer_add(bufferevent_get_output(c->c_bev), frame, n + plen);
+		client_stream_gone(c);
 		break;
 	}
 }
@@ -653,7 +722,7 @@ client_read_cb(struct bufferevent *bev, void *arg)
 	while (c->c_state != CLIENT_DEAD && !c->c_close_got) {
 		/* A stream or a parked command holds the rest of the input. */
 		if (c->c_state == CLIENT_OPEN &&
-		    (c->c_streaming || c->c_parked != NULL))
+		    (c->c_stream != NULL || c->c_parked != NULL))
 			break;
 		if ((avail = evbuffer_get_contiguous_space(in)) == 0)
 			break;
@@ -703,8 +772,8 @@ client_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct client	*c = arg;
 
-	if (c->c_state == CLIENT_OPEN && c->c_stream_cb != NULL)
-		c->c_stream_cb(c);
+	if (c->c_state == CLIENT_OPEN && c->c_stream != NULL)
+		event_active(c->c_stream->cs_ev, EV_TIMEOUT, 0);
 	if (c->c_state != CLIENT_CLOSING)
 		return;
 	/* We answered the peer's close, or the peer answered ours. */

@@ -5,8 +5,9 @@
  * Live events are held meanwhile and follow the replay with no gap and no
  * duplicate. When the journal cannot do that exactly, a snapshot is sent.
  *
- * The replay streams in pages, waiting for the client's output to drain
- * between them, so a long replay never stalls other clients.
+ * The replay streams in pages (client_stream_start), waiting for the
+ * client's output to drain between them, so a long replay never stalls
+ * other clients.
  */
 #include "config.h"
 
@@ -24,12 +25,7 @@ struct resume {
 	int64_t		 r_count;
 	char		**r_chans;	/* the user's channels at r_next */
 	size_t		 r_nchans;
-	int		 r_scheduled;
-	struct event	*r_ev;		/* the next page, at the lowest priority */
 };
-
-static void	resume_page(struct client *);
-static void	resume_schedule(struct client *);
 
 /* Is the user a member of this channel at the current replay point? */
 static ssize_t
@@ -111,86 +107,35 @@ resume_event(const struct journal_rec *rec, void *arg)
 	wevent_free(ev);
 	r->r_count++;
 	/* A page ends early once half of max_output is queued. */
-	return (c->c_state != CLIENT_OPEN ||
-	    client_output_len(c) > (size_t)config.max_output / 2);
+	return (client_stream_full(c));
 }
 
-/* Free the replay state and let the connection take commands again. */
+/* Free the replay state. */
 static void
-resume_finish(struct client *c)
+resume_free(void *arg)
 {
-	struct resume	*r = c->c_stream;
+	struct resume	*r = arg;
 	size_t		 i;
 
-	c->c_stream = NULL;
-	c->c_stream_cb = NULL;
-	event_free(r->r_ev);
 	for (i = 0; i < r->r_nchans; i++)
 		free(r->r_chans[i]);
 	free(r->r_chans);
 	free(r);
-	client_stream_end(c);
-	client_unref(c);
 }
 
-/* Continue after other clients had their turn. */
-static void
-resume_later(evutil_socket_t fd, short what, void *arg)
+/* Send one page of the replay; RESUMED ends it. */
+static enum client_stream_next
+resume_page(struct client *c, void *arg)
 {
-	struct client	*c = arg;
-	struct resume	*r = c->c_stream;
-
-	r->r_scheduled = 0;
-	resume_page(c);
-}
-
-/*
- * Run the next page from an event at the lowest priority, like the batch
- * flush: a long replay then takes turns with group commit instead of
- * keeping every commit (and so every other client's events) waiting.
- */
-static void
-resume_schedule(struct client *c)
-{
-	struct resume	*r = c->c_stream;
-
-	if (r->r_scheduled)
-		return;
-	r->r_scheduled = 1;
-	event_active(r->r_ev, EV_TIMEOUT, 0);
-}
-
-/* The write callback, or a close: continue (or clean up) on our turn. */
-static void
-resume_wake(struct client *c)
-{
-	if (c->c_stream != NULL)
-		resume_schedule(c);
-}
-
-/* Send one page; then wait for the output to drain or for the next turn. */
-static void
-resume_page(struct client *c)
-{
-	struct resume	*r = c->c_stream;
+	struct resume	*r = arg;
 	char		*cause;
 	int64_t		 before;
-
-	if (r == NULL || r->r_scheduled)
-		return;
-	if (c->c_state != CLIENT_OPEN) {
-		resume_finish(c);
-		return;
-	}
-	if (client_output_len(c) > (size_t)config.max_output / 2)
-		return;		/* client_write_cb calls again when drained */
 
 	/* Retention may not take events this replay still has to send. */
 	if (r->r_next + 1 < journal_first(wschatd_journal)) {
 		client_close(c, WS_CLOSE_TRY_AGAIN, "replay overtaken by journal "
 		    "pruning; reconnect and resume again");
-		resume_finish(c);
-		return;
+		return (CLIENT_STREAM_DONE);
 	}
 	before = r->r_next;
 	if (r->r_next < r->r_upto && journal_events(wschatd_journal, r->r_next,
@@ -198,29 +143,22 @@ resume_page(struct client *c)
 		log_warnx("resume: %s", cause);
 		free(cause);
 		client_close(c, WS_CLOSE_INTERNAL, "journal read failed");
-		resume_finish(c);
-		return;
+		return (CLIENT_STREAM_DONE);
 	}
-	if (c->c_state != CLIENT_OPEN) {
-		resume_finish(c);
-		return;
-	}
+	if (c->c_state != CLIENT_OPEN)
+		return (CLIENT_STREAM_DONE);
 	if (r->r_next >= r->r_upto) {
 		client_sendf(c, "RESUMED %lld %lld", (long long)r->r_upto,
 		    (long long)r->r_count);
-		resume_finish(c);
-		return;
+		return (CLIENT_STREAM_DONE);
 	}
 	if (r->r_next == before) {
 		log_warnx("resume: no events after %lld up to %lld",
 		    (long long)before, (long long)r->r_upto);
 		client_close(c, WS_CLOSE_INTERNAL, "journal replay incomplete");
-		resume_finish(c);
-		return;
+		return (CLIENT_STREAM_DONE);
 	}
-	if (client_output_len(c) > (size_t)config.max_output / 2)
-		return;		/* client_write_cb calls again when drained */
-	resume_schedule(c);
+	return (CLIENT_STREAM_MORE);
 }
 
 /* Parse a cursor: a non-negative decimal. */
@@ -288,23 +226,16 @@ cmd_resume_exec(struct client *c, struct proto_line *pl)
 		if (m->m_joined <= head && (m->m_parted == 0 || m->m_parted > head))
 			resume_chan_set(r, m->m_chan->ch_name, 1);
 	}
-	r->r_ev = event_new(wschatd_base, -1, 0, resume_later, c);
-	if (r->r_ev == NULL || event_priority_set(r->r_ev, 2) != 0)
-		fatalx("%s: event_new", __func__);
-	c->c_stream = r;
-	client_ref(c);
 	/* ... then back to the cursor by undoing the user's JOIN/PART. */
 	if (journal_user_events_desc(wschatd_journal, c->c_user->u_name, seq,
 	    resume_undo, r, &cause) == -1) {
 		log_warnx("resume: %s", cause);
 		free(cause);
 		client_error(c, PROTO_ERR_INTERNAL, "journal read failed");
-		resume_finish(c);
+		resume_free(r);
 		return (CMD_NORMAL);
 	}
-	client_stream_begin(c, head);
-	c->c_stream_cb = resume_wake;
-	resume_page(c);
+	client_stream_start(c, head, resume_page, resume_free, r);
 	return (CMD_NORMAL);
 }
 

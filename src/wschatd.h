@@ -35,6 +35,7 @@
 #define printflike(a, b) __attribute__((format(printf, a, b)))
 
 struct client;
+struct client_stream;
 struct user;
 struct channel;
 struct member;
@@ -214,13 +215,11 @@ struct client {
 	unsigned int	 c_deferred;		/* replies waiting for a commit */
 
 	/* Replay / snapshot: live events are held while it streams. */
-	int		 c_streaming;
+	struct client_stream *c_stream;		/* NULL unless streaming */
 	struct evbuffer	*c_held;
 	int64_t		 c_live_after;		/* drop live events <= this seq */
 	int64_t		 c_first_seq;		/* first live event delivered */
 	int64_t		 c_last_seq;		/* last event delivered */
-	void		*c_stream;		/* the streaming command's state */
-	void		(*c_stream_cb)(struct client *);	/* output drained */
 	char		*c_parked;		/* a barrier command waiting */
 
 	/* Rate limiting (token bucket) and keepalive. */
@@ -261,11 +260,27 @@ void		 client_error(struct client *, enum proto_error, const char *, ...)
 /* Reply after the open batch commits (ERROR INTERNAL if it fails). */
 void		 client_reply_commit(struct client *, const char *, ...)
 		     printflike(2, 3);
-/* Live event delivery; honours c_streaming / c_live_after. */
+/* Live event delivery; honours c_stream / c_live_after. */
 void		 client_deliver(struct client *, const struct wevent *);
-/* Streaming replays: start holding live events, then release them. */
-void		 client_stream_begin(struct client *, int64_t live_after);
-void		 client_stream_end(struct client *);
+/*
+ * Streaming a command's output in pages (RESUME, SNAPSHOT), at the loop's
+ * lowest priority. Live events after live_after are held and input waits
+ * until the stream ends. A page sends until client_stream_full() and says
+ * what comes next: DONE once it sent its last line or closed the client,
+ * MORE for another page on a later turn, DRAIN for another page once the
+ * output has drained. The free callback runs exactly once when the stream
+ * ends, also when the client goes away mid-stream.
+ */
+enum client_stream_next {
+	CLIENT_STREAM_DONE,
+	CLIENT_STREAM_MORE,
+	CLIENT_STREAM_DRAIN
+};
+typedef enum client_stream_next (*client_stream_page_cb)(struct client *,
+		     void *);
+void		 client_stream_start(struct client *, int64_t live_after,
+		     client_stream_page_cb, void (*)(void *), void *);
+int		 client_stream_full(struct client *);
 size_t		 client_output_len(struct client *);
 /* Hold a barrier command until the connection's deferred replies are out. */
 void		 client_park(struct client *, const char *line, size_t len);

@@ -4,11 +4,14 @@
  * the dispatcher's generic checks seen from the wire: a fake connection on
  * a bufferevent pair gets each reply as a WebSocket frame, decoded as a
  * client would. Commands that write to the journal are left to the
- * integration tests; here only their refusals are exercised.
+ * integration tests; here only their refusals are exercised. The streams
+ * (SNAPSHOT, RESUME) run against a real journal in a temporary directory,
+ * on a loop with the daemon's three priorities, to see whose turn is when.
  */
 #include "config.h"
 
 #include <dirent.h>
+#include <inttypes.h>
 
 #include <event2/bufferevent.h>
 
@@ -313,6 +316,8 @@ fake_free(struct fake *f)
 {
 	intent_clear(&f->c);
 	state_user_detach(&f->c);
+	if (f->c.c_held != NULL)
+		evbuffer_free(f->c.c_held);
 	fake_free_replies(f);
 	ws_parser_free(&f->p);
 	bufferevent_free(f->pair[0]);
@@ -441,7 +446,11 @@ setup(void **state UNUSED)
 	config_defaults(&config);
 	if ((base = event_base_new()) == NULL)
 		fail_msg("event_base_new");
+	/* As wschatd.c: the batch flush and the streams run at priority 2. */
+	if (event_base_priority_init(base, 3) != 0)
+		fail_msg("event_base_priority_init");
 	wschatd_base = base;
+	client_init(base);
 	fake_init(&fa, 1);
 	fake_init(&fb, 2);
 	return (0);
@@ -453,6 +462,7 @@ teardown(void **state UNUSED)
 	fake_free(&fa);
 	fake_free(&fb);
 	state_clear();
+	client_shutdown();
 	wschatd_base = NULL;
 	event_base_free(base);
 	config_free(&config);
@@ -764,6 +774,273 @@ t_list_lssubs(void **state UNUSED)
 	state_check();
 }
 
+/* --- streams: SNAPSHOT and RESUME in pages --------------------------------- */
+
+#define STREAM_CHANNELS	1100	/* rows: more than two pages of 512 */
+
+struct jfix {
+	char		 dir[64];
+	char		 path[128];
+	int		 done;
+};
+
+static void
+jfix_done(void *batch, int ok, const char *cause, void *arg)
+{
+	struct jfix	*jf = arg;
+
+	if (!ok)
+		fail_msg("journal commit: %s", cause);
+	jf->done = 1;
+}
+
+/* A journal of n channels, created by olga, as wschatd_journal. */
+static void
+jfix_open(struct jfix *jf, int n)
+{
+	struct journal_rec	*recs;
+	char			*cause = NULL, **names, **datas;
+	int			 i;
+
+	memset(jf, 0, sizeof *jf);
+	snprintf(jf->dir, sizeof jf->dir, "/tmp/wschat-test.XXXXXX");
+	if (mkdtemp(jf->dir) == NULL)
+		fail_msg("mkdtemp: %s", strerror(errno));
+	snprintf(jf->path, sizeof jf->path, "%s/wschat.db", jf->dir);
+	wschatd_journal = journal_open(jf->path, JOURNAL_SYNC_NORMAL, &cause);
+	if (wschatd_journal == NULL)
+		fail_msg("journal_open: %s", cause);
+
+	recs = xcalloc(n, sizeof *recs);
+	names = xcalloc(n, sizeof *names);
+	datas = xcalloc(n, sizeof *datas);
+	for (i = 0; i < n; i++) {
+		xasprintf(&names[i], "ch%04d", i);
+		xasprintf(&datas[i], "{\"seq\":%d,\"ts\":%d,\"username\":\"olga\"}",
+		    i + 1, 1000 + i);
+		recs[i].seq = i + 1;
+		recs[i].ts = 1000 + i;
+		recs[i].type = "channel";
+		recs[i].action = "CREATE";
+		recs[i].resource = names[i];
+		recs[i].actor = "olga";
+		recs[i].data = datas[i];
+	}
+	if (journal_start(wschatd_journal, base, jfix_done, jf, &cause) != 0)
+		fail_msg("journal_start: %s", cause);
+	journal_submit(wschatd_journal, recs, recs, n);
+	while (!jf->done)
+		event_base_loop(base, EVLOOP_ONCE);
+	journal_stop(wschatd_journal);
+	for (i = 0; i < n; i++) {
+		free(names[i]);
+		free(datas[i]);
+	}
+	free(names);
+	free(datas);
+	free(recs);
+	/* RESUME takes its head from the batch module, as the daemon does. */
+	if (batch_load_state(wschatd_journal) != 0)
+		fail_msg("batch_load_state");
+}
+
+static void
+jfix_close(struct jfix *jf)
+{
+	char	path[160];
+
+	journal_close(wschatd_journal);
+	wschatd_journal = NULL;
+	unlink(jf->path);
+	snprintf(path, sizeof path, "%s-wal", jf->path);
+	unlink(path);
+	snprintf(path, sizeof path, "%s-shm", jf->path);
+	unlink(path);
+	rmdir(jf->dir);
+}
+
+/* Dispatch a line without reading the output (a stream writes a lot). */
+static void
+dispatch(struct fake *f, const char *line)
+{
+	char	*copy = xstrdup(line);
+
+	cmd_dispatch(&f->c, copy, strlen(copy));
+	free(copy);
+}
+
+/* Everything the server wrote to f, as text lines; returns how many. */
+static size_t
+stream_lines(struct fake *f, char ***linesp)
+{
+	struct evbuffer	*bufs[2];
+	unsigned char	*p;
+	size_t		 len, used, n = 0;
+	char		**lines = NULL;
+	int		 i;
+
+	bufs[0] = bufferevent_get_input(f->pair[1]);
+	bufs[1] = bufferevent_get_output(f->pair[0]);
+	for (i = 0; i < 2; i++) {
+		while ((len = evbuffer_get_length(bufs[i])) > 0) {
+			p = evbuffer_pullup(bufs[i], -1);
+			if (ws_parse(&f->p, p, len, &used) != WS_MESSAGE ||
+			    f->p.out_opcode != WS_OP_TEXT)
+				fail_msg("not a text message in the output");
+			lines = xreallocarray(lines, n + 1, sizeof *lines);
+			lines[n++] = xstrndup((const char *)f->p.out_data,
+			    f->p.out_len);
+			evbuffer_drain(bufs[i], used);
+		}
+	}
+	*linesp = lines;
+	return (n);
+}
+
+static void
+free_lines(char **lines, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		free(lines[i]);
+	free(lines);
+}
+
+/*
+ * The batch flush's stand-in, due while a stream runs (another client's
+ * MSG arrived): when it gets its turn it notes whether the stream is still
+ * on, and "commits" an event that the streaming client must get after the
+ * stream's last line.
+ */
+struct turn {
+	struct client	*t_client;
+	int		 t_ran;
+	int		 t_streaming;
+};
+
+static void
+turn_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct turn	*t = arg;
+	struct wevent	*ev;
+
+	t->t_ran++;
+	t->t_streaming = t->t_client->c_stream != NULL;
+	ev = wevent_build(STREAM_CHANNELS + 1, 5000, "channel", "CREATE",
+	    "late", "olga", "{\"seq\":1101,\"ts\":5000,\"username\":\"olga\"}");
+	client_deliver(t->t_client, ev);
+	wevent_free(ev);
+}
+
+/* Run the loop until f's stream has ended. */
+static void
+stream_run(struct fake *f)
+{
+	int	i;
+
+	for (i = 0; i < 10000 && f->c.c_stream != NULL; i++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	if (f->c.c_stream != NULL)
+		fail_msg("the stream did not end");
+	event_base_loop(base, EVLOOP_NONBLOCK);
+}
+
+/*
+ * A long SNAPSHOT or RESUME takes turns with group commit: a flush due
+ * mid-stream runs before the stream's last page, not after it. (SNAPSHOT's
+ * pages used to run at the default priority, which starved the flush, at
+ * the lowest, until SNAPSHOT END.) The event it commits is held and comes
+ * right after the stream's last line.
+ */
+static void
+t_stream_turns(void **state UNUSED)
+{
+	const char	*cmds[] = { "SNAPSHOT", "RESUME 0" };
+	const char	*last[] = { "SNAPSHOT END 1100", "RESUMED 1100 1100" };
+	const char	*first[] = { "SNAPSHOT BEGIN 1100", "EVENT channel CREATE "
+			    "ch0000 " };
+	struct jfix	 jf;
+	struct turn	 t;
+	struct event	*flush;
+	char		**lines;
+	size_t		 i, n, want;
+
+	jfix_open(&jf, STREAM_CHANNELS);
+	expect(&fa, "NICK rita", "CONFIRM NICK rita");
+	expect(&fa, "SUBEVENT channel", "CONFIRM SUBEVENT channel");
+	for (i = 0; i < 2; i++) {
+		memset(&t, 0, sizeof t);
+		t.t_client = &fa.c;
+		flush = event_new(base, -1, 0, turn_cb, &t);
+		if (flush == NULL || event_priority_set(flush, 2) != 0)
+			fail_msg("event_new");
+
+		dispatch(&fa, cmds[i]);
+		assert_non_null(fa.c.c_stream);
+		assert_int_equal(fa.c.c_refs, 2);
+		event_active(flush, EV_TIMEOUT, 0);
+		stream_run(&fa);
+		if (t.t_ran != 1 || !t.t_streaming)
+			fail_msg("%s: the flush ran %s", cmds[i], t.t_ran == 0 ?
+			    "never" : "only after the stream ended");
+		assert_null(fa.c.c_stream);
+		assert_int_equal(fa.c.c_refs, 1);
+
+		/* BEGIN (or the first event), a line a row, the end, the event. */
+		n = stream_lines(&fa, &lines);
+		want = STREAM_CHANNELS + (i == 0 ? 2 : 1) + 1;
+		if (n != want)
+			fail_msg("%s: %zu lines, want %zu", cmds[i], n, want);
+		if (strncmp(lines[0], first[i], strlen(first[i])) != 0)
+			fail_msg("%s: first line %s", cmds[i], lines[0]);
+		assert_string_equal(lines[n - 2], last[i]);
+		assert_string_equal(lines[n - 1], "EVENT channel CREATE late "
+		    "{\"seq\":1101,\"ts\":5000,\"username\":\"olga\"}");
+		free_lines(lines, n);
+		event_free(flush);
+
+		/* The connection takes commands again. */
+		expect(&fa, "PING x", "PONG x");
+	}
+	jfix_close(&jf);
+}
+
+/*
+ * A client that goes away mid-stream, while the stream waits for output
+ * that will never drain (no write callback will come), still ends it: the
+ * cursor is closed and the reference given back.
+ */
+static void
+t_stream_close(void **state UNUSED)
+{
+	struct fake	*fakes[] = { &fa, &fb };
+	const char	*cmds[] = { "SNAPSHOT", "RESUME 0" };
+	struct fake	*f;
+	struct jfix	 jf;
+	size_t		 i;
+	int		 j;
+
+	jfix_open(&jf, STREAM_CHANNELS);
+	expect(&fb, "NICK rita", "CONFIRM NICK rita");
+	expect(&fb, "SUBEVENT channel", "CONFIRM SUBEVENT channel");
+	config.max_output = 4096;
+	for (i = 0; i < 2; i++) {
+		f = fakes[i];
+		/* The peer stops reading: the output stays queued. */
+		bufferevent_disable(f->pair[1], EV_READ);
+		dispatch(f, cmds[i]);
+		for (j = 0; j < 10; j++)
+			event_base_loop(base, EVLOOP_NONBLOCK);
+		assert_non_null(f->c.c_stream);
+		assert_true(client_output_len(&f->c) > 2048);
+		client_close(&f->c, WS_CLOSE_GOING_AWAY, "test");
+		stream_run(f);
+		assert_int_equal(f->c.c_refs, 1);
+	}
+	jfix_close(&jf);
+}
+
 int
 main(void)
 {
@@ -784,6 +1061,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(t_intents, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_nick, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_list_lssubs, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_stream_turns, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_stream_close, setup, teardown),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
