@@ -170,8 +170,7 @@ int		 proto_valid_name(const char *, size_t max);
 #define CMD_REST	0x2	/* last argument is the rest of the line */
 #define CMD_BARRIER	0x4	/* waits until earlier replies are sent */
 enum cmd_retval {
-	CMD_NORMAL,		/* handler replied (or deferred its reply) */
-	CMD_BLOCKED		/* handler took over the connection's output stream */
+	CMD_NORMAL		/* replied, deferred its reply or started a stream */
 };
 struct cmd_entry {
 	const char	*name;
