@@ -32,6 +32,7 @@ enum config_type {
 
 #define CONFIG_BYTES	0x1	/* integer: a K, M or G suffix is accepted */
 #define CONFIG_EMPTY	0x2	/* string: may be empty */
+#define CONFIG_ZERO	0x4	/* integer: 0 (off) is allowed below min */
 
 struct config_entry {
 	const char		 *name;		/* also the struct config field */
@@ -100,6 +101,13 @@ static const struct config_entry config_table[] = {
 	C_INTEGER(max_output, CONFIG_BYTES, 4 * KB, 1 * GB, "1048576",
 	    "Bytes queued to one client before it is closed as a slow "
 	    "consumer (1013)."),
+	C_INTEGER(send_buffer, CONFIG_BYTES | CONFIG_ZERO, 4 * KB, 64 * MB,
+	    "0",
+	    "Kernel send buffer of each WebSocket (SO_SNDBUF), in bytes; 0 "
+	    "leaves it to the kernel's autotuning. Linux doubles the value and "
+	    "caps it at net.core.wmem_max. A client that stops reading holds "
+	    "about this much kernel memory on top of max_output, but a "
+	    "connection can then send at most this much per round trip."),
 	C_INTEGER(rate_limit, 0, 0, 1000000, "100",
 	    "Commands per second a connection may send on average; 0 turns "
 	    "rate limiting off."),
@@ -276,9 +284,12 @@ config_apply(struct config *cfg, const struct config_entry *e,
 		return (0);
 	case CONFIG_INTEGER:
 		if (config_parse_integer(e, value, &n) != 0 ||
-		    n < e->min || n > e->max) {
-			xasprintf(cause, "%s: must be an integer between %lld "
-			    "and %lld", e->name, e->min, e->max);
+		    ((n < e->min || n > e->max) &&
+		    (n != 0 || (~e->flags & CONFIG_ZERO)))) {
+			xasprintf(cause, "%s: must be %san integer between %lld "
+			    "and %lld", e->name,
+			    (e->flags & CONFIG_ZERO) ? "0 or " : "", e->min,
+			    e->max);
 			return (-1);
 		}
 		*(long long *)config_field(cfg, e) = n;
@@ -513,7 +524,8 @@ config_write_example(FILE *f)
 		case CONFIG_STRING:
 			break;
 		case CONFIG_INTEGER:
-			xasprintf(&text, "Range: %lld to %lld%s.", e->min,
+			xasprintf(&text, "Range: %s%lld to %lld%s.",
+			    (e->flags & CONFIG_ZERO) ? "0, or " : "", e->min,
 			    e->max, (e->flags & CONFIG_BYTES) ?
 			    " (K, M or G suffix allowed)" : "");
 			config_write_comment(f, text);

@@ -1,7 +1,8 @@
 /*
  * http.c: the front door. evhttp answers HTTP on one port: /healthz, and
  * GET /ws, which is validated as an RFC 6455 opening handshake and handed
- * to client.c. Everything else gets a plain status.
+ * to client.c. Everything else gets a plain status. It owns the listening
+ * socket and the options of accepted sockets.
  *
  * The hand-off (libevent 2.1 has no WebSocket API): we write the 101
  * ourselves onto the connection's bufferevent and take the bufferevent's
@@ -33,6 +34,7 @@
 static struct evhttp		*http_server;
 static struct evhttp_bound_socket *http_socket;
 static char			 http_addr[128];
+static int			 http_sndbuf;		/* last the kernel gave */
 
 /* Does a comma-separated header value contain this token? */
 static int
@@ -135,6 +137,41 @@ http_upgrade_required(struct evhttp_request *req, const char *why)
 	http_reply(req, 426, "Upgrade Required", why);
 }
 
+/*
+ * Fix the kernel send buffer of an upgraded socket (send_buffer). Linux
+ * autotunes it up to tcp_wmem's maximum (4 MiB), and a subscriber that
+ * stops reading then holds that much kernel memory, and costs everyone the
+ * copying, before max_output starts to count. Only after the upgrade: the
+ * HTTP exchange before it is small. What the kernel really gave (doubled,
+ * capped by net.core.wmem_max) is logged whenever it changes.
+ */
+static void
+http_send_buffer(evutil_socket_t fd)
+{
+	int		size = (int)config.send_buffer;
+	socklen_t	len = sizeof size;
+
+	if (size == 0)
+		return;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size) != 0) {
+		log_warn("SO_SNDBUF %d", size);
+		return;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, &len) != 0) {
+		log_warn("getsockopt SO_SNDBUF");
+		return;
+	}
+	if (size == http_sndbuf)
+		return;
+	http_sndbuf = size;
+	if (size < config.send_buffer)
+		log_warnx("send_buffer %lld: the kernel gives sockets only %d "
+		    "bytes (net.core.wmem_max)", config.send_buffer, size);
+	else
+		log_info("send_buffer %lld: the kernel gives sockets %d bytes",
+		    config.send_buffer, size);
+}
+
 /* GET /ws: validate the opening handshake and hand the socket over. */
 static void
 http_ws(struct evhttp_request *req)
@@ -212,6 +249,7 @@ http_ws(struct evhttp_request *req)
 	if (setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one,
 	    sizeof one) != 0)
 		log_warn("TCP_NODELAY");
+	http_send_buffer(bufferevent_getfd(bev));
 	client_new(evcon, bev, addr);
 }
 

@@ -94,6 +94,7 @@ struct config {
 	long long	 max_name;
 	long long	 max_channels;
 	long long	 max_output;
+	long long	 send_buffer;		/* SO_SNDBUF, 0 = autotuning */
 	long long	 rate_limit;		/* commands per second, 0 = off */
 	long long	 rate_burst;
 	long long	 rate_strikes;		/* refused commands before close 1008 */

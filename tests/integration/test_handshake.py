@@ -1,6 +1,7 @@
 """
 The opening handshake, /healthz, and RFC 6455 framing as docs/PROTOCOL.md
-("Transport", "Close codes the server sends") specifies them.
+("Transport", "Close codes the server sends") specifies them; and the front
+door's socket settings (send_buffer).
 """
 
 import json
@@ -251,6 +252,53 @@ class HandshakeTest(harness.WschatTestCase):
         await self.client(d)
         self.assert_refused(self.upgrade(d), 503,
                             "third connection with max_connections = 2")
+
+    # --- the sockets' buffers -----------------------------------------------
+
+    def test_send_buffer_is_applied_to_websockets(self):
+        # Linux doubles SO_SNDBUF for its bookkeeping; the daemon logs what
+        # the sockets really get when the first WebSocket is upgraded.
+        d = self.daemon(send_buffer="48K")
+        self.raw(d).read_hello()
+        m = d.wait_log(r"send_buffer 49152: the kernel gives sockets (\d+) "
+                       r"bytes")
+        self.assertGreaterEqual(int(m.group(1)), 49152)
+        self.assertLessEqual(int(m.group(1)), 2 * 49152)
+
+    async def test_send_buffer_bounds_what_a_stalled_client_holds(self):
+        # A subscriber that stops reading is closed as a slow consumer once
+        # max_output is queued beyond what its socket took. Left to
+        # autotuning, the kernel takes up to tcp_wmem's 4 MiB first; with
+        # send_buffer it takes about twice that (Linux doubles it), plus
+        # what is on the way to the client.
+        max_output, sndbuf = 65536, 16384
+        bound = max_output + 2 * sndbuf + 192 * 1024
+        d = self.daemon(max_output=max_output, send_buffer=sndbuf,
+                        rate_limit=0)
+        poster = await self.client(d, nick="poster")
+        await poster.cmd("CREATE flood", "CONFIRM CREATE flood")
+        await poster.cmd("SUB flood", "CONFIRM SUB flood")
+        slow = self.raw(d, rcvbuf=4096)
+        slow.read_hello()
+        for line in ("NICK slow", "SUB flood", "SUBEVENT message"):
+            slow.send_text(line)
+            slow.expect("CONFIRM " + line)
+        # From here on the slow client reads nothing.
+        since = d.mark()
+        text = "m" * 1000
+        posted = 0		# bytes of text, less than what went out
+        while posted <= bound and not d.log_search("slow consumer", since):
+            for i in range(16):
+                await poster.send("MSG flood %d %s" % (i, text))
+            for i in range(16):
+                await poster.expect_match(r"CONFIRM MSG flood \d+")
+            posted += 16 * len(text)
+        await d.wait_log_async("slow consumer", since=since,
+                               what="the stalled client closed as a slow "
+                               "consumer after %d bytes of messages with "
+                               "max_output = %d and send_buffer = %d"
+                               % (posted, max_output, sndbuf))
+        self.assertLessEqual(posted, bound)
 
     # --- framing --------------------------------------------------------------
 

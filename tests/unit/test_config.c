@@ -7,7 +7,7 @@
 
 #include "testutil.h"
 
-#define NSETTINGS	24
+#define NSETTINGS	25
 
 /* A valid value other than the default, for every setting. */
 static const struct {
@@ -26,6 +26,7 @@ static const struct {
 	{ "max_name", "9" },
 	{ "max_channels", "3" },
 	{ "max_output", "1G" },
+	{ "send_buffer", "64K" },
 	{ "rate_limit", "0" },
 	{ "rate_burst", "1" },
 	{ "rate_strikes", "2" },
@@ -60,6 +61,7 @@ ndiff(const struct config *a, const struct config *b)
 	DIFF_I(max_name);
 	DIFF_I(max_channels);
 	DIFF_I(max_output);
+	DIFF_I(send_buffer);
 	DIFF_I(rate_limit);
 	DIFF_I(rate_burst);
 	DIFF_I(rate_strikes);
@@ -196,6 +198,7 @@ t_defaults(void **state)
 	assert_int_equal(c.max_name, 32);
 	assert_int_equal(c.max_channels, 10000);
 	assert_int_equal(c.max_output, 1048576);
+	assert_int_equal(c.send_buffer, 0);
 	assert_int_equal(c.rate_limit, 100);
 	assert_int_equal(c.rate_burst, 200);
 	assert_int_equal(c.rate_strikes, 20);
@@ -359,6 +362,15 @@ t_integer_bounds(void **state)
 	    "max_connections: must be an integer between 1 and 1000000");
 	set_fails("retain_events", "1000000000001",
 	    "retain_events: must be an integer between 0 and 1000000000000");
+	/* send_buffer: 0 (autotuning), or a size the kernel can honour. */
+	set_fails("send_buffer", "4095",
+	    "send_buffer: must be 0 or an integer between 4096 and 67108864");
+	set_fails("send_buffer", "1",
+	    "send_buffer: must be 0 or an integer between 4096 and 67108864");
+	set_fails("send_buffer", "-1",
+	    "send_buffer: must be 0 or an integer between 4096 and 67108864");
+	set_fails("send_buffer", "65537K",
+	    "send_buffer: must be 0 or an integer between 4096 and 67108864");
 	/* Suffixes are for byte sizes only. */
 	set_fails("max_connections", "1K",
 	    "max_connections: must be an integer between 1 and 1000000");
@@ -390,6 +402,12 @@ t_integer_ok(void **state)
 	assert_int_equal(c.max_output, 4096);
 	set_ok(&c, "rate_limit", "0");
 	assert_int_equal(c.rate_limit, 0);
+	set_ok(&c, "send_buffer", "4K");
+	assert_int_equal(c.send_buffer, 4096);
+	set_ok(&c, "send_buffer", "64M");
+	assert_int_equal(c.send_buffer, 67108864);
+	set_ok(&c, "send_buffer", "0");
+	assert_int_equal(c.send_buffer, 0);
 	set_ok(&c, "retain_events", "1000000000000");
 	assert_int_equal(c.retain_events, 1000000000000LL);
 	config_free(&c);
