@@ -11,7 +11,6 @@
 #include "config.h"
 
 #include <dirent.h>
-#include <inttypes.h>
 
 #include <event2/bufferevent.h>
 
