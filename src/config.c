@@ -85,6 +85,10 @@ static const struct config_entry config_table[] = {
 	C_INTEGER(max_connections, 0, 1, 1000000, "10000",
 	    "Most WebSocket connections open at once; further handshakes get "
 	    "HTTP 503."),
+	C_INTEGER(accept_batch, 0, 0, 65536, "64",
+	    "Most connections accepted in one pass of the event loop; the "
+	    "rest wait in the kernel's accept queue while connected clients "
+	    "are served. 0 accepts until the queue is empty."),
 	C_INTEGER(max_frame, CONFIG_BYTES, 126, 16 * MB, "65536",
 	    "Largest WebSocket frame payload accepted, in bytes; a bigger "
 	    "frame closes the connection with 1009."),

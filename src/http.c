@@ -2,7 +2,7 @@
  * http.c: the front door. evhttp answers HTTP on one port: /healthz, and
  * GET /ws, which is validated as an RFC 6455 opening handshake and handed
  * to client.c. Everything else gets a plain status. It owns the listening
- * socket and the options of accepted sockets.
+ * socket, how fast it accepts, and the options of accepted sockets.
  *
  * The hand-off (libevent 2.1 has no WebSocket API): we write the 101
  * ourselves onto the connection's bufferevent and take the bufferevent's
@@ -28,12 +28,16 @@
 
 #include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 
 #define HTTP_BACKLOG	4096	/* the kernel caps it at somaxconn */
 
 static struct evhttp		*http_server;
 static struct evhttp_bound_socket *http_socket;
 static char			 http_addr[128];
+static struct event		*http_accept_ev;	/* ends an accept batch */
+static long long		 http_accepts;		/* in this batch */
+static int			 http_accept_paused;	/* listener disabled */
 static int			 http_sndbuf;		/* last the kernel gave */
 
 /* Does a comma-separated header value contain this token? */
@@ -355,6 +359,51 @@ http_listen_socket(const char *host, ev_uint16_t port, char **cause)
 	return (fd);
 }
 
+/*
+ * Accepting in batches. libevent 2.1's listener accepts until the queue is
+ * empty in one callback, so a burst of thousands of connections stalls
+ * the loop for tens of milliseconds. evhttp calls the bufferevent callback
+ * once per accepted connection, and the listener stops its accept loop
+ * when that callback disabled it. So after accept_batch accepts the
+ * listener is disabled, and the end of the batch, an event at the lowest
+ * priority (as batch.c's flush), enables it again once the clients that
+ * were ready have had their turn.
+ */
+static struct bufferevent *
+http_bevcb(struct event_base *base, void *arg)
+{
+	if (http_accepts++ == 0)
+		event_active(http_accept_ev, EV_TIMEOUT, 0);
+	if (config.accept_batch != 0 && http_accepts >= config.accept_batch &&
+	    !http_accept_paused && http_socket != NULL) {
+		log_debug("accept_batch: %lld accepted in this pass, the rest "
+		    "wait for the next", http_accepts);
+		if (evconnlistener_disable(evhttp_bound_socket_get_listener(
+		    http_socket)) == 0)
+			http_accept_paused = 1;
+	}
+	/*
+	 * What evhttp itself does without this callback (2.1.12,
+	 * evhttp_connection_base_bufferevent_new): no BEV_OPT_CLOSE_ON_FREE,
+	 * evhttp_connection_free() shuts down and closes the socket.
+	 */
+	return (bufferevent_socket_new(base, -1, 0));
+}
+
+/* The end of an accept batch: take new connections again. */
+static void
+http_accept_cb(evutil_socket_t fd, short what, void *arg)
+{
+	http_accepts = 0;
+	if (!http_accept_paused)
+		return;
+	http_accept_paused = 0;
+	if (http_socket != NULL &&
+	    evconnlistener_enable(evhttp_bound_socket_get_listener(
+	    http_socket)) != 0)
+		log_warnx("%s: cannot enable the listener", __func__);
+}
+
 /* Bind and start answering; logs the stable "listening on" line. */
 int
 http_init(struct event_base *base, const char *listen, char **cause)
@@ -377,9 +426,15 @@ http_init(struct event_base *base, const char *listen, char **cause)
 	evhttp_set_max_headers_size(http_server, 16384);
 	evhttp_set_max_body_size(http_server, 4096);
 	evhttp_set_gencb(http_server, http_request_cb, NULL);
+	evhttp_set_bevcb(http_server, http_bevcb, NULL);
+	http_accept_ev = event_new(base, -1, 0, http_accept_cb, NULL);
+	if (http_accept_ev == NULL || event_priority_set(http_accept_ev, 2) != 0)
+		fatalx("%s: event base needs 3 priorities", __func__);
 	if ((fd = http_listen_socket(host, port, cause)) == -1) {
 		evhttp_free(http_server);
 		http_server = NULL;
+		event_free(http_accept_ev);
+		http_accept_ev = NULL;
 		return (-1);
 	}
 	http_socket = evhttp_accept_socket_with_handle(http_server, fd);
@@ -422,6 +477,9 @@ http_free(void)
 		evhttp_free(http_server);
 	http_server = NULL;
 	http_socket = NULL;
+	if (http_accept_ev != NULL)
+		event_free(http_accept_ev);
+	http_accept_ev = NULL;
 }
 
 

@@ -88,6 +88,7 @@ struct config {
 	char		*log;			/* stderr | syslog | path */
 	char		*origins;		/* space-separated allowlist, * patterns */
 	long long	 max_connections;
+	long long	 accept_batch;		/* accepts per loop pass, 0 = all */
 	long long	 max_frame;
 	long long	 max_message;
 	long long	 max_line;

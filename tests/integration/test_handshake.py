@@ -1,10 +1,12 @@
 """
 The opening handshake, /healthz, and RFC 6455 framing as docs/PROTOCOL.md
 ("Transport", "Close codes the server sends") specifies them; and the front
-door's socket settings (send_buffer).
+door's socket settings, accept_batch and send_buffer.
 """
 
 import json
+import re
+import signal
 
 import harness
 from harness import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,
@@ -253,7 +255,41 @@ class HandshakeTest(harness.WschatTestCase):
         self.assert_refused(self.upgrade(d), 503,
                             "third connection with max_connections = 2")
 
-    # --- the sockets' buffers -----------------------------------------------
+    # --- accepting and the sockets' buffers ----------------------------------
+
+    def test_accept_batch_takes_a_burst_in_batches(self):
+        # 300 connections wait in the accept queue at once: the daemon is
+        # stopped while they connect and send their upgrade requests. With
+        # accept_batch = 8 it takes them 8 per loop pass (it says so at -v
+        # for every full batch), and every one of them still gets HELLO.
+        n, batch = 300, 8
+        d = self.daemon(accept_batch=batch)
+        since = d.mark()
+        socks, keys = [], []
+        d.proc.send_signal(signal.SIGSTOP)
+        try:
+            for _ in range(n):
+                socks.append(self.sock(d))
+                keys.append(ws_key())
+                socks[-1].sendall(upgrade_request(d.hostport, key=keys[-1]))
+        finally:
+            d.proc.send_signal(signal.SIGCONT)
+        for i, (s, key) in enumerate(zip(socks, keys)):
+            resp = harness.read_response(s, body=False)
+            self.assertEqual(resp.status, 101, "connection %d of a burst of "
+                             "%d: %r" % (i, n, resp))
+            self.assertEqual(resp.header("Sec-WebSocket-Accept"),
+                             accept_for(key))
+            RawWS(s, resp).read_hello()
+        rx = re.compile(r"accept_batch: %d accepted in this pass" % batch)
+
+        def full_batches():
+            return sum(1 for line in d.lines()[since:] if rx.search(line))
+        harness.wait_for(lambda: full_batches() >= n // batch,
+                         what="%d full batches of %d" % (n // batch, batch))
+        self.assertEqual(full_batches(), n // batch,
+                         "%d queued connections with accept_batch = %d"
+                         % (n, batch))
 
     def test_send_buffer_is_applied_to_websockets(self):
         # Linux doubles SO_SNDBUF for its bookkeeping; the daemon logs what

@@ -7,7 +7,7 @@
 
 #include "testutil.h"
 
-#define NSETTINGS	25
+#define NSETTINGS	26
 
 /* A valid value other than the default, for every setting. */
 static const struct {
@@ -20,6 +20,7 @@ static const struct {
 	{ "log", "syslog" },
 	{ "origins", "https://a.example https://*.b.example" },
 	{ "max_connections", "7" },
+	{ "accept_batch", "0" },
 	{ "max_frame", "1K" },
 	{ "max_message", "2K" },
 	{ "max_line", "100" },
@@ -55,6 +56,7 @@ ndiff(const struct config *a, const struct config *b)
 	DIFF_S(log);
 	DIFF_S(origins);
 	DIFF_I(max_connections);
+	DIFF_I(accept_batch);
 	DIFF_I(max_frame);
 	DIFF_I(max_message);
 	DIFF_I(max_line);
@@ -192,6 +194,7 @@ t_defaults(void **state)
 	assert_string_equal(c.log, "stderr");
 	assert_string_equal(c.origins, "*");
 	assert_int_equal(c.max_connections, 10000);
+	assert_int_equal(c.accept_batch, 64);
 	assert_int_equal(c.max_frame, 65536);
 	assert_int_equal(c.max_message, 65536);
 	assert_int_equal(c.max_line, 4096);
@@ -362,6 +365,10 @@ t_integer_bounds(void **state)
 	    "max_connections: must be an integer between 1 and 1000000");
 	set_fails("retain_events", "1000000000001",
 	    "retain_events: must be an integer between 0 and 1000000000000");
+	set_fails("accept_batch", "-1",
+	    "accept_batch: must be an integer between 0 and 65536");
+	set_fails("accept_batch", "65537",
+	    "accept_batch: must be an integer between 0 and 65536");
 	/* send_buffer: 0 (autotuning), or a size the kernel can honour. */
 	set_fails("send_buffer", "4095",
 	    "send_buffer: must be 0 or an integer between 4096 and 67108864");
@@ -408,6 +415,10 @@ t_integer_ok(void **state)
 	assert_int_equal(c.send_buffer, 67108864);
 	set_ok(&c, "send_buffer", "0");
 	assert_int_equal(c.send_buffer, 0);
+	set_ok(&c, "accept_batch", "1");
+	assert_int_equal(c.accept_batch, 1);
+	set_ok(&c, "accept_batch", "65536");
+	assert_int_equal(c.accept_batch, 65536);
 	set_ok(&c, "retain_events", "1000000000000");
 	assert_int_equal(c.retain_events, 1000000000000LL);
 	config_free(&c);
