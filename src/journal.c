@@ -1275,6 +1275,14 @@ static const struct {
 	{ "no epoch in meta",
 	  "SELECT 'epoch' WHERE NOT EXISTS"
 	  " (SELECT 1 FROM meta WHERE key = 'epoch')" },
+	{ "run state missing or unknown in meta",
+	  "SELECT k, v FROM (SELECT 'run_state' AS k, (SELECT value FROM meta"
+	  " WHERE key = 'run_state') AS v UNION ALL SELECT 'run_sync',"
+	  " (SELECT value FROM meta WHERE key = 'run_sync') UNION ALL"
+	  " SELECT 'run_boot', (SELECT value FROM meta WHERE key = 'run_boot'))"
+	  " WHERE v IS NULL OR (k = 'run_state' AND v NOT IN ('running',"
+	  " 'stopped', 'backup', 'unknown')) OR (k = 'run_sync'"
+	  " AND v NOT IN ('', 'normal', 'full'))" },
 	{ "seq not positive",
 	  "SELECT seq FROM events WHERE seq <= 0" },
 	{ "max(seq) beyond sqlite_sequence",
@@ -1439,6 +1447,15 @@ journal_backup(struct journal *j, const char *path, char **cause)
 	sqlite3_backup_finish(bk);
 	if (rc != SQLITE_DONE) {
 		xasprintf(cause, "backup: %s", sqlite3_errstr(rc));
+		goto fail;
+	}
+	/*
+	 * Clients may see events after the copy: a server started on it
+	 * must take a new epoch, or their cursors would replay other events.
+	 */
+	if (sqlite3_exec(dst, "UPDATE meta SET value = 'backup'"
+	    " WHERE key = 'run_state'", NULL, NULL, NULL) != SQLITE_OK) {
+		xasprintf(cause, "backup: %s", sqlite3_errmsg(dst));
 		goto fail;
 	}
 	/* A single file the admin can move: no -wal beside it. */

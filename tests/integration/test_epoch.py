@@ -5,7 +5,8 @@ reboot, the last commits may be lost and their seqs handed out again: a
 client that saw them must get a snapshot, not a replay of other events
 under the same numbers. A kill -9 on a machine that stays up, a clean
 shutdown, or journal_sync = full lose nothing: the epoch stays and RESUME
-replays exactly.
+replays exactly. A restored wschatctl backup, and a run_state this wschatd
+does not know, take a new epoch too.
 
 A reboot is simulated by rewriting meta.run_boot while the daemon is down
 (the boot id the last run recorded then differs from this boot's), and a
@@ -77,14 +78,15 @@ def put_back(path, copy):
     os.replace(copy, path)
 
 
-def ctl_check(path):
-    """wschatctl check on the database, if wschatctl was built."""
-    ctl = os.environ.get("WSCHATCTL")
-    if not ctl or not os.access(ctl, os.X_OK):
+def ctl(path, *args):
+    """(status, output) of wschatctl on the database, or None if wschatctl
+    was not built."""
+    p = os.environ.get("WSCHATCTL")
+    if not p or not os.access(p, os.X_OK):
         return None
-    r = subprocess.run([ctl, "-d", path, "check"], stdin=subprocess.DEVNULL,
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       timeout=TIMEOUT)
+    r = subprocess.run([p, "-d", path] + list(args),
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=TIMEOUT)
     return r.returncode, r.stdout.decode("utf-8", "replace")
 
 
@@ -210,9 +212,67 @@ class EpochTest(JournalTestCase):
         self.assertEqual(got, expected_events(db, "rita", ALL_INTENTS, kept,
                                               head))
         self.assertEqual(len(got), 6)
-        check = ctl_check(srv.db)
+        check = ctl(srv.db, "check")
         if check is not None:
             self.assertEqual(check, (0, "ok\n"))
+
+    async def test_restored_backup_new_epoch(self):
+        """Clients saw events after the backup: a server started on the
+        restored copy must not replay other events under their seqs."""
+        srv = self.server()
+        olga, rita, seen = await self.chat(srv, 3)
+        epoch = rita.epoch
+        copy = os.path.join(srv.dir, "backup.db")
+        r = ctl(srv.db, "backup", copy)
+        if r is None:
+            self.skipTest("WSCHATCTL is not set to an executable")
+        self.assertEqual(r[0], 0, r[1])
+        self.assertEqual(meta(copy, "run_state"), "backup")
+        kept = DB(self, copy).head()
+        await self.talk(olga, 3, "later")
+        await sync(rita, seen)
+        cursor = seq_of(seen[-1])
+        await olga.close()
+        await rita.close()
+        await srv.stop_async()
+        put_back(srv.db, copy)
+
+        mark = srv.mark()
+        await srv.start_async()
+        m = await srv.wait_log_async(
+            r"new epoch ([0-9a-f]{16}) \(was %s\): the database is a copy "
+            r"made by wschatctl backup" % epoch, since=mark)
+        olga = await self.connect(srv, "olga")
+        self.assertEqual((olga.epoch, olga.head), (m.group(1), kept))
+        await self.talk(olga, 4, "again")
+        F = await self.reconnect(srv, "rita", "RESUME %d %s" % (cursor, epoch))
+        snap = await self.snapshot(F, "RESUME after restoring a backup")
+        self.assertEqual(snap["BEGIN"], kept + 4)
+
+    async def test_unknown_run_state(self):
+        """A run_state this wschatd does not know counts as a loss, and
+        wschatctl check reports it."""
+        srv = self.server()
+        c = await self.connect(srv, "olga")
+        await command(c, "CREATE a", "CONFIRM CREATE a")
+        epoch = c.epoch
+        await c.close()
+        await srv.stop_async()
+        set_meta(srv.db, "run_state", "paused")
+        r = ctl(srv.db, "check")
+        if r is not None:
+            self.assertEqual(r, (1, "run state missing or unknown in meta: "
+                                 "run_state paused\n"))
+        mark = srv.mark()
+        await srv.start_async()
+        m = await srv.wait_log_async(
+            r"new epoch ([0-9a-f]{16}) \(was %s\): meta run_state is "
+            r"'paused'" % epoch, since=mark)
+        c = await self.connect(srv, name="hello")
+        self.assertEqual((c.epoch, c.head), (m.group(1), 1))
+        r = ctl(srv.db, "check")
+        if r is not None:
+            self.assertEqual(r, (0, "ok\n"))
 
     async def test_from_schema_1(self):
         """A database a wschatd before schema version 2 wrote: how its last

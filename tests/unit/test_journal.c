@@ -1790,6 +1790,15 @@ t_admin(void **state)
 	assert_int_equal(js.events, 14);
 	assert_int_equal(js.head, 14);
 	assert_int_equal(journal_check(a, NULL, NULL, &cause), 0);
+	assert_meta(a, "run_state", "backup");
+	journal_close(a);
+
+	/* A server started on the copy takes a new epoch, on any boot. */
+	a = journal_open(bk, JOURNAL_SYNC_FULL, &cause);
+	assert_non_null(a);
+	assert_string_not_equal(journal_epoch(a), journal_epoch(fx->j));
+	assert_int_equal(journal_head(a), 14);
+	assert_meta(a, "run_state", "running");
 	journal_close(a);
 }
 
