@@ -160,10 +160,16 @@ main(int argc, char **argv)
 	 * The epoll changelist folds a write event's delete (output drained)
 	 * and re-add (the next fan-out) within one loop pass into nothing: two
 	 * epoll_ctl calls fewer per delivery burst under load.
+	 *
+	 * Timers read CLOCK_MONOTONIC, not libevent's default of the coarse
+	 * clock, which advances once a jiffy (4 ms here): the stall monitor's
+	 * tick would otherwise report up to 4 ms of rounding as loop stalls,
+	 * and stream_rate's waits need sub-millisecond timers.
 	 */
 	if ((evcfg = event_config_new()) == NULL)
 		fatalx("event_config_new");
 	event_config_set_flag(evcfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	event_config_set_flag(evcfg, EVENT_BASE_FLAG_PRECISE_TIMER);
 	if ((wschatd_base = event_base_new_with_config(evcfg)) == NULL)
 		fatalx("event_base_new");
 	event_config_free(evcfg);
