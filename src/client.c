@@ -46,12 +46,25 @@ struct client_stream {
 	void		*cs_arg;	/* the command's state */
 };
 
+/*
+ * stream_rate is a token bucket shared by every stream: a line costs one
+ * credit. The bucket holds CLIENT_STREAM_BURST_MS of the rate, and a turn
+ * waits for CLIENT_STREAM_QUANTUM credits (or a full bucket, if smaller),
+ * so a paced stream sends pages, not single lines.
+ */
+#define CLIENT_STREAM_BURST_MS	10
+#define CLIENT_STREAM_QUANTUM	256
+
+static double	client_stream_credit;
+static int64_t	client_stream_refilled;	/* when credit was last added, us */
+
 static void	client_read_cb(struct bufferevent *, void *);
 static void	client_write_cb(struct bufferevent *, void *);
 static void	client_event_cb(struct bufferevent *, short, void *);
 static void	client_teardown(struct client *, const char *);
 static void	client_closecb(struct evhttp_connection *, void *);
 static void	client_stream_gone(struct client *);
+static void	client_stream_turn(struct client_stream *);
 
 /* Who a connection is, for log lines. */
 static const char *
@@ -488,11 +501,89 @@ client_deliver(struct client *c, const struct wevent *ev)
 }
 
 /* Has a page queued enough for this turn? Nonzero also if the client is gone. */
-int
+static int
 client_stream_full(struct client *c)
 {
 	return (c->c_state != CLIENT_OPEN ||
 	    client_output_len(c) > (size_t)config.max_output / 2);
+}
+
+/* The bucket's size: BURST_MS of the rate, and at least one line. */
+static double
+client_stream_bucket(void)
+{
+	double	size = (double)config.stream_rate * CLIENT_STREAM_BURST_MS /
+	    1000;
+
+	return (size < 1 ? 1 : size);
+}
+
+/* Add the credit earned since the last refill; a new bucket starts full. */
+static void
+client_stream_refill(void)
+{
+	int64_t	now = clock_mono_us();
+
+	if (client_stream_refilled == 0)
+		client_stream_credit = client_stream_bucket();
+	else {
+		client_stream_credit += (double)(now - client_stream_refilled) *
+		    (double)config.stream_rate / 1e6;
+	}
+	if (client_stream_credit > client_stream_bucket())
+		client_stream_credit = client_stream_bucket();
+	client_stream_refilled = now;
+}
+
+/*
+ * Microseconds until streams may take another turn under stream_rate: 0
+ * once a quantum of credit (or a full bucket) is there.
+ */
+static int64_t
+client_stream_wait_us(void)
+{
+	double	need = CLIENT_STREAM_QUANTUM;
+
+	if (config.stream_rate == 0)
+		return (0);
+	client_stream_refill();
+	if (need > client_stream_bucket())
+		need = client_stream_bucket();
+	if (client_stream_credit >= need)
+		return (0);
+	return ((int64_t)((need - client_stream_credit) * 1e6 /
+	    (double)config.stream_rate) + 1);
+}
+
+/*
+ * A page sent one line: count it against stream_rate. Nonzero means the
+ * page must end now: the client is gone, half of max_output is queued, or
+ * the streams' credit is spent.
+ */
+int
+client_stream_line(struct client *c)
+{
+	if (config.stream_rate != 0 && --client_stream_credit < 1)
+		return (1);
+	return (client_stream_full(c));
+}
+
+/*
+ * Schedule the stream's next turn: once the credit allows, and always on a
+ * later pass of the loop, after it polled for I/O, so that a stream (even
+ * one whose pages send nothing, like a replay of events the client does not
+ * want) never runs page after page in one pass while clients wait.
+ */
+static void
+client_stream_turn(struct client_stream *cs)
+{
+	struct timeval	tv;
+	int64_t		us = client_stream_wait_us();
+
+	tv.tv_sec = (time_t)(us / 1000000);
+	tv.tv_usec = (suseconds_t)(us % 1000000);
+	if (event_add(cs->cs_ev, &tv) != 0)
+		fatalx("%s: event_add", __func__);
 }
 
 /*
@@ -546,6 +637,10 @@ client_stream_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (client_stream_full(c))
 		return;		/* client_write_cb wakes us when drained */
+	if (client_stream_wait_us() > 0) {
+		client_stream_turn(cs);	/* woken early: wait for credit */
+		return;
+	}
 	next = cs->cs_page(c, cs->cs_arg);
 	if (next == CLIENT_STREAM_DONE || c->c_state != CLIENT_OPEN) {
 		client_stream_finish(c);
@@ -554,7 +649,7 @@ client_stream_cb(evutil_socket_t fd, short what, void *arg)
 	if (next == CLIENT_STREAM_DRAIN ? client_output_len(c) > 0 :
 	    client_stream_full(c))
 		return;		/* client_write_cb wakes us when drained */
-	event_active(cs->cs_ev, EV_TIMEOUT, 0);
+	client_stream_turn(cs);
 }
 
 /*
@@ -582,7 +677,7 @@ client_stream_start(struct client *c, int64_t live_after,
 	client_ref(c);
 	c->c_stream = cs;
 	c->c_live_after = live_after;
-	event_active(cs->cs_ev, EV_TIMEOUT, 0);
+	client_stream_turn(cs);
 }
 
 /* Keep a barrier command until the replies before it have been sent. */
@@ -773,7 +868,7 @@ client_write_cb(struct bufferevent *bev, void *arg)
 	struct client	*c = arg;
 
 	if (c->c_state == CLIENT_OPEN && c->c_stream != NULL)
-		event_active(c->c_stream->cs_ev, EV_TIMEOUT, 0);
+		client_stream_turn(c->c_stream);
 	if (c->c_state != CLIENT_CLOSING)
 		return;
 	/* We answered the peer's close, or the peer answered ours. */

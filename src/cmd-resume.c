@@ -107,7 +107,7 @@ resume_event(const struct journal_rec *rec, void *arg)
 	wevent_free(ev);
 	r->r_count++;
 	/* A page ends early once half of max_output is queued. */
-	return (client_stream_full(c));
+	return (client_stream_line(c));
 }
 
 /* Free the replay state. */

@@ -32,7 +32,7 @@ snapshot_channel(const char *name, const char *creator, int64_t seq,
 
 	client_sendf(c, "SNAPSHOT CHANNEL %s {\"creator\":\"%s\",\"seq\":%lld}",
 	    name, creator, (long long)seq);
-	return (client_stream_full(c));
+	return (client_stream_line(c));
 }
 
 static int
@@ -41,7 +41,7 @@ snapshot_sub(const char *channel, int64_t joined, void *arg)
 	struct client	*c = arg;
 
 	client_sendf(c, "SNAPSHOT SUB %s", channel);
-	return (client_stream_full(c));
+	return (client_stream_line(c));
 }
 
 static int
@@ -51,7 +51,7 @@ snapshot_member(const char *channel, const char *user, int64_t joined,
 	struct client	*c = arg;
 
 	client_sendf(c, "SNAPSHOT MEMBER %s %s", channel, user);
-	return (client_stream_full(c));
+	return (client_stream_line(c));
 }
 
 static int
@@ -60,7 +60,7 @@ snapshot_message(const struct journal_rec *r, void *arg)
 	struct client	*c = arg;
 
 	client_sendf(c, "SNAPSHOT MESSAGE %s %s", r->resource, r->data);
-	return (client_stream_full(c));
+	return (client_stream_line(c));
 }
 
 /* Close the cursor (it holds the WAL back) and free the state. */

@@ -141,6 +141,10 @@ static const struct config_entry config_table[] = {
 	C_INTEGER(resume_max_events, 0, 0, 1000000000, "100000",
 	    "Most events a RESUME replays; a client further behind gets a "
 	    "snapshot instead."),
+	C_INTEGER(stream_rate, 0, 0, 1000000000, "500000",
+	    "Lines per second that all RESUME replays and SNAPSHOTs together "
+	    "may send, so that clients catching up cannot take the CPU from "
+	    "live traffic; 0 sends them as fast as the clients read."),
 	C_INTEGER(snapshot_messages, 0, 0, 1000, "20",
 	    "Recent messages of each channel sent in a SNAPSHOT, in messages."),
 	C_INTEGER(history_max, 0, 1, 10000, "100",

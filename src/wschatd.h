@@ -71,6 +71,7 @@ int		 xvasprintf(char **, const char *, va_list);
 /* clock.c: wall and monotonic milliseconds; debug builds can pin them. */
 int64_t		 clock_wall_ms(void);
 int64_t		 clock_mono_ms(void);
+int64_t		 clock_mono_us(void);
 #ifdef WSCHAT_DEBUG
 void		 clock_set_wall(int64_t);	/* 0 = real clock */
 #endif
@@ -106,6 +107,7 @@ struct config {
 	long long	 retain_events;		/* 0 = keep all */
 	long long	 retain_days;		/* 0 = keep all */
 	long long	 resume_max_events;
+	long long	 stream_rate;		/* streamed lines/s, 0 = no limit */
 	long long	 snapshot_messages;
 	long long	 history_max;
 };
@@ -266,11 +268,13 @@ void		 client_deliver(struct client *, const struct wevent *);
 /*
  * Streaming a command's output in pages (RESUME, SNAPSHOT), at the loop's
  * lowest priority. Live events after live_after are held and input waits
- * until the stream ends. A page sends until client_stream_full() and says
- * what comes next: DONE once it sent its last line or closed the client,
- * MORE for another page on a later turn, DRAIN for another page once the
- * output has drained. The free callback runs exactly once when the stream
- * ends, also when the client goes away mid-stream.
+ * until the stream ends. A page calls client_stream_line() after each line
+ * and stops when it says so (the client is gone, half of max_output is
+ * queued, or the stream_rate credit all streams share is spent); it then
+ * says what comes next: DONE once it sent its last line or closed the
+ * client, MORE for another page on a later turn, DRAIN for another page
+ * once the output has drained. The free callback runs exactly once when
+ * the stream ends, also when the client goes away mid-stream.
  */
 enum client_stream_next {
 	CLIENT_STREAM_DONE,
@@ -281,7 +285,7 @@ typedef enum client_stream_next (*client_stream_page_cb)(struct client *,
 		     void *);
 void		 client_stream_start(struct client *, int64_t live_after,
 		     client_stream_page_cb, void (*)(void *), void *);
-int		 client_stream_full(struct client *);
+int		 client_stream_line(struct client *);
 size_t		 client_output_len(struct client *);
 /* Hold a barrier command until the connection's deferred replies are out. */
 void		 client_park(struct client *, const char *line, size_t len);

@@ -471,6 +471,45 @@ class ResumeTest(JournalTestCase):
         self.assertEqual((head, count), (db.head(), 600))
         self.assertEqual(replay, [wire(r) for r in db.events(cursor)])
 
+    async def test_stream_rate_paces_a_replay(self):
+        # stream_rate 200 lines/s: a replay of 400 events cannot take less
+        # than (400 - 3) / 200 s (the bucket holds 10 ms of the rate, 2
+        # lines, and a page may overdraw it by one); unpaced it is out
+        # within milliseconds. Meanwhile another
+        # client's MSG is committed and confirmed (the replay does not hold
+        # the server up), and it reaches rita after RESUMED, exactly once.
+        srv, db, olga, cursor, epoch = await self.rita_left_a(
+            {"stream_rate": "200"})
+        for k in range(0, 400, 100):
+            for i in range(k, k + 100):
+                await olga.send("MSG a %04d" % i)
+            for i in range(100):
+                await olga.expect_match(r"CONFIRM MSG a \d+", TIMEOUT)
+        t0 = time.monotonic()
+        F = await self.reconnect(srv, "rita", ALL_INTENTS,
+                                 "RESUME %d %s" % (cursor, epoch))
+        first = await F.recv(TIMEOUT, "the replay's first event")
+        self.assertTrue(first.startswith("EVENT message CREATE a "), first)
+        replay = asyncio.ensure_future(self.resume_replay(
+            F, "RESUME %d at stream_rate 200" % cursor))
+        await olga.send("MSG a during the replay")
+        m = await olga.expect_match(r"CONFIRM MSG a (\d+)", TIMEOUT)
+        self.assertFalse(replay.done(), "RESUMED came before olga's MSG, "
+                         "sent after the replay's first event, was "
+                         "confirmed: 400 events at stream_rate 200 should "
+                         "take about 2 s")
+        rest, head, count = await replay
+        took = time.monotonic() - t0
+        self.assertGreaterEqual(took, 1.9, "a replay of 400 events at "
+                                "stream_rate 200 ended after %.3f s" % took)
+        events = [first] + rest
+        self.assertEqual((head, count), (int(m.group(1)) - 1, 400))
+        self.assertEqual(events, [wire(r) for r in db.events(cursor)
+                                  if r[0] <= head])
+        live = await F.recv(TIMEOUT, "olga's live message after RESUMED")
+        self.assertEqual(seq_of(live), int(m.group(1)), live)
+        self.assertEqual(await sync(F), [], "events after the live one")
+
     # -- RESUME at the head ----------------------------------------------------
 
     async def test_resume_at_head(self):

@@ -7,7 +7,7 @@
 
 #include "testutil.h"
 
-#define NSETTINGS	26
+#define NSETTINGS	27
 
 /* A valid value other than the default, for every setting. */
 static const struct {
@@ -38,6 +38,7 @@ static const struct {
 	{ "retain_events", "1000000000000" },
 	{ "retain_days", "36500" },
 	{ "resume_max_events", "0" },
+	{ "stream_rate", "0" },
 	{ "snapshot_messages", "0" },
 	{ "history_max", "1" },
 };
@@ -74,6 +75,7 @@ ndiff(const struct config *a, const struct config *b)
 	DIFF_I(retain_events);
 	DIFF_I(retain_days);
 	DIFF_I(resume_max_events);
+	DIFF_I(stream_rate);
 	DIFF_I(snapshot_messages);
 	DIFF_I(history_max);
 #undef DIFF_S
