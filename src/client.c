@@ -79,6 +79,26 @@ client_who(struct client *c)
 	return (buf);
 }
 
+/*
+ * Input waits unparsed behind a stream or a parked command, so a PONG in
+ * it is not seen, and a long replay would end in a ping timeout. New input
+ * is a sign of life too.
+ */
+static void
+client_sweep_held(struct client *c, int64_t now)
+{
+	size_t	len;
+
+	if (c->c_stream == NULL && c->c_parked == NULL)
+		return;
+	len = evbuffer_get_length(bufferevent_get_input(c->c_bev));
+	if (len != c->c_held_inlen) {
+		c->c_held_inlen = len;
+		c->c_last_rx = now;
+		c->c_pinged = 0;
+	}
+}
+
 /* Once a second: keepalive pings, dead peers, stuck closes. */
 static void
 client_sweep_cb(evutil_socket_t fd, short what, void *arg)
@@ -97,6 +117,7 @@ client_sweep_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		if (c->c_state != CLIENT_OPEN)
 			continue;
+		client_sweep_held(c, now);
 		/* Never close a silent peer before it was pinged at least once. */
 		if (now - c->c_last_rx >= config.ping_timeout * 1000 &&
 		    (c->c_pinged || config.ping_interval == 0)) {

@@ -510,6 +510,32 @@ class ResumeTest(JournalTestCase):
         self.assertEqual(seq_of(live), int(m.group(1)), live)
         self.assertEqual(await sync(F), [], "events after the live one")
 
+    async def test_keepalive_during_a_long_replay(self):
+        # A replay of 300 events at stream_rate 100 takes about 3 s, longer
+        # than ping_interval 1 + ping_timeout 1. The client answers the
+        # server's pings (websockets does), but its PONGs wait unparsed
+        # behind the replay like its commands: they must still count, so
+        # the replay ends in RESUMED, not in a 1008 ping timeout.
+        srv, db, olga, cursor, epoch = await self.rita_left_a(
+            {"stream_rate": "100", "ping_interval": "1",
+             "ping_timeout": "1"})
+        for k in range(0, 300, 100):
+            for i in range(k, k + 100):
+                await olga.send("MSG a %04d" % i)
+            for i in range(100):
+                await olga.expect_match(r"CONFIRM MSG a \d+", TIMEOUT)
+        F = await self.reconnect(srv, "rita", ALL_INTENTS,
+                                 "RESUME %d %s" % (cursor, epoch))
+        try:
+            replay, head, count = await self.resume_replay(
+                F, "RESUME %d at stream_rate 100" % cursor)
+        except ClientClosed as e:
+            raise AssertionError("closed with %s %r during a replay the "
+                                 "client kept reading and answering pings "
+                                 "for" % (e.code, e.reason)) from None
+        self.assertEqual(count, 300)
+        self.assertEqual(replay, [wire(r) for r in db.events(cursor)])
+
     # -- RESUME at the head ----------------------------------------------------
 
     async def test_resume_at_head(self):
