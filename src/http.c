@@ -12,12 +12,14 @@
  */
 #include "config.h"
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,7 @@
 #include <event2/listener.h>
 
 #define HTTP_BACKLOG	4096	/* the kernel caps it at somaxconn */
+#define HTTP_SPARE_FDS	64	/* the journal, the log, /healthz requests */
 
 static struct evhttp		*http_server;
 static struct evhttp_bound_socket *http_socket;
@@ -404,6 +407,36 @@ http_accept_cb(evutil_socket_t fd, short what, void *arg)
 		log_warnx("%s: cannot enable the listener", __func__);
 }
 
+/*
+ * Grow the process's descriptor table to max_connections now, once. Linux
+ * doubles it as descriptors pass 256, 512, 1024, ..., and in a process
+ * with threads (the journal writer) each doubling waits for an RCU grace
+ * period: accept4() took ~10 ms at each of those, in the middle of a burst
+ * of connections. The table only ever grows, so a descriptor that high,
+ * opened and closed, is enough.
+ */
+static void
+http_grow_fdtable(evutil_socket_t fd)
+{
+	struct rlimit	rl;
+	long long	want = config.max_connections + HTTP_SPARE_FDS;
+	int		high;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		log_warn("getrlimit");
+		return;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && want > (long long)rl.rlim_cur - 1)
+		want = (long long)rl.rlim_cur - 1;
+	if (want <= fd)
+		return;
+	if ((high = fcntl(fd, F_DUPFD_CLOEXEC, (int)want)) == -1) {
+		log_warn("%s: F_DUPFD %lld", __func__, want);
+		return;
+	}
+	close(high);
+}
+
 /* Bind and start answering; logs the stable "listening on" line. */
 int
 http_init(struct event_base *base, const char *listen, char **cause)
@@ -437,6 +470,7 @@ http_init(struct event_base *base, const char *listen, char **cause)
 		http_accept_ev = NULL;
 		return (-1);
 	}
+	http_grow_fdtable(fd);
 	http_socket = evhttp_accept_socket_with_handle(http_server, fd);
 	if (http_socket == NULL)
 		fatalx("%s: evhttp_accept_socket_with_handle", __func__);

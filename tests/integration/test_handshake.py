@@ -1,11 +1,13 @@
 """
 The opening handshake, /healthz, and RFC 6455 framing as docs/PROTOCOL.md
 ("Transport", "Close codes the server sends") specifies them; and the front
-door's socket settings, accept_batch and send_buffer.
+door's sockets: accept_batch, send_buffer and the descriptor table.
 """
 
 import json
+import os
 import re
+import resource
 import signal
 
 import harness
@@ -290,6 +292,26 @@ class HandshakeTest(harness.WschatTestCase):
         self.assertEqual(full_batches(), n // batch,
                          "%d queued connections with accept_batch = %d"
                          % (n, batch))
+
+    def test_descriptor_table_is_grown_at_start(self):
+        # Linux doubles a process's descriptor table as descriptors pass
+        # 256, 512, ...; with threads each doubling waits ~10 ms for RCU,
+        # inside accept4(). So the daemon grows it at start to what
+        # max_connections needs (as far as RLIMIT_NOFILE allows).
+        if os.environ.get("WSCHATD_WRAPPER"):
+            self.skipTest("a wrapper such as valgrind lowers the fd limit")
+        d = self.daemon(max_connections=3000)
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        want = 3000 + 64
+        if soft != resource.RLIM_INFINITY:
+            want = min(want, soft - 1)
+        with open("/proc/%d/status" % d.pid, encoding="ascii") as f:
+            m = re.search(r"^FDSize:\s+(\d+)$", f.read(), re.M)
+        if m is None:
+            self.skipTest("no FDSize in /proc/PID/status")
+        self.assertGreater(int(m.group(1)), want,
+                           "descriptor table size with max_connections = "
+                           "3000 and RLIMIT_NOFILE %s" % soft)
 
     def test_send_buffer_is_applied_to_websockets(self):
         # Linux doubles SO_SNDBUF for its bookkeeping; the daemon logs what
