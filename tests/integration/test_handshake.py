@@ -301,6 +301,9 @@ class HandshakeTest(harness.WschatTestCase):
         if os.environ.get("WSCHATD_WRAPPER"):
             self.skipTest("a wrapper such as valgrind lowers the fd limit")
         d = self.daemon(max_connections=3000)
+        # Once it answers, it is in its loop: a SIGTERM right after the
+        # "listening on" line could come before its signal handlers.
+        self.assertEqual(self.healthz(d).get("status"), "ok")
         soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         want = 3000 + 64
         if soft != resource.RLIM_INFINITY:
