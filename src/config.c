@@ -106,12 +106,13 @@ static const struct config_entry config_table[] = {
 	    "Bytes queued to one client before it is closed as a slow "
 	    "consumer (1013)."),
 	C_INTEGER(send_buffer, CONFIG_BYTES | CONFIG_ZERO, 4 * KB, 64 * MB,
-	    "0",
-	    "Kernel send buffer of each WebSocket (SO_SNDBUF), in bytes; 0 "
-	    "leaves it to the kernel's autotuning. Linux doubles the value and "
-	    "caps it at net.core.wmem_max. A client that stops reading holds "
-	    "about this much kernel memory on top of max_output, but a "
-	    "connection can then send at most this much per round trip."),
+	    "131072",
+	    "Kernel send buffer of each WebSocket (SO_SNDBUF), in bytes. "
+	    "Linux doubles the value and caps it at net.core.wmem_max. A "
+	    "client that stops reading then holds at most that much kernel "
+	    "memory on top of max_output, and a connection sends at most about "
+	    "that much per round trip (2.6 MB/s at 100 ms with 128K). 0 leaves "
+	    "it to the kernel's autotuning: up to 4 MiB per stalled client."),
 	C_INTEGER(rate_limit, 0, 0, 1000000, "100",
 	    "Commands per second a connection may send on average; 0 turns "
 	    "rate limiting off."),

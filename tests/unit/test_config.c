@@ -27,7 +27,7 @@ static const struct {
 	{ "max_name", "9" },
 	{ "max_channels", "3" },
 	{ "max_output", "1G" },
-	{ "send_buffer", "64K" },
+	{ "send_buffer", "0" },
 	{ "rate_limit", "0" },
 	{ "rate_burst", "1" },
 	{ "rate_strikes", "2" },
@@ -203,7 +203,7 @@ t_defaults(void **state)
 	assert_int_equal(c.max_name, 32);
 	assert_int_equal(c.max_channels, 10000);
 	assert_int_equal(c.max_output, 1048576);
-	assert_int_equal(c.send_buffer, 0);
+	assert_int_equal(c.send_buffer, 131072);
 	assert_int_equal(c.rate_limit, 100);
 	assert_int_equal(c.rate_burst, 200);
 	assert_int_equal(c.rate_strikes, 20);
