@@ -175,6 +175,17 @@ main(int argc, char **argv)
 	event_config_free(evcfg);
 	if (event_base_priority_init(wschatd_base, 3) != 0)
 		fatalx("event_base_priority_init");
+	/*
+	 * Catch the signals before anything can announce readiness ("listening
+	 * on"): a SIGTERM sent on that line must be an orderly shutdown, not
+	 * the default action. Until the loop runs they wait in libevent.
+	 */
+	for (i = 0; i < 3; i++) {
+		wschatd_sig[i] = evsignal_new(wschatd_base, sigs[i],
+		    wschatd_signal, NULL);
+		if (wschatd_sig[i] == NULL || evsignal_add(wschatd_sig[i], NULL) != 0)
+			fatalx("evsignal_add");
+	}
 
 	wschatd_journal = journal_open(config.db, config.journal_sync, &cause);
 	if (wschatd_journal == NULL)
@@ -197,12 +208,6 @@ main(int argc, char **argv)
 	client_init(wschatd_base);
 	if (http_init(wschatd_base, config.listen, &cause) != 0)
 		fatalx("%s", cause);
-	for (i = 0; i < 3; i++) {
-		wschatd_sig[i] = evsignal_new(wschatd_base, sigs[i],
-		    wschatd_signal, NULL);
-		if (wschatd_sig[i] == NULL || evsignal_add(wschatd_sig[i], NULL) != 0)
-			fatalx("evsignal_add");
-	}
 
 	clock_stall_start(wschatd_base);
 	event_base_dispatch(wschatd_base);
