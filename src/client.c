@@ -92,10 +92,29 @@ client_sweep_held(struct client *c, int64_t now)
 	if (c->c_stream == NULL && c->c_parked == NULL)
 		return;
 	len = evbuffer_get_length(bufferevent_get_input(c->c_bev));
-	if (len != c->c_held_inlen) {
+	/* Not reading at all (client_hold_input): we do not listen. */
+	if (len != c->c_held_inlen || c->c_read_held) {
 		c->c_held_inlen = len;
 		c->c_last_rx = now;
 		c->c_pinged = 0;
+	}
+}
+
+/*
+ * Input waits behind a stream or a parked command. Read at most about a
+ * message and a line ahead of it, and leave the rest in TCP, or a client
+ * could fill our memory during a long (paced) replay. (libevent's read
+ * watermark would do it, but in 2.1 it kept this loop spinning.)
+ */
+static void
+client_hold_input(struct client *c)
+{
+	size_t	len = evbuffer_get_length(bufferevent_get_input(c->c_bev));
+
+	if (!c->c_read_held && len >= (size_t)(config.max_message +
+	    config.max_line)) {
+		bufferevent_disable(c->c_bev, EV_READ);
+		c->c_read_held = 1;
 	}
 }
 
@@ -738,6 +757,10 @@ client_resume_input(struct client *c)
 {
 	if (c->c_state == CLIENT_DEAD || c->c_evcon == NULL)
 		return;
+	if (c->c_read_held) {
+		c->c_read_held = 0;
+		bufferevent_enable(c->c_bev, EV_READ);
+	}
 	if (evbuffer_get_length(bufferevent_get_input(c->c_bev)) > 0)
 		bufferevent_trigger(c->c_bev, EV_READ, BEV_OPT_DEFER_CALLBACKS);
 }
@@ -846,8 +869,10 @@ client_read_cb(struct bufferevent *bev, void *arg)
 	while (c->c_state != CLIENT_DEAD && !c->c_close_got) {
 		/* A stream or a parked command holds the rest of the input. */
 		if (c->c_state == CLIENT_OPEN &&
-		    (c->c_stream != NULL || c->c_parked != NULL))
+		    (c->c_stream != NULL || c->c_parked != NULL)) {
+			client_hold_input(c);
 			break;
+		}
 		if ((avail = evbuffer_get_contiguous_space(in)) == 0)
 			break;
 		p = evbuffer_pullup(in, avail);

@@ -536,6 +536,49 @@ class ResumeTest(JournalTestCase):
         self.assertEqual(count, 300)
         self.assertEqual(replay, [wire(r) for r in db.events(cursor)])
 
+    async def test_input_waits_in_tcp_behind_a_replay(self):
+        # While a replay streams, the connection's input is not parsed.
+        # The server must leave it in TCP (read at most about max_message
+        # + max_line ahead), not buffer whatever the client sends: here
+        # 64 KB messages for as long as a 3 s replay runs, up to 256 MB.
+        # While the server holds the input, the flood blocks after a few
+        # MB (kernel buffers on both sides) and this reader runs: what had
+        # been sent when the replay's middle line came (1.5 s in) is
+        # bounded. Unbounded, the flood never blocks, and the server read
+        # all 256 MB before this reader saw its first line. (Lines at the
+        # end may be read after the replay let the flood through.)
+        srv, db, olga, cursor, epoch = await self.rita_left_a(
+            {"stream_rate": "100"})
+        for k in range(0, 300, 100):
+            for i in range(k, k + 100):
+                await olga.send("MSG a %04d" % i)
+            for i in range(100):
+                await olga.expect_match(r"CONFIRM MSG a \d+", TIMEOUT)
+        F = await self.reconnect(srv, "rita", ALL_INTENTS,
+                                 "RESUME %d %s" % (cursor, epoch))
+        sent = [0]
+        blob = "PING " + "x" * 65000
+
+        async def flood():
+            while sent[0] < 256 << 20:
+                await F.ws.send(blob)
+                sent[0] += len(blob)
+
+        pusher = asyncio.ensure_future(flood())
+        seen = []
+        try:
+            while True:
+                line = await F.recv(TIMEOUT, "the replay and RESUMED")
+                if not line.startswith("EVENT "):
+                    break
+                seen.append(sent[0])
+        finally:
+            pusher.cancel()
+        self.assertRegex(line, r"^RESUMED \d+ 300$")
+        self.assertEqual(len(seen), 300)
+        self.assertLess(seen[150], 32 << 20, "%d MB of input had gone in "
+                        "halfway through the replay" % (seen[150] >> 20))
+
     # -- RESUME at the head ----------------------------------------------------
 
     async def test_resume_at_head(self):
