@@ -471,6 +471,14 @@ class ResumeTest(JournalTestCase):
         self.assertEqual((head, count), (db.head(), 600))
         self.assertEqual(replay, [wire(r) for r in db.events(cursor)])
 
+    async def post_to_a(self, olga, n):
+        """olga posts n short messages to channel a, 100 at a time."""
+        for k in range(0, n, 100):
+            for i in range(k, min(k + 100, n)):
+                await olga.send("MSG a %04d" % i)
+            for i in range(k, min(k + 100, n)):
+                await olga.expect_match(r"CONFIRM MSG a \d+", TIMEOUT)
+
     async def test_stream_rate_paces_a_replay(self):
         # stream_rate 200 lines/s: a replay of 400 events cannot take less
         # than (400 - 3) / 200 s (the bucket holds 10 ms of the rate, 2
@@ -480,11 +488,7 @@ class ResumeTest(JournalTestCase):
         # the server up), and it reaches rita after RESUMED, exactly once.
         srv, db, olga, cursor, epoch = await self.rita_left_a(
             {"stream_rate": "200"})
-        for k in range(0, 400, 100):
-            for i in range(k, k + 100):
-                await olga.send("MSG a %04d" % i)
-            for i in range(100):
-                await olga.expect_match(r"CONFIRM MSG a \d+", TIMEOUT)
+        await self.post_to_a(olga, 400)
         t0 = time.monotonic()
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (cursor, epoch))
@@ -519,11 +523,7 @@ class ResumeTest(JournalTestCase):
         srv, db, olga, cursor, epoch = await self.rita_left_a(
             {"stream_rate": "100", "ping_interval": "1",
              "ping_timeout": "1"})
-        for k in range(0, 300, 100):
-            for i in range(k, k + 100):
-                await olga.send("MSG a %04d" % i)
-            for i in range(100):
-                await olga.expect_match(r"CONFIRM MSG a \d+", TIMEOUT)
+        await self.post_to_a(olga, 300)
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (cursor, epoch))
         try:
@@ -549,11 +549,7 @@ class ResumeTest(JournalTestCase):
         # end may be read after the replay let the flood through.)
         srv, db, olga, cursor, epoch = await self.rita_left_a(
             {"stream_rate": "100"})
-        for k in range(0, 300, 100):
-            for i in range(k, k + 100):
-                await olga.send("MSG a %04d" % i)
-            for i in range(100):
-                await olga.expect_match(r"CONFIRM MSG a \d+", TIMEOUT)
+        await self.post_to_a(olga, 300)
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (cursor, epoch))
         sent = [0]
