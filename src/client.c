@@ -93,7 +93,8 @@ client_sweep_held(struct client *c, int64_t now)
 		return;
 	len = evbuffer_get_length(bufferevent_get_input(c->c_bev));
 	/* Not reading at all (client_hold_input): we do not listen. */
-	if (len != c->c_held_inlen || c->c_read_held) {
+	if (len != c->c_held_inlen ||
+	    (bufferevent_get_enabled(c->c_bev) & EV_READ) == 0) {
 		c->c_held_inlen = len;
 		c->c_last_rx = now;
 		c->c_pinged = 0;
@@ -111,11 +112,8 @@ client_hold_input(struct client *c)
 {
 	size_t	len = evbuffer_get_length(bufferevent_get_input(c->c_bev));
 
-	if (!c->c_read_held && len >= (size_t)(config.max_message +
-	    config.max_line)) {
+	if (len >= (size_t)(config.max_message + config.max_line))
 		bufferevent_disable(c->c_bev, EV_READ);
-		c->c_read_held = 1;
-	}
 }
 
 /* Once a second: keepalive pings, dead peers, stuck closes. */
@@ -757,10 +755,9 @@ client_resume_input(struct client *c)
 {
 	if (c->c_state == CLIENT_DEAD || c->c_evcon == NULL)
 		return;
-	if (c->c_read_held) {
-		c->c_read_held = 0;
+	/* Only client_hold_input stops reading an open connection. */
+	if ((bufferevent_get_enabled(c->c_bev) & EV_READ) == 0)
 		bufferevent_enable(c->c_bev, EV_READ);
-	}
 	if (evbuffer_get_length(bufferevent_get_input(c->c_bev)) > 0)
 		bufferevent_trigger(c->c_bev, EV_READ, BEV_OPT_DEFER_CALLBACKS);
 }

@@ -232,7 +232,6 @@ struct client {
 	int64_t		 c_last_rx;		/* monotonic ms of the last frame */
 	int		 c_pinged;		/* a keepalive ping is out */
 	size_t		 c_held_inlen;		/* unparsed input at the last sweep */
-	int		 c_read_held;		/* reading stopped behind a stream */
 	int64_t		 c_close_at;		/* CLOSING: tear down by then */
 	int		 c_close_got;		/* the peer's close frame arrived */
 	int		 c_close_sent;		/* our close frame is queued */
