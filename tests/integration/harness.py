@@ -1087,6 +1087,19 @@ async def read_until(c, pred, what, timeout=SLOW_TIMEOUT):
             return out
 
 
+async def read_replay(c, what):
+    """A RESUME's replay, which must end in RESUMED <head> <count>.
+    Returns (events, head, count)."""
+    lines = await read_until(c, lambda l: not l.startswith("EVENT "),
+                             "RESUMED after %s" % what)
+    m = re.fullmatch(r"RESUMED (\d+) (\d+)", lines[-1])
+    if m is None:
+        raise AssertionError("%s: expected a replay ending in RESUMED "
+                             "<head> <count>, got %r (after %d events)"
+                             % (what, lines[-1], len(lines) - 1))
+    return lines[:-1], int(m.group(1)), int(m.group(2))
+
+
 async def sync(c, events=None):
     """PING/PONG: everything queued for c before it is read; it must all be
     EVENT lines (appended to events)."""
@@ -1180,6 +1193,16 @@ class WschatTestCase(unittest.IsolatedAsyncioTestCase):
         s = Sock(d.port, **kw)
         self._raws.append(s)
         return s
+
+    def slow_subscriber(self, d, channel):
+        """A raw client (4 KB receive buffer) named slow that joins channel
+        with the message intent; it reads nothing more unless told to."""
+        slow = self.raw(d, rcvbuf=4096)
+        slow.read_hello()
+        for line in ("NICK slow", "SUB " + channel, "SUBEVENT message"):
+            slow.send_text(line)
+            slow.expect("CONFIRM " + line)
+        return slow
 
     async def assert_alive(self, d):
         """The daemon still serves: a new client gets HELLO and a PONG."""

@@ -27,8 +27,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (ALL_INTENTS, DB, SLOW_TIMEOUT,  # noqa: E402
-                     JournalTestCase, command, main, read_until, seq_of,
-                     sync)
+                     JournalTestCase, command, main, read_replay,
+                     read_until, seq_of, sync)
 from test_resume import expected_events, parse_snapshot  # noqa: E402
 
 TIMEOUT = SLOW_TIMEOUT
@@ -108,15 +108,9 @@ class EpochTest(JournalTestCase):
     async def replay(self, c, what):
         """A RESUME's replay, which must end in RESUMED; returns the events
         and the RESUMED line's head."""
-        lines = await read_until(c, lambda l: not l.startswith("EVENT "),
-                                 "RESUMED after %s" % what)
-        m = re.fullmatch(r"RESUMED (\d+) (\d+)", lines[-1])
-        if m is None:
-            raise AssertionError("%s: expected an exact replay ending in "
-                                 "RESUMED, got %r after %d events"
-                                 % (what, lines[-1], len(lines) - 1))
-        self.assertEqual(int(m.group(2)), len(lines) - 1)
-        return lines[:-1], int(m.group(1))
+        events, head, count = await read_replay(c, what)
+        self.assertEqual(count, len(events))
+        return events, head
 
     async def snapshot(self, c, what):
         """A snapshot instead of a replay; returns its parsed parts."""

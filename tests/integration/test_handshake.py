@@ -339,11 +339,7 @@ class HandshakeTest(harness.WschatTestCase):
         poster = await self.client(d, nick="poster")
         await poster.cmd("CREATE flood", "CONFIRM CREATE flood")
         await poster.cmd("SUB flood", "CONFIRM SUB flood")
-        slow = self.raw(d, rcvbuf=4096)
-        slow.read_hello()
-        for line in ("NICK slow", "SUB flood", "SUBEVENT message"):
-            slow.send_text(line)
-            slow.expect("CONFIRM " + line)
+        slow = self.slow_subscriber(d, "flood")
         # From here on the slow client reads nothing.
         since = d.mark()
         text = "m" * 1000

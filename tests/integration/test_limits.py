@@ -85,11 +85,7 @@ class LimitsTest(harness.WschatTestCase):
         await fast.cmd("SUB flood", "CONFIRM SUB flood")
         await fast.cmd("SUBEVENT message", "CONFIRM SUBEVENT message")
 
-        slow = self.raw(d, rcvbuf=4096)
-        slow.read_hello()
-        for line in ("NICK slow", "SUB flood", "SUBEVENT message"):
-            slow.send_text(line)
-            slow.expect("CONFIRM " + line)
+        slow = self.slow_subscriber(d, "flood")
         # From here on the slow client reads nothing.
 
         fast_seqs = []

@@ -26,7 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (ALL_INTENTS, DB, SLOW_TIMEOUT,  # noqa: E402
                      Client, ClientClosed, JournalTestCase, command, main,
-                     parse_event, read_until, seq_of, sync, wire)
+                     parse_event, read_replay, read_until, seq_of, sync,
+                     wire)
 
 TIMEOUT = SLOW_TIMEOUT
 
@@ -141,18 +142,6 @@ class ResumeTest(JournalTestCase):
         for i in intents:
             await c.expect("CONFIRM SUBEVENT " + i, TIMEOUT)
         return c
-
-    async def resume_replay(self, c, what):
-        """Read a RESUME's replay; it must end in RESUMED. Returns
-        (events, head, count)."""
-        lines = await read_until(c, lambda l: not l.startswith("EVENT "),
-                                 "RESUMED after %s" % what)
-        m = re.fullmatch(r"RESUMED (\d+) (\d+)", lines[-1])
-        if m is None:
-            raise AssertionError("%s: expected a replay ending in RESUMED "
-                                 "<head> <count>, got %r (after %d events)"
-                                 % (what, lines[-1], len(lines) - 1))
-        return lines[:-1], int(m.group(1)), int(m.group(2))
 
     async def read_snapshot(self, c, what):
         lines = await read_until(c, lambda l: l.startswith("SNAPSHOT END")
@@ -300,7 +289,7 @@ class ResumeTest(JournalTestCase):
         cursor, epoch = s["cursor"], s["epoch"]
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (cursor, epoch))
-        replay, head, count = await self.resume_replay(
+        replay, head, count = await read_replay(
             F, "RESUME %d %s" % (cursor, epoch))
         self.assertEqual(head, db.head(), "RESUMED head is not the journal's")
         want = expected_events(db, "rita", ALL_INTENTS, cursor, head)
@@ -377,7 +366,7 @@ class ResumeTest(JournalTestCase):
             F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                      "RESUME %d %s" % (cursor, epoch),
                                      rcvbuf=8192)
-            pre, head, count = await self.resume_replay(
+            pre, head, count = await read_replay(
                 F, "RESUME %d %s" % (cursor, epoch))
             post = []
             while len(post) < 30 and pthread.is_alive():
@@ -459,7 +448,7 @@ class ResumeTest(JournalTestCase):
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (cursor, epoch))
         try:
-            replay, head, count = await self.resume_replay(
+            replay, head, count = await read_replay(
                 F, "RESUME %d over 600 messages of 4 KB" % cursor)
         except ClientClosed as e:
             raise AssertionError(
@@ -494,7 +483,7 @@ class ResumeTest(JournalTestCase):
                                  "RESUME %d %s" % (cursor, epoch))
         first = await F.recv(TIMEOUT, "the replay's first event")
         self.assertTrue(first.startswith("EVENT message CREATE a "), first)
-        replay = asyncio.ensure_future(self.resume_replay(
+        replay = asyncio.ensure_future(read_replay(
             F, "RESUME %d at stream_rate 200" % cursor))
         await olga.send("MSG a during the replay")
         m = await olga.expect_match(r"CONFIRM MSG a (\d+)", TIMEOUT)
@@ -527,7 +516,7 @@ class ResumeTest(JournalTestCase):
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (cursor, epoch))
         try:
-            replay, head, count = await self.resume_replay(
+            replay, head, count = await read_replay(
                 F, "RESUME %d at stream_rate 100" % cursor)
         except ClientClosed as e:
             raise AssertionError("closed with %s %r during a replay the "
@@ -685,7 +674,7 @@ class ResumeTest(JournalTestCase):
         first = db.one("SELECT min(seq) FROM events")
         G = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (first - 1, epoch))
-        replay, h, count = await self.resume_replay(G, "RESUME %d" % (first - 1))
+        replay, h, count = await read_replay(G, "RESUME %d" % (first - 1))
         self.assertEqual(h, head)
         self.assertEqual(replay, [wire(r) for r in db.events(first - 1)])
         self.assertEqual(count, len(replay))
@@ -708,7 +697,7 @@ class ResumeTest(JournalTestCase):
         # Exactly resume_max_events behind still replays.
         G = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (head - 10, epoch))
-        replay, h, count = await self.resume_replay(G, "RESUME 10 behind")
+        replay, h, count = await read_replay(G, "RESUME 10 behind")
         self.assertEqual((h, count), (head, 10))
         self.assertEqual(replay, [wire(r) for r in db.events(head - 10)])
 
@@ -846,7 +835,7 @@ class ResumeTest(JournalTestCase):
         await command(olga, "CREATE d", "CONFIRM CREATE d")
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (cursor, epoch))
-        replay, head, count = await self.resume_replay(F, "RESUME across a "
+        replay, head, count = await read_replay(F, "RESUME across a "
                                                        "restart")
         self.assertEqual(head, db.head())
         self.assertEqual(replay, expected_events(db, "rita", ALL_INTENTS,
