@@ -44,6 +44,7 @@ struct client_stream {
 	client_stream_page_cb cs_page;
 	void		(*cs_free)(void *);
 	void		*cs_arg;	/* the command's state */
+	int		 cs_done;	/* the last line is out */
 };
 
 /*
@@ -616,7 +617,7 @@ static void
 client_stream_turn(struct client_stream *cs)
 {
 	struct timeval	tv;
-	int64_t		us = client_stream_wait_us();
+	int64_t		us = cs->cs_done ? 0 : client_stream_wait_us();
 
 	tv.tv_sec = (time_t)(us / 1000000);
 	tv.tv_usec = (suseconds_t)(us % 1000000);
@@ -657,6 +658,21 @@ client_stream_finish(struct client *c)
 }
 
 /*
+ * The live events held during the stream follow its last line. While they
+ * do not fit behind what is still queued, wait for the output to drain:
+ * once it is empty they go out, or, if they alone exceed max_output, the
+ * end of the stream closes the client.
+ */
+static int
+client_stream_held_waits(struct client *c)
+{
+	size_t	held = c->c_held != NULL ? evbuffer_get_length(c->c_held) : 0;
+	size_t	out = client_output_len(c);
+
+	return (held > 0 && out > 0 && out + held > (size_t)config.max_output);
+}
+
+/*
  * One turn of a stream: a page if there is room, then the next turn, or a
  * wait for client_write_cb to say the output drained. Pages run from an
  * event at the lowest priority, like the batch flush: a long stream then
@@ -668,27 +684,29 @@ client_stream_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct client		*c = arg;
 	struct client_stream	*cs = c->c_stream;
-	enum client_stream_next	 next;
 
 	if (c->c_state != CLIENT_OPEN) {
 		client_stream_finish(c);
 		return;
 	}
-	if (client_stream_full(c))
-		return;		/* client_write_cb wakes us when drained */
-	if (client_stream_wait_us() > 0) {
-		client_stream_turn(cs);	/* woken early: wait for credit */
-		return;
+	if (!cs->cs_done) {
+		if (client_stream_full(c))
+			return;	/* client_write_cb wakes us when drained */
+		if (client_stream_wait_us() > 0) {
+			client_stream_turn(cs);	/* woken early: wait for credit */
+			return;
+		}
+		if (cs->cs_page(c, cs->cs_arg) == CLIENT_STREAM_DONE)
+			cs->cs_done = 1;
+		else if (c->c_state == CLIENT_OPEN) {
+			if (!client_stream_full(c))
+				client_stream_turn(cs);
+			return;	/* or client_write_cb wakes us when drained */
+		}
 	}
-	next = cs->cs_page(c, cs->cs_arg);
-	if (next == CLIENT_STREAM_DONE || c->c_state != CLIENT_OPEN) {
-		client_stream_finish(c);
-		return;
-	}
-	if (next == CLIENT_STREAM_DRAIN ? client_output_len(c) > 0 :
-	    client_stream_full(c))
+	if (c->c_state == CLIENT_OPEN && client_stream_held_waits(c))
 		return;		/* client_write_cb wakes us when drained */
-	client_stream_turn(cs);
+	client_stream_finish(c);
 }
 
 /*

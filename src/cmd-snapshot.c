@@ -16,7 +16,6 @@
 #include "wschatd.h"
 
 #define SNAPSHOT_PAGE		512	/* rows per page, at most */
-#define SNAPSHOT_END_MAX	64	/* bytes of the END frame, at most */
 
 struct snapshot {
 	struct journal_snap *s_cur;	/* NULL once every row is sent */
@@ -74,7 +73,7 @@ snapshot_free(void *arg)
 	free(s);
 }
 
-/* Send one page of rows; SNAPSHOT END, once the held events fit, ends it. */
+/* Send one page of rows; SNAPSHOT END ends it. */
 static enum client_stream_next
 snapshot_page(struct client *c, void *arg)
 {
@@ -84,7 +83,6 @@ snapshot_page(struct client *c, void *arg)
 	};
 	struct snapshot	*s = arg;
 	char		*cause;
-	size_t		 held;
 	int		 rc;
 
 	if (s->s_cur != NULL) {
@@ -103,16 +101,7 @@ snapshot_page(struct client *c, void *arg)
 		journal_snap_close(s->s_cur);
 		s->s_cur = NULL;
 	}
-
-	/*
-	 * The events held meanwhile follow SNAPSHOT END; let the output drain
-	 * until they fit (the end of the stream closes a client they never
-	 * fit).
-	 */
-	held = c->c_held != NULL ? evbuffer_get_length(c->c_held) : 0;
-	if (held > 0 && client_output_len(c) > 0 && client_output_len(c) +
-	    held + SNAPSHOT_END_MAX > (size_t)config.max_output)
-		return (CLIENT_STREAM_DRAIN);
+	/* The events held meanwhile follow it (client_stream_*). */
 	client_sendf(c, "SNAPSHOT END %lld", (long long)s->s_seq);
 	return (CLIENT_STREAM_DONE);
 }

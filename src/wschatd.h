@@ -273,14 +273,14 @@ void		 client_deliver(struct client *, const struct wevent *);
  * and stops when it says so (the client is gone, half of max_output is
  * queued, or the stream_rate credit all streams share is spent); it then
  * says what comes next: DONE once it sent its last line or closed the
- * client, MORE for another page on a later turn, DRAIN for another page
- * once the output has drained. The free callback runs exactly once when
- * the stream ends, also when the client goes away mid-stream.
+ * client, MORE for another page on a later turn. After the last line the
+ * held live events follow, once they fit behind what is queued. The free
+ * callback runs exactly once when the stream ends, also when the client
+ * goes away mid-stream.
  */
 enum client_stream_next {
 	CLIENT_STREAM_DONE,
-	CLIENT_STREAM_MORE,
-	CLIENT_STREAM_DRAIN
+	CLIENT_STREAM_MORE
 };
 typedef enum client_stream_next (*client_stream_page_cb)(struct client *,
 		     void *);
