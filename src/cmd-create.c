@@ -6,26 +6,28 @@
 #include "wschatd.h"
 
 static enum cmd_retval
-cmd_create_exec(struct client *c, struct proto_line *pl)
+cmd_create_exec(struct cmd_call *cc)
 {
+	struct client	*c = cc->cc_client;
+	struct proto_line *pl = &cc->cc_line;
 	const char	*name = pl->argv[0];
 
 	if (!proto_valid_name(name, config.max_name)) {
-		client_error(c, PROTO_ERR_BADARGS, "invalid channel name: use 1 to "
+		reply_error(c, PROTO_ERR_BADARGS, "invalid channel name: use 1 to "
 		    "%lld of A-Z a-z 0-9 _ - .", config.max_name);
 		return (CMD_NORMAL);
 	}
 	if (state_channel_find(name) != NULL) {
-		client_error(c, PROTO_ERR_CHANNELEXISTS, "%s exists", name);
+		reply_error(c, PROTO_ERR_CHANNELEXISTS, "%s exists", name);
 		return (CMD_NORMAL);
 	}
 	if (state_nchannels >= (size_t)config.max_channels) {
-		client_error(c, PROTO_ERR_LIMIT, "max_channels (%lld) reached",
+		reply_error(c, PROTO_ERR_LIMIT, "max_channels (%lld) reached",
 		    config.max_channels);
 		return (CMD_NORMAL);
 	}
 	wevent_create(name, c->c_user);
-	client_reply_commit(c, "CONFIRM CREATE %s", name);
+	reply_commit(c, "CONFIRM CREATE %s", name);
 	return (CMD_NORMAL);
 }
 

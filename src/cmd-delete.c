@@ -10,20 +10,19 @@
 #include "wschatd.h"
 
 static enum cmd_retval
-cmd_delete_exec(struct client *c, struct proto_line *pl)
+cmd_delete_exec(struct cmd_call *cc)
 {
-	const char	*name = pl->argv[0];
-	struct channel	*ch;
+	struct client	*c = cc->cc_client;
+	struct channel	*ch = cc->cc_chan;
+	const char	*name = ch->ch_name;
 
-	if ((ch = cmd_channel(c, name)) == NULL)
-		return (CMD_NORMAL);
 	if (strcmp(ch->ch_creator, c->c_user->u_name) != 0) {
-		client_error(c, PROTO_ERR_FORBIDDEN, "only %s, who created %s, may "
+		reply_error(c, PROTO_ERR_FORBIDDEN, "only %s, who created %s, may "
 		    "delete it", ch->ch_creator, name);
 		return (CMD_NORMAL);
 	}
 	wevent_delete(ch, c->c_user);
-	client_reply_commit(c, "CONFIRM DELETE %s", name);
+	reply_commit(c, "CONFIRM DELETE %s", name);
 	return (CMD_NORMAL);
 }
 
@@ -31,7 +30,7 @@ const struct cmd_entry cmd_delete_entry = {
 	.name = "DELETE",
 	.lower = 1,
 	.upper = 1,
-	.flags = CMD_NEEDNAME,
+	.flags = CMD_NEEDNAME | CMD_CHANNEL,
 	.usage = "DELETE <channel>",
 	.missing = "DELETE requires channel argument",
 	.exec = cmd_delete_exec

@@ -36,28 +36,30 @@ cmd_history_row(const struct journal_rec *r, void *arg)
 {
 	struct cmd_history_ctx	*ctx = arg;
 
-	client_reply(ctx->c, "HISTORY %s %s", ctx->channel, r->data);
+	reply_send(ctx->c, "HISTORY %s %s", ctx->channel, r->data);
 	ctx->n++;
 	return (0);
 }
 
 static enum cmd_retval
-cmd_history_exec(struct client *c, struct proto_line *pl)
+cmd_history_exec(struct cmd_call *cc)
 {
+	struct client		*c = cc->cc_client;
+	struct proto_line	*pl = &cc->cc_line;
+	struct channel		*ch = cc->cc_chan;
 	struct cmd_history_ctx	 ctx;
-	struct channel		*ch;
 	int64_t			 before = 0, limit = config.history_max, v;
 	char			*cause;
 	int			 i;
 
 	if (pl->argc % 2 != 1) {
-		client_error(c, PROTO_ERR_BADARGS, "usage: %s",
+		reply_error(c, PROTO_ERR_BADARGS, "usage: %s",
 		    "HISTORY <channel> [BEFORE <seq>] [LIMIT <n>]");
 		return (CMD_NORMAL);
 	}
 	for (i = 1; i < pl->argc; i += 2) {
 		if ((v = cmd_history_number(pl->argv[i + 1])) == -1) {
-			client_error(c, PROTO_ERR_BADARGS, "%s needs a number, not %s",
+			reply_error(c, PROTO_ERR_BADARGS, "%s needs a number, not %s",
 			    pl->argv[i], pl->argv[i + 1]);
 			return (CMD_NORMAL);
 		}
@@ -65,36 +67,28 @@ cmd_history_exec(struct client *c, struct proto_line *pl)
 			before = v;
 		else if (strcmp(pl->argv[i], "LIMIT") == 0) {
 			if (v < 1 || v > config.history_max) {
-				client_error(c, PROTO_ERR_BADARGS, "LIMIT must be "
+				reply_error(c, PROTO_ERR_BADARGS, "LIMIT must be "
 				    "1 to %lld", config.history_max);
 				return (CMD_NORMAL);
 			}
 			limit = v;
 		} else {
-			client_error(c, PROTO_ERR_BADARGS, "unknown option %s; use "
+			reply_error(c, PROTO_ERR_BADARGS, "unknown option %s; use "
 			    "BEFORE or LIMIT", pl->argv[i]);
 			return (CMD_NORMAL);
 		}
 	}
-	if ((ch = cmd_channel(c, pl->argv[0])) == NULL)
-		return (CMD_NORMAL);
-	if (state_member_find(c->c_user, ch) == NULL) {
-		client_error(c, PROTO_ERR_NOTMEMBER, "SUB %s to read its history",
-		    ch->ch_name);
-		return (CMD_NORMAL);
-	}
-
 	ctx.c = c;
 	ctx.channel = ch->ch_name;
 	ctx.n = 0;
-	if (journal_history(wschatd_journal, ch->ch_name, before, limit,
+	if (journal_history(cmd_journal, ch->ch_name, before, limit,
 	    cmd_history_row, &ctx, &cause) == -1) {
 		log_warnx("history %s: %s", ch->ch_name, cause);
 		free(cause);
-		client_error(c, PROTO_ERR_INTERNAL, "history is unavailable");
+		reply_error(c, PROTO_ERR_INTERNAL, "history is unavailable");
 		return (CMD_NORMAL);
 	}
-	client_reply(c, "CONFIRM HISTORY %s %zu", ch->ch_name, ctx.n);
+	reply_send(c, "CONFIRM HISTORY %s %zu", ch->ch_name, ctx.n);
 	return (CMD_NORMAL);
 }
 
@@ -102,7 +96,7 @@ const struct cmd_entry cmd_history_entry = {
 	.name = "HISTORY",
 	.lower = 1,
 	.upper = 5,
-	.flags = CMD_NEEDNAME,
+	.flags = CMD_NEEDNAME | CMD_MEMBER,
 	.usage = "HISTORY <channel> [BEFORE <seq>] [LIMIT <n>]",
 	.missing = "HISTORY requires channel argument",
 	.exec = cmd_history_exec

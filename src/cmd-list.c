@@ -6,7 +6,7 @@
 #include "wschatd.h"
 
 static enum cmd_retval
-cmd_list_exec(struct client *c, struct proto_line *pl)
+cmd_list_exec(struct cmd_call *cc)
 {
 	struct evbuffer	*words = evbuffer_new();
 	struct channel	*ch;
@@ -15,7 +15,7 @@ cmd_list_exec(struct client *c, struct proto_line *pl)
 		fatalx("%s: evbuffer_new", __func__);
 	TAILQ_FOREACH(ch, &state_channels, ch_entry)
 		evbuffer_add_printf(words, " %s", ch->ch_name);
-	client_reply(c, "LIST %zu%.*s", state_nchannels,
+	reply_send(cc->cc_client, "LIST %zu%.*s", state_nchannels,
 	    (int)evbuffer_get_length(words),
 	    (const char *)evbuffer_pullup(words, -1));
 	evbuffer_free(words);

@@ -6,8 +6,9 @@
 #include "wschatd.h"
 
 static enum cmd_retval
-cmd_lsevents_exec(struct client *c, struct proto_line *pl)
+cmd_lsevents_exec(struct cmd_call *cc)
 {
+	struct client	*c = cc->cc_client;
 	char	words[64];
 	size_t	len = 0;
 	int	i, n = 0;
@@ -20,7 +21,7 @@ cmd_lsevents_exec(struct client *c, struct proto_line *pl)
 			n++;
 		}
 	}
-	client_reply(c, "LSEVENTS %d%s", n, words);
+	reply_send(c, "LSEVENTS %d%s", n, words);
 	return (CMD_NORMAL);
 }
 

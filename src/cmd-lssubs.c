@@ -6,8 +6,9 @@
 #include "wschatd.h"
 
 static enum cmd_retval
-cmd_lssubs_exec(struct client *c, struct proto_line *pl)
+cmd_lssubs_exec(struct cmd_call *cc)
 {
+	struct client	*c = cc->cc_client;
 	struct evbuffer	*words = evbuffer_new();
 	struct member	*m;
 
@@ -17,7 +18,7 @@ cmd_lssubs_exec(struct client *c, struct proto_line *pl)
 		if (m->m_parted == 0)
 			evbuffer_add_printf(words, " %s", m->m_chan->ch_name);
 	}
-	client_reply(c, "LSSUBS %zu%.*s", c->c_user->u_nchannels,
+	reply_send(c, "LSSUBS %zu%.*s", c->c_user->u_nchannels,
 	    (int)evbuffer_get_length(words),
 	    (const char *)evbuffer_pullup(words, -1));
 	evbuffer_free(words);

@@ -7,20 +7,13 @@
 #include "wschatd.h"
 
 static enum cmd_retval
-cmd_msg_exec(struct client *c, struct proto_line *pl)
+cmd_msg_exec(struct cmd_call *cc)
 {
-	const char	*name = pl->argv[0];
-	struct channel	*ch;
+	struct client	*c = cc->cc_client;
 
-	if ((ch = cmd_channel(c, name)) == NULL)
-		return (CMD_NORMAL);
-	if (state_member_find(c->c_user, ch) == NULL) {
-		client_error(c, PROTO_ERR_NOTMEMBER, "SUB %s before posting to it",
-		    name);
-		return (CMD_NORMAL);
-	}
-	client_reply_commit(c, "CONFIRM MSG %s %lld", name,
-	    (long long)wevent_message(c->c_user, ch, pl->argv[1]));
+	reply_commit(c, "CONFIRM MSG %s %lld", cc->cc_chan->ch_name,
+	    (long long)wevent_message(c->c_user, cc->cc_chan,
+	    cc->cc_line.argv[1]));
 	return (CMD_NORMAL);
 }
 
@@ -28,7 +21,7 @@ const struct cmd_entry cmd_msg_entry = {
 	.name = "MSG",
 	.lower = 2,
 	.upper = 2,
-	.flags = CMD_NEEDNAME | CMD_REST,
+	.flags = CMD_NEEDNAME | CMD_REST | CMD_MEMBER,
 	.usage = "MSG <channel> <text>",
 	.missing = "MSG requires channel and text arguments",
 	.exec = cmd_msg_exec

@@ -7,12 +7,15 @@
 #include "wschatd.h"
 
 static enum cmd_retval
-cmd_ping_exec(struct client *c, struct proto_line *pl)
+cmd_ping_exec(struct cmd_call *cc)
 {
+	struct client	*c = cc->cc_client;
+	struct proto_line *pl = &cc->cc_line;
+
 	if (pl->argc == 0)
-		client_reply(c, "PONG");
+		reply_send(c, "PONG");
 	else
-		client_reply(c, "PONG %s", pl->argv[0]);
+		reply_send(c, "PONG %s", pl->argv[0]);
 	return (CMD_NORMAL);
 }
 

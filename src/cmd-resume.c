@@ -5,7 +5,7 @@
  * Live events are held meanwhile and follow the replay with no gap and no
  * duplicate. When the journal cannot do that exactly, a snapshot is sent.
  *
- * The replay streams in pages (client_stream_start), waiting for the
+ * The replay streams in pages (stream_start), waiting for the
  * client's output to drain between them, so a long replay never stalls
  * other clients.
  */
@@ -83,9 +83,9 @@ resume_event(const struct journal_rec *rec, void *arg)
 	r->r_next = rec->seq;
 	if ((type = intent_parse(rec->type)) == -1)
 		return (0);
-	want = (c->c_intents & (1U << type)) != 0;
-	if (type == INTENT_MESSAGE)
-		want = want && resume_chan_index(r, rec->resource) != -1;
+	/* Membership as it was at this event: before its own JOIN or PART. */
+	want = wevent_wanted(c, type, type == INTENT_MESSAGE &&
+	    resume_chan_index(r, rec->resource) != -1);
 	if (type == INTENT_USER && rec->actor != NULL &&
 	    strcmp(rec->actor, c->c_user->u_name) == 0) {
 		if (strcmp(rec->action, "JOIN") == 0)
@@ -94,8 +94,7 @@ resume_event(const struct journal_rec *rec, void *arg)
 			resume_chan_set(r, rec->resource, 0);
 	}
 	/* Already delivered live before the RESUME arrived. */
-	if (c->c_first_seq != 0 && rec->seq >= c->c_first_seq &&
-	    rec->seq <= c->c_last_seq)
+	if (stream_delivered(c, rec->seq))
 		want = 0;
 	if (!want)
 		return (0);
@@ -107,7 +106,7 @@ resume_event(const struct journal_rec *rec, void *arg)
 	wevent_free(ev);
 	r->r_count++;
 	/* A page ends early once half of max_output is queued. */
-	return (client_stream_line(c));
+	return (stream_line(c));
 }
 
 /* Free the replay state. */
@@ -124,7 +123,7 @@ resume_free(void *arg)
 }
 
 /* Send one page of the replay; RESUMED ends it. */
-static enum client_stream_next
+static enum stream_next
 resume_page(struct client *c, void *arg)
 {
 	struct resume	*r = arg;
@@ -132,33 +131,33 @@ resume_page(struct client *c, void *arg)
 	int64_t		 before;
 
 	/* Retention may not take events this replay still has to send. */
-	if (r->r_next + 1 < journal_first(wschatd_journal)) {
+	if (r->r_next + 1 < journal_first(cmd_journal)) {
 		client_close(c, WS_CLOSE_TRY_AGAIN, "replay overtaken by journal "
 		    "pruning; reconnect and resume again");
-		return (CLIENT_STREAM_DONE);
+		return (STREAM_DONE);
 	}
 	before = r->r_next;
-	if (r->r_next < r->r_upto && journal_events(wschatd_journal, r->r_next,
+	if (r->r_next < r->r_upto && journal_events(cmd_journal, r->r_next,
 	    r->r_upto, RESUME_PAGE, resume_event, r, &cause) == -1) {
 		log_warnx("resume: %s", cause);
 		free(cause);
 		client_close(c, WS_CLOSE_INTERNAL, "journal read failed");
-		return (CLIENT_STREAM_DONE);
+		return (STREAM_DONE);
 	}
 	if (c->c_state != CLIENT_OPEN)
-		return (CLIENT_STREAM_DONE);
+		return (STREAM_DONE);
 	if (r->r_next >= r->r_upto) {
 		client_sendf(c, "RESUMED %lld %lld", (long long)r->r_upto,
 		    (long long)r->r_count);
-		return (CLIENT_STREAM_DONE);
+		return (STREAM_DONE);
 	}
 	if (r->r_next == before) {
 		log_warnx("resume: no events after %lld up to %lld",
 		    (long long)before, (long long)r->r_upto);
 		client_close(c, WS_CLOSE_INTERNAL, "journal replay incomplete");
-		return (CLIENT_STREAM_DONE);
+		return (STREAM_DONE);
 	}
-	return (CLIENT_STREAM_MORE);
+	return (STREAM_MORE);
 }
 
 /* Parse a cursor: a non-negative decimal. */
@@ -181,11 +180,11 @@ resume_parse_seq(const char *s, int64_t *seq)
 static const char *
 resume_refusal(int64_t seq, const char *epoch, int64_t head)
 {
-	if (epoch != NULL && strcmp(epoch, journal_epoch(wschatd_journal)) != 0)
+	if (epoch != NULL && strcmp(epoch, batch_epoch()) != 0)
 		return ("another epoch");
 	if (seq > head)
 		return ("a cursor from the future");
-	if (seq + 1 < journal_first(wschatd_journal) && seq < head)
+	if (seq + 1 < journal_first(cmd_journal) && seq < head)
 		return ("events already pruned");
 	if (head - seq > config.resume_max_events)
 		return ("more than resume_max_events behind");
@@ -193,8 +192,10 @@ resume_refusal(int64_t seq, const char *epoch, int64_t head)
 }
 
 static enum cmd_retval
-cmd_resume_exec(struct client *c, struct proto_line *pl)
+cmd_resume_exec(struct cmd_call *cc)
 {
+	struct client	*c = cc->cc_client;
+	struct proto_line *pl = &cc->cc_line;
 	struct resume	*r;
 	struct member	*m;
 	const char	*epoch = pl->argc > 1 ? pl->argv[1] : NULL, *why;
@@ -202,12 +203,8 @@ cmd_resume_exec(struct client *c, struct proto_line *pl)
 	char		*cause;
 
 	if (resume_parse_seq(pl->argv[0], &seq) != 0) {
-		client_error(c, PROTO_ERR_BADARGS, "RESUME needs a sequence number, "
+		reply_error(c, PROTO_ERR_BADARGS, "RESUME needs a sequence number, "
 		    "not %s", pl->argv[0]);
-		return (CMD_NORMAL);
-	}
-	if (c->c_stream != NULL) {
-		client_error(c, PROTO_ERR_BADARGS, "a replay is already running");
 		return (CMD_NORMAL);
 	}
 	if ((why = resume_refusal(seq, epoch, head)) != NULL) {
@@ -227,15 +224,15 @@ cmd_resume_exec(struct client *c, struct proto_line *pl)
 			resume_chan_set(r, m->m_chan->ch_name, 1);
 	}
 	/* ... then back to the cursor by undoing the user's JOIN/PART. */
-	if (journal_user_events_desc(wschatd_journal, c->c_user->u_name, seq,
+	if (journal_user_events_desc(cmd_journal, c->c_user->u_name, seq,
 	    resume_undo, r, &cause) == -1) {
 		log_warnx("resume: %s", cause);
 		free(cause);
-		client_error(c, PROTO_ERR_INTERNAL, "journal read failed");
+		reply_error(c, PROTO_ERR_INTERNAL, "journal read failed");
 		resume_free(r);
 		return (CMD_NORMAL);
 	}
-	client_stream_start(c, head, resume_page, resume_free, r);
+	stream_start(c, head, resume_page, resume_free, r);
 	return (CMD_NORMAL);
 }
 
@@ -243,7 +240,7 @@ const struct cmd_entry cmd_resume_entry = {
 	.name = "RESUME",
 	.lower = 1,
 	.upper = 2,
-	.flags = CMD_NEEDNAME | CMD_BARRIER,
+	.flags = CMD_NEEDNAME | CMD_READ,
 	.usage = "RESUME <seq> [<epoch>]",
 	.missing = "RESUME requires seq argument",
 	.exec = cmd_resume_exec

@@ -5,7 +5,7 @@
  * RESUME falls back to it.
  *
  * A snapshot can be far bigger than max_output, so it streams in pages
- * (client_stream_start) from a journal cursor whose read transaction pins
+ * (stream_start) from a journal cursor whose read transaction pins
  * the seq, waiting for the client's output to drain between pages; live
  * events after the seq are held meanwhile and follow SNAPSHOT END.
  */
@@ -31,7 +31,7 @@ snapshot_channel(const char *name, const char *creator, int64_t seq,
 
 	client_sendf(c, "SNAPSHOT CHANNEL %s {\"creator\":\"%s\",\"seq\":%lld}",
 	    name, creator, (long long)seq);
-	return (client_stream_line(c));
+	return (stream_line(c));
 }
 
 static int
@@ -40,7 +40,7 @@ snapshot_sub(const char *channel, int64_t joined, void *arg)
 	struct client	*c = arg;
 
 	client_sendf(c, "SNAPSHOT SUB %s", channel);
-	return (client_stream_line(c));
+	return (stream_line(c));
 }
 
 static int
@@ -50,7 +50,7 @@ snapshot_member(const char *channel, const char *user, int64_t joined,
 	struct client	*c = arg;
 
 	client_sendf(c, "SNAPSHOT MEMBER %s %s", channel, user);
-	return (client_stream_line(c));
+	return (stream_line(c));
 }
 
 static int
@@ -59,7 +59,7 @@ snapshot_message(const struct journal_rec *r, void *arg)
 	struct client	*c = arg;
 
 	client_sendf(c, "SNAPSHOT MESSAGE %s %s", r->resource, r->data);
-	return (client_stream_line(c));
+	return (stream_line(c));
 }
 
 /* Close the cursor (it holds the WAL back) and free the state. */
@@ -74,7 +74,7 @@ snapshot_free(void *arg)
 }
 
 /* Send one page of rows; SNAPSHOT END ends it. */
-static enum client_stream_next
+static enum stream_next
 snapshot_page(struct client *c, void *arg)
 {
 	struct journal_snapshot_cb cb = {
@@ -93,17 +93,17 @@ snapshot_page(struct client *c, void *arg)
 			free(cause);
 			client_close(c, WS_CLOSE_INTERNAL,
 			    "snapshot read failed");
-			return (CLIENT_STREAM_DONE);
+			return (STREAM_DONE);
 		}
 		if (rc == 1)
-			return (CLIENT_STREAM_MORE);
+			return (STREAM_MORE);
 		/* Every row is out: release the read transaction now. */
 		journal_snap_close(s->s_cur);
 		s->s_cur = NULL;
 	}
-	/* The events held meanwhile follow it (client_stream_*). */
+	/* The events held meanwhile follow it (stream.c). */
 	client_sendf(c, "SNAPSHOT END %lld", (long long)s->s_seq);
-	return (CLIENT_STREAM_DONE);
+	return (STREAM_DONE);
 }
 
 /* Start a snapshot (the caller made sure replies are in order). */
@@ -115,17 +115,12 @@ cmd_snapshot_send(struct client *c)
 	int64_t			 seq;
 	char			*cause;
 
-	/* RESUME's fallback starts before RESUME owns the stream state. */
-	if (c->c_stream != NULL) {
-		client_error(c, PROTO_ERR_BADARGS, "a replay is already running");
-		return;
-	}
-	if ((cur = journal_snap_open(wschatd_journal, c->c_user != NULL ?
+	if ((cur = journal_snap_open(cmd_journal, c->c_user != NULL ?
 	    c->c_user->u_name : NULL, config.snapshot_messages, &seq,
 	    &cause)) == NULL) {
 		log_warnx("snapshot: %s", cause);
 		free(cause);
-		client_error(c, PROTO_ERR_INTERNAL, "snapshot is unavailable");
+		reply_error(c, PROTO_ERR_INTERNAL, "snapshot is unavailable");
 		return;
 	}
 
@@ -137,14 +132,14 @@ cmd_snapshot_send(struct client *c)
 	s->s_cur = cur;
 	s->s_seq = seq;
 	/* Everything up to seq is in the snapshot; later events wait for it. */
-	client_stream_start(c, c->c_live_after > seq ? c->c_live_after : seq,
+	stream_start(c, c->c_live_after > seq ? c->c_live_after : seq,
 	    snapshot_page, snapshot_free, s);
 }
 
 static enum cmd_retval
-cmd_snapshot_exec(struct client *c, struct proto_line *pl)
+cmd_snapshot_exec(struct cmd_call *cc)
 {
-	cmd_snapshot_send(c);
+	cmd_snapshot_send(cc->cc_client);
 	return (CMD_NORMAL);
 }
 
@@ -152,7 +147,7 @@ const struct cmd_entry cmd_snapshot_entry = {
 	.name = "SNAPSHOT",
 	.lower = 0,
 	.upper = 0,
-	.flags = CMD_BARRIER,
+	.flags = CMD_READ,
 	.usage = "SNAPSHOT",
 	.missing = NULL,
 	.exec = cmd_snapshot_exec

@@ -6,19 +6,18 @@
 #include "wschatd.h"
 
 static enum cmd_retval
-cmd_sub_exec(struct client *c, struct proto_line *pl)
+cmd_sub_exec(struct cmd_call *cc)
 {
-	const char	*name = pl->argv[0];
-	struct channel	*ch;
+	struct client	*c = cc->cc_client;
+	struct channel	*ch = cc->cc_chan;
+	const char	*name = ch->ch_name;
 
-	if ((ch = cmd_channel(c, name)) == NULL)
-		return (CMD_NORMAL);
 	if (state_member_find(c->c_user, ch) != NULL) {
-		client_error(c, PROTO_ERR_BADARGS, "already subscribed to %s", name);
+		reply_error(c, PROTO_ERR_BADARGS, "already subscribed to %s", name);
 		return (CMD_NORMAL);
 	}
 	wevent_join(c->c_user, ch);
-	client_reply_commit(c, "CONFIRM SUB %s", name);
+	reply_commit(c, "CONFIRM SUB %s", name);
 	return (CMD_NORMAL);
 }
 
@@ -26,7 +25,7 @@ const struct cmd_entry cmd_sub_entry = {
 	.name = "SUB",
 	.lower = 1,
 	.upper = 1,
-	.flags = CMD_NEEDNAME,
+	.flags = CMD_NEEDNAME | CMD_CHANNEL,
 	.usage = "SUB <channel>",
 	.missing = "SUB requires channel argument",
 	.exec = cmd_sub_exec

@@ -7,17 +7,10 @@
 #include "wschatd.h"
 
 static enum cmd_retval
-cmd_subevent_exec(struct client *c, struct proto_line *pl)
+cmd_subevent_exec(struct cmd_call *cc)
 {
-	int	type;
-
-	if ((type = intent_parse(pl->argv[0])) == -1) {
-		client_error(c, PROTO_ERR_BADARGS, "Unsupported event type: %s",
-		    pl->argv[0]);
-		return (CMD_NORMAL);
-	}
-	intent_add(c, type);
-	client_reply(c, "CONFIRM SUBEVENT %s", intent_name(type));
+	intent_add(cc->cc_client, cc->cc_type);
+	reply_send(cc->cc_client, "CONFIRM SUBEVENT %s", intent_name(cc->cc_type));
 	return (CMD_NORMAL);
 }
 
@@ -25,7 +18,7 @@ const struct cmd_entry cmd_subevent_entry = {
 	.name = "SUBEVENT",
 	.lower = 1,
 	.upper = 1,
-	.flags = 0,
+	.flags = CMD_EVTYPE,
 	.usage = "SUBEVENT <channel|user|message>",
 	.missing = "SUBEVENT requires event type argument",
 	.exec = cmd_subevent_exec

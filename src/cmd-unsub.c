@@ -6,20 +6,12 @@
 #include "wschatd.h"
 
 static enum cmd_retval
-cmd_unsub_exec(struct client *c, struct proto_line *pl)
+cmd_unsub_exec(struct cmd_call *cc)
 {
-	const char	*name = pl->argv[0];
-	struct channel	*ch;
-	struct member	*m;
+	const char	*name = cc->cc_chan->ch_name;
 
-	if ((ch = cmd_channel(c, name)) == NULL)
-		return (CMD_NORMAL);
-	if ((m = state_member_find(c->c_user, ch)) == NULL) {
-		client_error(c, PROTO_ERR_NOTMEMBER, "not subscribed to %s", name);
-		return (CMD_NORMAL);
-	}
-	wevent_part(m, NULL);
-	client_reply_commit(c, "CONFIRM UNSUB %s", name);
+	wevent_part(cc->cc_member, NULL);
+	reply_commit(cc->cc_client, "CONFIRM UNSUB %s", name);
 	return (CMD_NORMAL);
 }
 
@@ -27,7 +19,7 @@ const struct cmd_entry cmd_unsub_entry = {
 	.name = "UNSUB",
 	.lower = 1,
 	.upper = 1,
-	.flags = CMD_NEEDNAME,
+	.flags = CMD_NEEDNAME | CMD_MEMBER,
 	.usage = "UNSUB <channel>",
 	.missing = "UNSUB requires channel argument",
 	.exec = cmd_unsub_exec

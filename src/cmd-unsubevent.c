@@ -7,17 +7,10 @@
 #include "wschatd.h"
 
 static enum cmd_retval
-cmd_unsubevent_exec(struct client *c, struct proto_line *pl)
+cmd_unsubevent_exec(struct cmd_call *cc)
 {
-	int	type;
-
-	if ((type = intent_parse(pl->argv[0])) == -1) {
-		client_error(c, PROTO_ERR_BADARGS, "Unsupported event type: %s",
-		    pl->argv[0]);
-		return (CMD_NORMAL);
-	}
-	intent_del(c, type);
-	client_reply(c, "CONFIRM UNSUBEVENT %s", intent_name(type));
+	intent_del(cc->cc_client, cc->cc_type);
+	reply_send(cc->cc_client, "CONFIRM UNSUBEVENT %s", intent_name(cc->cc_type));
 	return (CMD_NORMAL);
 }
 
@@ -25,7 +18,7 @@ const struct cmd_entry cmd_unsubevent_entry = {
 	.name = "UNSUBEVENT",
 	.lower = 1,
 	.upper = 1,
-	.flags = 0,
+	.flags = CMD_EVTYPE,
 	.usage = "UNSUBEVENT <channel|user|message>",
 	.missing = "UNSUBEVENT requires event type argument",
 	.exec = cmd_unsubevent_exec

@@ -1,7 +1,9 @@
 /*
- * cmd.c: the command table and the dispatcher. Every generic check is made
- * here once (line length, unknown verb, syntax, arity, identity), so the
- * cmd-*.c handlers hold only their own logic.
+ * cmd.c: the command table and the dispatcher, and what the connection
+ * layer calls up to (struct client_ops). Every generic check is made here
+ * once (line length, unknown verb, syntax, arity, identity, the channel
+ * and membership an entry names, and when a read may run), so the cmd-*.c
+ * handlers hold only their own logic.
  */
 #include "config.h"
 
@@ -9,6 +11,8 @@
 #include <strings.h>
 
 #include "wschatd.h"
+
+struct journal	*cmd_journal;		/* what reads read */
 
 extern const struct cmd_entry cmd_create_entry;
 extern const struct cmd_entry cmd_delete_entry;
@@ -59,101 +63,155 @@ cmd_find(const char *verb)
 	return (NULL);
 }
 
-/* The channel a command names, or NULL once NOSUCHCHANNEL is answered. */
-struct channel *
-cmd_channel(struct client *c, const char *name)
-{
-	struct channel	*ch;
-
-	if ((ch = state_channel_find(name)) == NULL)
-		client_error(c, PROTO_ERR_NOSUCHCHANNEL, "no channel %s", name);
-	return (ch);
-}
-
 /* Quote an unknown verb safely into an error: printable, bounded. */
 static void
-cmd_unknown(struct client *c, const char *line)
+cmd_unknown(struct client *c, const char *verb)
 {
-	char	verb[33];
+	char	quoted[33];
 	size_t	n;
 
-	for (n = 0; n < sizeof verb - 1 && line[n] != '\0' && line[n] != ' '; n++)
-		verb[n] = (line[n] > 0x20 && line[n] < 0x7f) ? line[n] : '?';
-	verb[n] = '\0';
-	client_error(c, PROTO_ERR_UNKNOWN, "unknown command: %s", verb);
+	for (n = 0; n < sizeof quoted - 1 && verb[n] != '\0'; n++)
+		quoted[n] = (verb[n] > 0x20 && verb[n] < 0x7f) ? verb[n] : '?';
+	quoted[n] = '\0';
+	reply_error(c, PROTO_ERR_UNKNOWN, "unknown command: %s", quoted);
 }
 
-/* Run one command line from a client; always produces exactly one reply. */
-void
+/* Arity, from the entry: the usage line, or its own words when too few. */
+static int
+cmd_arity(struct client *c, const struct cmd_entry *e, int argc)
+{
+	if (argc < e->lower && e->missing != NULL)
+		reply_error(c, PROTO_ERR_BADARGS, "%s", e->missing);
+	else if (argc < e->lower || argc > e->upper)
+		reply_error(c, PROTO_ERR_BADARGS, "usage: %s", e->usage);
+	else
+		return (0);
+	return (-1);
+}
+
+/*
+ * The targets an entry declares, found once: an event type, a channel that
+ * must exist, and the user's membership of it. -1 once the error is sent.
+ */
+static int
+cmd_targets(struct cmd_call *cc, const struct cmd_entry *e)
+{
+	struct client	*c = cc->cc_client;
+	const char	*arg = cc->cc_line.argv[0];
+
+	if ((e->flags & CMD_EVTYPE) &&
+	    (cc->cc_type = intent_parse(arg)) == -1) {
+		reply_error(c, PROTO_ERR_BADARGS, "Unsupported event type: %s",
+		    arg);
+		return (-1);
+	}
+	if ((e->flags & (CMD_CHANNEL | CMD_MEMBER)) == 0)
+		return (0);
+	if ((cc->cc_chan = state_channel_find(arg)) == NULL) {
+		reply_error(c, PROTO_ERR_NOSUCHCHANNEL, "no channel %s", arg);
+		return (-1);
+	}
+	if ((e->flags & CMD_MEMBER) && (cc->cc_member =
+	    state_member_find(c->c_user, cc->cc_chan)) == NULL) {
+		reply_error(c, PROTO_ERR_NOTMEMBER, "not subscribed to %s; "
+		    "SUB %s first", arg, arg);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Run one command line from a client: always exactly one reply, or
+ * CLIENT_LINE_HOLD when it must wait its turn. Every generic check is
+ * here, once: line length, syntax, unknown verb, arity, identity, and the
+ * targets the entry declares. A command that reads state (CMD_READ) waits
+ * until every earlier reply of the connection is out, so that it sees
+ * every earlier write that committed and none that failed.
+ */
+enum client_line_result
 cmd_dispatch(struct client *c, char *line, size_t len)
 {
 	const struct cmd_entry	*e;
-	struct proto_line	 pl;
+	struct cmd_call		 cc;
 	const char		*cause;
-	char			*sp;
 
-	/* One trailing CRLF or LF is not part of the command. */
-	if (len > 0 && line[len - 1] == '\n')
-		line[--len] = '\0';
-	if (len > 0 && line[len - 1] == '\r')
-		line[--len] = '\0';
+	memset(&cc, 0, sizeof cc);
+	cc.cc_client = c;
+	len = proto_trim(line, len);
 	if (len > (size_t)config.max_line) {
-		client_error(c, PROTO_ERR_TOOLONG, "line is %zu bytes, max_line is %lld",
-		    len, config.max_line);
-		return;
+		reply_error(c, PROTO_ERR_TOOLONG, "line is %zu bytes, max_line "
+		    "is %lld", len, config.max_line);
+		return (CLIENT_LINE_DONE);
 	}
-	if (memchr(line, '\0', len) != NULL) {
-		client_error(c, PROTO_ERR_BADARGS, "NUL byte in line");
-		return;
+	if (proto_verb(line, len, &cc.cc_line, &cause) != 0) {
+		reply_error(c, PROTO_ERR_BADARGS, "%s", cause);
+		return (CLIENT_LINE_DONE);
 	}
-
-	for (sp = line; *sp != '\0' && *sp != ' '; sp++) {
-		if ((unsigned char)*sp < 0x20 || *sp == 0x7f) {
-			client_error(c, PROTO_ERR_BADARGS,
-			    "control character in line");
-			return;
-		}
+	if ((e = cmd_find(cc.cc_line.verb)) == NULL) {
+		cmd_unknown(c, cc.cc_line.verb);
+		return (CLIENT_LINE_DONE);
 	}
-	if ((sp = strchr(line, ' ')) != NULL)
-		*sp = '\0';
-	e = (*line == '\0') ? NULL : cmd_find(line);
-	if (sp != NULL)
-		*sp = ' ';
-	if (e == NULL) {
-		if (*line == '\0')
-			client_error(c, PROTO_ERR_BADARGS, "empty line");
-		else if (*line == ' ')
-			client_error(c, PROTO_ERR_BADARGS,
-			    "empty argument (leading or doubled space)");
-		else
-			cmd_unknown(c, line);
-		return;
-	}
-
-	if ((e->flags & CMD_BARRIER) && c->c_deferred > 0) {
-		client_park(c, line, len);
-		return;
-	}
-	if (proto_split(line, (e->flags & CMD_REST) ? e->upper : 0, &pl,
+	if ((e->flags & CMD_READ) && reply_waits(c))
+		return (CLIENT_LINE_HOLD);
+	if (proto_args(&cc.cc_line, (e->flags & CMD_REST) ? e->upper : 0,
 	    &cause) != 0) {
-		client_error(c, PROTO_ERR_BADARGS, "%s", cause);
-		return;
+		reply_error(c, PROTO_ERR_BADARGS, "%s", cause);
+		return (CLIENT_LINE_DONE);
 	}
-	if (pl.argc < e->lower) {
-		if (e->missing != NULL)
-			client_error(c, PROTO_ERR_BADARGS, "%s", e->missing);
-		else
-			client_error(c, PROTO_ERR_BADARGS, "usage: %s", e->usage);
-		return;
-	}
-	if (pl.argc > e->upper) {
-		client_error(c, PROTO_ERR_BADARGS, "usage: %s", e->usage);
-		return;
-	}
+	if (cmd_arity(c, e, cc.cc_line.argc) != 0)
+		return (CLIENT_LINE_DONE);
 	if ((e->flags & CMD_NEEDNAME) && c->c_user == NULL) {
-		client_error(c, PROTO_ERR_NOTIDENTIFIED, "%s needs a name: send NICK first",
-		    e->name);
-		return;
+		reply_error(c, PROTO_ERR_NOTIDENTIFIED, "%s needs a name: send "
+		    "NICK first", e->name);
+		return (CLIENT_LINE_DONE);
 	}
-	e->exec(c, &pl);
+	if (cmd_targets(&cc, e) != 0)
+		return (CLIENT_LINE_DONE);
+	e->exec(&cc);
+	return (CLIENT_LINE_DONE);
+}
+
+/* More commands than rate_limit allows: refused, in words. */
+static void
+cmd_refused(struct client *c)
+{
+	reply_error(c, PROTO_ERR_RATELIMITED, "more than %lld commands per "
+	    "second; slow down", config.rate_limit);
+}
+
+/* The connection left OPEN: nothing more goes out to it. */
+static void
+cmd_closing(struct client *c)
+{
+	intent_clear(c);
+	stream_closing(c);
+}
+
+/* The connection is gone: it leaves every index. */
+static void
+cmd_gone(struct client *c)
+{
+	intent_clear(c);
+	stream_gone(c);
+	state_user_detach(c);
+}
+
+/* What the connection layer calls up to: the protocol, from above. */
+static const struct client_ops cmd_client_ops = {
+	.opened = reply_hello,
+	.line = cmd_dispatch,
+	.refused = cmd_refused,
+	.drained = stream_drained,
+	.closing = cmd_closing,
+	.gone = cmd_gone
+};
+
+/* Commands read this journal; connections speak the protocol from now on. */
+void
+cmd_init(struct event_base *base, struct journal *j)
+{
+	cmd_journal = j;
+	stream_init(base);
+	reply_init();
+	client_init(base, &cmd_client_ops);
 }

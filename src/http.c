@@ -7,7 +7,7 @@
  * The hand-off (libevent 2.1 has no WebSocket API): we write the 101
  * ourselves onto the connection's bufferevent and take the bufferevent's
  * callbacks over. The evhttp connection stays the owner of the socket for
- * the whole session and is released only by http_session_free(). This is
+ * the whole session, and client.c frees it with the connection. This is
  * the one place a libevent 2.2 build would swap in evws.
  */
 #include "config.h"
@@ -42,6 +42,7 @@ static struct event		*http_accept_ev;	/* ends an accept batch */
 static long long		 http_accepts;		/* in this batch */
 static int			 http_accept_paused;	/* listener disabled */
 static int			 http_sndbuf;		/* last the kernel gave */
+static int			 http_draining;		/* shutting down: no upgrades */
 
 /* Does a comma-separated header value contain this token? */
 static int
@@ -124,7 +125,7 @@ http_healthz(struct evhttp_request *req)
 	    "\"head\":%lld,\"epoch\":\"%s\",\"loop_stall_max_us\":%lld,"
 	    "\"closed\":{\"normal\":%llu,\"error\":%llu,\"slow\":%llu}}\n",
 	    WSCHAT_VERSION, clients_count, state_nchannels, state_nusers(),
-	    (long long)batch_committed(), journal_epoch(wschatd_journal),
+	    (long long)batch_committed(), batch_epoch(),
 	    (long long)clock_stall_max_us(),
 	    (unsigned long long)client_stats_closed[0],
 	    (unsigned long long)client_stats_closed[1],
@@ -231,7 +232,7 @@ http_ws(struct evhttp_request *req)
 		http_reply(req, 503, "Service Unavailable", "too many connections");
 		return;
 	}
-	if (wschatd_exiting) {
+	if (http_draining) {
 		http_reply(req, 503, "Service Unavailable", "shutting down");
 		return;
 	}
@@ -497,6 +498,7 @@ http_init(struct event_base *base, const char *listen, char **cause)
 void
 http_stop_accepting(void)
 {
+	http_draining = 1;
 	if (http_server != NULL && http_socket != NULL) {
 		evhttp_del_accept_socket(http_server, http_socket);
 		http_socket = NULL;
@@ -514,12 +516,4 @@ http_free(void)
 	if (http_accept_ev != NULL)
 		event_free(http_accept_ev);
 	http_accept_ev = NULL;
-}
-
-
-/* Release an upgraded session's connection (socket and bufferevent). */
-void
-http_session_free(struct evhttp_connection *evcon)
-{
-	evhttp_connection_free(evcon);
 }

@@ -48,41 +48,81 @@ proto_byte_ok(unsigned char ch, int text)
 	return (ch >= 0x20 && ch != 0x7f);
 }
 
-/* Split a command line in place: single spaces, no empty tokens. */
-int
-proto_split(char *line, int rest, struct proto_line *pl, const char **cause)
+/* Strip one trailing LF, then one CR: they are not part of the command. */
+size_t
+proto_trim(char *line, size_t len)
 {
-	char	*p, *sp;
-	size_t	 len;
-
-	memset(pl, 0, sizeof *pl);
-	len = strlen(line);
 	if (len > 0 && line[len - 1] == '\n')
 		line[--len] = '\0';
 	if (len > 0 && line[len - 1] == '\r')
 		line[--len] = '\0';
+	return (len);
+}
+
+/*
+ * Find the verb of a trimmed line of len bytes, NUL-terminating it in
+ * place; the arguments wait for proto_args(), which scans on from there,
+ * so every byte of a line is looked at once.
+ */
+int
+proto_verb(char *line, size_t len, struct proto_line *pl, const char **cause)
+{
+	char	*sp;
+
+	memset(pl, 0, sizeof *pl);
+	if (memchr(line, '\0', len) != NULL) {
+		*cause = "NUL byte in line";
+		return (-1);
+	}
 	if (len == 0) {
 		*cause = "empty line";
 		return (-1);
 	}
+	if (*line == ' ') {
+		*cause = "empty argument (leading or doubled space)";
+		return (-1);
+	}
+	for (sp = line; *sp != '\0' && *sp != ' '; sp++) {
+		if (!proto_byte_ok((unsigned char)*sp, 0)) {
+			*cause = "control character in line";
+			return (-1);
+		}
+	}
+	pl->verb = line;
+	if (*sp == ' ') {
+		*sp = '\0';
+		pl->next = sp + 1;
+	}
+	return (0);
+}
 
-	p = line;
+/*
+ * Split the arguments after the verb in place: single spaces, no empty
+ * tokens. With rest > 0 the rest-th argument takes the remainder of the
+ * line, spaces included.
+ */
+int
+proto_args(struct proto_line *pl, int rest, const char **cause)
+{
+	char	*p = pl->next, *sp;
+
+	if (p == NULL)
+		return (0);
+	if (*p == '\0') {
+		*cause = "trailing space";
+		return (-1);
+	}
 	for (;;) {
-		int	text = (rest > 0 && pl->verb != NULL && pl->argc == rest - 1);
-
 		if (*p == ' ') {
 			*cause = "empty argument (leading or doubled space)";
 			return (-1);
 		}
-		if (pl->verb == NULL)
-			pl->verb = p;
-		else if (pl->argc == PROTO_MAXARGS) {
+		if (pl->argc == PROTO_MAXARGS) {
 			*cause = "too many arguments";
 			return (-1);
-		} else
-			pl->argv[pl->argc++] = p;
-
-		if (text) {
+		}
+		pl->argv[pl->argc++] = p;
+		if (rest > 0 && pl->argc == rest) {
 			for (; *p != '\0'; p++) {
 				if (!proto_byte_ok((unsigned char)*p, 1)) {
 					*cause = "control character in line";

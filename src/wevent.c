@@ -1,8 +1,14 @@
 /*
  * wevent.c: the one path every state change takes. An event gets the next
- * seq, its JSON and its wire frame are built once, it joins the open batch
- * for the journal, and after the commit it is fanned out by walking an
- * index (intent -> connections, channel -> members), never all clients.
+ * seq, its JSON and its wire frame are built once, its state change is
+ * applied at that seq, and its record joins the open batch for the log.
+ * The event waits here until its batch commits; then it is fanned out by
+ * walking an index (intent -> connections, channel -> members), never all
+ * clients. If the commit fails, the events are dropped and the state is
+ * loaded again from the journal. Loading the state at start is here too.
+ *
+ * wevent_wanted() is the one rule for who receives an event: live fan-out
+ * and RESUME's replay both ask it.
  */
 #include "config.h"
 
@@ -13,21 +19,18 @@
 
 #include "wschatd.h"
 
+TAILQ_HEAD(wevents, wevent);
+static struct wevents	 wevent_pending = TAILQ_HEAD_INITIALIZER(wevent_pending);
+static struct journal	*wevent_journal;
+
+static void	wevent_committed(uint64_t, int64_t);
+static void	wevent_failed(uint64_t, const char *);
+
+static const struct batch_listener wevent_listener = {
+	wevent_committed, wevent_failed
+};
+
 static int64_t	wevent_seq = 1;
-
-/* The seq the next event will get. */
-int64_t
-wevent_next_seq(void)
-{
-	return (wevent_seq);
-}
-
-/* Restart numbering (start-up, or after a failed commit). */
-void
-wevent_set_next_seq(int64_t seq)
-{
-	wevent_seq = seq;
-}
 
 /* Build the frame: one text frame holding the EVENT line. */
 static void
@@ -62,6 +65,19 @@ wevent_new(int64_t seq, int64_t ts, int type, const char *action,
 	return (ev);
 }
 
+/* The event as the log stores it (the strings stay the event's). */
+static void
+wevent_record(const struct wevent *ev, struct journal_rec *r)
+{
+	r->seq = ev->ev_seq;
+	r->ts = ev->ev_ts;
+	r->type = intent_name(ev->ev_type);
+	r->action = ev->ev_action;
+	r->resource = ev->ev_resource;
+	r->actor = ev->ev_actor;
+	r->data = ev->ev_data;
+}
+
 /*
  * Assign the next seq, build the event once (JSON: seq, ts, username and
  * one optional extra string) and queue it for the journal.
@@ -70,8 +86,9 @@ static struct wevent *
 wevent_emit(int type, const char *action, const char *resource,
     const char *actor, const char *key, const char *value)
 {
-	struct wevent	*ev;
-	json_t		*o;
+	struct wevent		*ev;
+	struct journal_rec	 rec;
+	json_t			*o;
 
 	ev = wevent_new(wevent_seq++, clock_wall_ms(), type, action, resource,
 	    actor);
@@ -88,7 +105,9 @@ wevent_emit(int type, const char *action, const char *resource,
 		fatalx("%s: json_dumps", __func__);
 	json_decref(o);
 	wevent_frame(ev, intent_name(type));
-	batch_add_event(ev);
+	wevent_record(ev, &rec);
+	ev->ev_batch = batch_add(&rec);
+	TAILQ_INSERT_TAIL(&wevent_pending, ev, ev_entry);
 	return (ev);
 }
 
@@ -122,8 +141,23 @@ wevent_free(struct wevent *ev)
 	free(ev);
 }
 
+/*
+ * Does this connection receive an event of this type? It must hold the
+ * intent, and for a message its user must have been a member of the
+ * channel at the event's seq (member, which the caller knows: live from
+ * the state, on replay from the journal). The one rule: live fan-out and
+ * RESUME's replay both ask it, so a replay is exactly what was missed.
+ */
+int
+wevent_wanted(const struct client *c, int type, int member)
+{
+	if (!(c->c_intents & (1U << type)))
+		return (0);
+	return (type != INTENT_MESSAGE || member);
+}
+
 /* Live delivery: by intent for channel/user, by membership for messages. */
-void
+static void
 wevent_fanout(const struct wevent *ev)
 {
 	struct client	*c, *next;
@@ -132,7 +166,9 @@ wevent_fanout(const struct wevent *ev)
 	if (ev->ev_type != INTENT_MESSAGE) {
 		for (c = intent_first(ev->ev_type); c != NULL; c = next) {
 			next = intent_next(c, ev->ev_type);
-			client_deliver(c, ev);
+			if (wevent_wanted(c, ev->ev_type, 0))
+				stream_deliver(c, ev->ev_seq, ev->ev_frame,
+				    ev->ev_framelen);
 		}
 		return;
 	}
@@ -141,10 +177,102 @@ wevent_fanout(const struct wevent *ev)
 		    (long long)ev->ev_seq);
 	TAILQ_FOREACH(m, &ev->ev_chan->ch_members, m_centry) {
 		c = m->m_user->u_client;
-		if (c == NULL || !(c->c_intents & (1U << INTENT_MESSAGE)))
-			continue;
-		if (state_member_at(m, ev->ev_seq))
-			client_deliver(c, ev);
+		if (c != NULL && wevent_wanted(c, INTENT_MESSAGE,
+		    state_member_at(m, ev->ev_seq)))
+			stream_deliver(c, ev->ev_seq, ev->ev_frame,
+			    ev->ev_framelen);
+	}
+}
+
+/* A batch committed: its events go out, in seq order. */
+static void
+wevent_committed(uint64_t id, int64_t head)
+{
+	struct wevent	*ev;
+
+	while ((ev = TAILQ_FIRST(&wevent_pending)) != NULL &&
+	    ev->ev_batch <= id) {
+		TAILQ_REMOVE(&wevent_pending, ev, ev_entry);
+		wevent_fanout(ev);
+		wevent_free(ev);
+	}
+	state_reap(head);
+}
+
+/* Batches failed: their events never happened; memory follows the journal. */
+static void
+wevent_failed(uint64_t upto, const char *cause)
+{
+	struct wevent	*ev;
+
+	while ((ev = TAILQ_FIRST(&wevent_pending)) != NULL &&
+	    ev->ev_batch <= upto) {
+		TAILQ_REMOVE(&wevent_pending, ev, ev_entry);
+		wevent_free(ev);
+	}
+	if (wevent_load() != 0)
+		fatalx("journal: cannot reload state after a failed commit");
+}
+
+/* journal_load_state callbacks: rebuild channels and memberships. */
+static void
+wevent_load_channel(const char *name, const char *creator, int64_t seq,
+    void *arg)
+{
+	state_channel_add(name, creator, seq);
+}
+
+static void
+wevent_load_member(const char *channel, const char *user, int64_t seq,
+    void *arg)
+{
+	struct channel	*ch;
+
+	if ((ch = state_channel_find(channel)) == NULL) {
+		log_warnx("journal: membership of %s in missing channel %s",
+		    user, channel);
+		return;
+	}
+	state_member_add(state_user_get(user), ch, seq);
+}
+
+/* Load channels and memberships from the journal's state tables. */
+int
+wevent_load(void)
+{
+	struct journal_state_cb	 cb = {
+		wevent_load_channel, wevent_load_member, NULL
+	};
+	char			*cause;
+
+	state_reset();
+	if (journal_load_state(wevent_journal, &cb, &cause) != 0) {
+		log_warnx("journal: loading state: %s", cause);
+		free(cause);
+		return (-1);
+	}
+	wevent_seq = journal_head(wevent_journal) + 1;
+	batch_set_committed(journal_head(wevent_journal));
+	return (0);
+}
+
+/* Events come from this journal's state and commit through the batches. */
+void
+wevent_init(struct journal *j)
+{
+	wevent_journal = j;
+	batch_listen(&wevent_listener);
+}
+
+/* Drop events whose batch never completed (exit). */
+void
+wevent_shutdown(void)
+{
+	struct wevent	*ev;
+
+	while ((ev = TAILQ_FIRST(&wevent_pending)) != NULL) {
+		TAILQ_REMOVE(&wevent_pending, ev, ev_entry);
+		wevent_free(ev);
 	}
 }
 

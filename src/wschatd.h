@@ -35,12 +35,11 @@
 #define printflike(a, b) __attribute__((format(printf, a, b)))
 
 struct client;
-struct client_stream;
+struct stream;
 struct user;
 struct channel;
 struct member;
 struct wevent;
-struct batch;
 struct journal;
 
 /* log.c */
@@ -125,13 +124,7 @@ const char	*config_name(size_t i);
 
 /* ws.c: see ws.h */
 
-/* http.c: the front door. */
-int		 http_init(struct event_base *, const char *listen, char **cause);
-void		 http_free(void);
-void		 http_stop_accepting(void);
-void		 http_session_free(struct evhttp_connection *);
-
-/* proto.c: tokenizer, reply writers and the error-code table. */
+/* proto.c: the line parser, the name rule and the wire-error table. */
 #define PROTO_ERRORS(X)							\
 	X(BADARGS,	"bad arguments")				\
 	X(UNKNOWN,	"unknown command")				\
@@ -158,43 +151,23 @@ struct proto_line {
 	char		*verb;
 	int		 argc;			/* arguments after the verb */
 	char		*argv[PROTO_MAXARGS];
+	char		*next;			/* unsplit arguments, or NULL */
 };
+/* Strip one trailing LF, then CR; returns the new length. */
+size_t		 proto_trim(char *line, size_t len);
 /*
- * Split a NUL-terminated line in place into verb and arguments. With
- * rest > 0 the rest-th argument takes the remainder of the line, spaces
- * included. -1 with *cause on malformed input.
+ * Parse a trimmed line in place, each byte once: the verb, then (once the
+ * caller knows it) the arguments. With rest > 0 the rest-th argument takes
+ * the remainder of the line, spaces included. -1 with *cause on malformed
+ * input.
  */
-int		 proto_split(char *line, int rest, struct proto_line *,
+int		 proto_verb(char *line, size_t len, struct proto_line *,
 		     const char **cause);
+int		 proto_args(struct proto_line *, int rest, const char **cause);
 /* Names of users and channels: [A-Za-z0-9_.-], 1..max bytes. */
 int		 proto_valid_name(const char *, size_t max);
 
-/* cmd.c: the command table and the dispatcher. */
-#define CMD_NEEDNAME	0x1	/* NICK must have been set */
-#define CMD_REST	0x2	/* last argument is the rest of the line */
-#define CMD_BARRIER	0x4	/* waits until earlier replies are sent */
-enum cmd_retval {
-	CMD_NORMAL		/* replied, deferred its reply or started a stream */
-};
-struct cmd_entry {
-	const char	*name;
-	int		 lower;		/* fewest arguments */
-	int		 upper;		/* most arguments */
-	int		 flags;
-	const char	*usage;		/* "VERB <arg> ..." */
-	const char	*missing;	/* text for too few arguments, or NULL */
-	enum cmd_retval	 (*exec)(struct client *, struct proto_line *);
-};
-extern const struct cmd_entry *cmd_table[];
-const struct cmd_entry *cmd_find(const char *verb);
-/* A channel by name, or NULL after answering ERROR NOSUCHCHANNEL. */
-struct channel	*cmd_channel(struct client *, const char *);
-void		 cmd_dispatch(struct client *, char *line, size_t len);
-
-/* cmd-snapshot.c */
-void		 cmd_snapshot_send(struct client *);
-
-/* client.c: one WebSocket connection. */
+/* client.c: one WebSocket connection, as bytes and frames. */
 enum client_state {
 	CLIENT_OPEN,		/* frames flow both ways */
 	CLIENT_CLOSING,		/* close frame sent, waiting for flush or the peer */
@@ -208,46 +181,64 @@ struct client {
 	struct bufferevent *c_bev;
 	char		 c_addr[64];
 	struct ws_parser c_parser;
-	struct user	*c_user;		/* NULL until NICK */
 
-	/* Intents: bitmask plus one link per type in the intent index. */
-	unsigned int	 c_intents;
-	TAILQ_ENTRY(client) c_ilinks[3];
+	/* Held input: a line to run again, and the holds (client.c). */
+	char		*c_heldline;
+	size_t		 c_heldlen;
+	int		 c_holds;
+	size_t		 c_held_inlen;		/* unparsed input at the last sweep */
 
-	/* Ordering: replies wait behind uncommitted ones. */
-	unsigned int	 c_deferred;		/* replies waiting for a commit */
-
-	/* Replay / snapshot: live events are held while it streams. */
-	struct client_stream *c_stream;		/* NULL unless streaming */
-	struct evbuffer	*c_held;
-	int64_t		 c_live_after;		/* drop live events <= this seq */
-	int64_t		 c_first_seq;		/* first live event delivered */
-	int64_t		 c_last_seq;		/* last event delivered */
-	char		*c_parked;		/* a barrier command waiting */
-
-	/* Rate limiting (token bucket) and keepalive. */
+	/* Rate limiting (token bucket) and keepalive (client.c). */
 	double		 c_tokens;
 	int64_t		 c_tokens_at;
 	int		 c_strikes;
 	int64_t		 c_last_rx;		/* monotonic ms of the last frame */
 	int		 c_pinged;		/* a keepalive ping is out */
-	size_t		 c_held_inlen;		/* unparsed input at the last sweep */
 	int64_t		 c_close_at;		/* CLOSING: tear down by then */
 	int		 c_close_got;		/* the peer's close frame arrived */
-	int		 c_close_sent;		/* our close frame is queued */
+
+	/* Who it is (state.c), and its intents with their links (intent.c). */
+	struct user	*c_user;		/* NULL until NICK */
+	unsigned int	 c_intents;
+	TAILQ_ENTRY(client) c_ilinks[3];
+
+	/* Replies waiting for a commit (reply.c). */
+	unsigned int	 c_deferred;
+
+	/* What it receives of the event stream (stream.c). */
+	struct stream	*c_stream;		/* NULL unless streaming */
+	struct evbuffer	*c_held;		/* live events held meanwhile */
+	int64_t		 c_live_after;		/* drop live events <= this seq */
+	int64_t		 c_first_seq;		/* first live event delivered */
+	int64_t		 c_last_seq;		/* last event delivered */
 
 	TAILQ_ENTRY(client) c_entry;
 };
 TAILQ_HEAD(clients, client);
 extern struct clients	 clients;
 extern unsigned int	 clients_count;
-void		 client_init(struct event_base *);
+/* What a line callback says: the line ran, or it must wait for its turn. */
+enum client_line_result {
+	CLIENT_LINE_DONE,
+	CLIENT_LINE_HOLD	/* keep it; run it again on client_resume() */
+};
+/* The layer above: how the connection layer calls up. */
+struct client_ops {
+	void	(*opened)(struct client *);
+	enum client_line_result (*line)(struct client *, char *line, size_t len);
+	void	(*refused)(struct client *);	/* over rate_limit */
+	void	(*drained)(struct client *);	/* the output is empty */
+	void	(*closing)(struct client *);	/* left CLIENT_OPEN */
+	void	(*gone)(struct client *);	/* torn down: forget it */
+};
+void		 client_init(struct event_base *, const struct client_ops *);
 void		 client_shutdown(void);
-void		 client_new(struct evhttp_connection *, struct bufferevent *,
+struct client	*client_new(struct evhttp_connection *, struct bufferevent *,
 		     const char *addr);
 void		 client_ref(struct client *);
 void		 client_unref(struct client *);
-/* The one way a connection ends: close frame, log line and counter. */
+const char	*client_who(struct client *);
+/* Our end of a connection: close frame, log line and counter, once. */
 void		 client_close(struct client *, uint16_t code, const char *reason);
 void		 client_close_all(uint16_t code, const char *reason);
 void		 client_flush_all(void);
@@ -255,45 +246,47 @@ void		 client_reap_all(struct event_base *);
 /* Queue a text frame; returns -1 if the client is gone or was just closed. */
 int		 client_send(struct client *, const char *, size_t);
 int		 client_sendf(struct client *, const char *, ...) printflike(2, 3);
-/* Queue a prebuilt frame (header + payload). */
+/* Queue a prebuilt frame (header + payload), or a buffer of them. */
 int		 client_send_frame(struct client *, const void *, size_t);
-/* Reply to a command: sent now, or behind this client's deferred replies. */
-void		 client_reply(struct client *, const char *, ...) printflike(2, 3);
-void		 client_error(struct client *, enum proto_error, const char *, ...)
-		     printflike(3, 4);
-/* Reply after the open batch commits (ERROR INTERNAL if it fails). */
-void		 client_reply_commit(struct client *, const char *, ...)
-		     printflike(2, 3);
-/* Live event delivery; honours c_stream / c_live_after. */
-void		 client_deliver(struct client *, const struct wevent *);
-/*
- * Streaming a command's output in pages (RESUME, SNAPSHOT), at the loop's
- * lowest priority. Live events after live_after are held and input waits
- * until the stream ends. A page calls client_stream_line() after each line
- * and stops when it says so (the client is gone, half of max_output is
- * queued, or the stream_rate credit all streams share is spent); it then
- * says what comes next: DONE once it sent its last line or closed the
- * client, MORE for another page on a later turn. After the last line the
- * held live events follow, once they fit behind what is queued. The free
- * callback runs exactly once when the stream ends, also when the client
- * goes away mid-stream.
- */
-enum client_stream_next {
-	CLIENT_STREAM_DONE,
-	CLIENT_STREAM_MORE
-};
-typedef enum client_stream_next (*client_stream_page_cb)(struct client *,
-		     void *);
-void		 client_stream_start(struct client *, int64_t live_after,
-		     client_stream_page_cb, void (*)(void *), void *);
-int		 client_stream_line(struct client *);
+int		 client_send_buffer(struct client *, struct evbuffer *,
+		     const char *what);
 size_t		 client_output_len(struct client *);
-/* Hold a barrier command until the connection's deferred replies are out. */
-void		 client_park(struct client *, const char *line, size_t len);
-void		 client_unpark(struct client *);
-/* Input is processed again (after a stream or a parked command). */
-void		 client_resume_input(struct client *);
+/* Hold input (frames wait unparsed) and release it. */
+void		 client_hold(struct client *);
+void		 client_unhold(struct client *);
+/* Input goes on, a held line first, unless something holds it. */
+void		 client_resume(struct client *);
 extern uint64_t	 client_stats_closed[3];	/* normal, error, slow: /healthz */
+
+/*
+ * stream.c: live delivery, and commands that stream their output in pages
+ * (RESUME, SNAPSHOT) at the loop's lowest priority. Live events after
+ * live_after are held and input waits until the stream ends. A page calls
+ * stream_line() after each line and stops when it says so (the client is
+ * gone, half of max_output is queued, or the stream_rate credit all
+ * streams share is spent); it then says what comes next: DONE once it sent
+ * its last line or closed the client, MORE for another page on a later
+ * turn. After the last line the held live events follow, once they fit
+ * behind what is queued. The free callback runs exactly once when the
+ * stream ends, also when the client goes away mid-stream.
+ */
+enum stream_next {
+	STREAM_DONE,
+	STREAM_MORE
+};
+typedef enum stream_next (*stream_page_cb)(struct client *, void *);
+void		 stream_init(struct event_base *);
+void		 stream_deliver(struct client *, int64_t seq, const void *frame,
+		     size_t len);
+int		 stream_delivered(const struct client *, int64_t seq);
+void		 stream_start(struct client *, int64_t live_after,
+		     stream_page_cb, void (*)(void *), void *);
+int		 stream_running(struct client *);
+int		 stream_line(struct client *);
+/* The connection layer's news, passed on by the layer above. */
+void		 stream_drained(struct client *);
+void		 stream_closing(struct client *);
+void		 stream_gone(struct client *);
 
 /* state.c: users, channels, memberships and intents with two-way indexes. */
 enum intent_type { INTENT_CHANNEL, INTENT_USER, INTENT_MESSAGE, INTENT_MAX };
@@ -357,6 +350,39 @@ struct client	*intent_next(struct client *, int);
 size_t		 intent_count(int);
 void		 intent_check(void);
 
+/* batch.c: group commit of records through a log backend (the seam). */
+struct journal_rec;
+/* The log seam: what the group commit needs of a backend. */
+typedef void (*eventlog_done_cb)(void *batch, int ok, const char *cause,
+		     void *arg);
+struct eventlog {
+	void		*el_arg;
+	int		(*el_start)(void *, struct event_base *, eventlog_done_cb,
+			    void *, char **cause);
+	void		(*el_stop)(void *);
+	/* The records commit together, or not at all; then done(batch). */
+	void		(*el_submit)(void *, void *batch,
+			    const struct journal_rec *, size_t);
+	int64_t		(*el_head)(void *);	/* the last committed seq */
+	const char	*(*el_epoch)(void *);
+};
+/* Who hears of commits: committed(id) once a batch is in, failed(upto). */
+struct batch_listener {
+	void	(*committed)(uint64_t id, int64_t head);
+	void	(*failed)(uint64_t upto, const char *cause);
+};
+int		 batch_init(struct event_base *, const struct eventlog *);
+void		 batch_listen(const struct batch_listener *);
+void		 batch_free(void);
+/* Queue a record (its strings must last until its batch is heard of). */
+uint64_t	 batch_add(const struct journal_rec *);
+uint64_t	 batch_ticket(void);	/* the batch that commits next */
+int		 batch_pending(void);	/* batches not yet completed */
+int64_t		 batch_committed(void);	/* highest seq committed and heard of */
+void		 batch_set_committed(int64_t);
+const char	*batch_epoch(void);
+void		 batch_drain(void);	/* block until all batches complete (shutdown) */
+
 /* wevent.c: the one path every state change takes. */
 struct wevent {
 	int64_t		 ev_seq;
@@ -370,7 +396,13 @@ struct wevent {
 	size_t		 ev_framelen;
 	size_t		 ev_hdrlen;	/* ev_frame + ev_hdrlen is the line */
 	struct channel	*ev_chan;	/* scope of message events */
+	uint64_t	 ev_batch;	/* waiting for this batch to commit */
+	TAILQ_ENTRY(wevent) ev_entry;
 };
+void		 wevent_init(struct journal *);
+void		 wevent_shutdown(void);
+/* Load channels and memberships from the journal (start, failed commit). */
+int		 wevent_load(void);
 /* The state changes: each emits its event and applies it at its seq. */
 struct channel	*wevent_create(const char *, struct user *);
 void		 wevent_join(struct user *, struct channel *);
@@ -382,23 +414,63 @@ struct wevent	*wevent_build(int64_t seq, int64_t ts, const char *type,
 		     const char *action, const char *resource, const char *actor,
 		     const char *data);
 void		 wevent_free(struct wevent *);
-/* Fan a committed event out to the clients that should see it. */
-void		 wevent_fanout(const struct wevent *);
-int64_t		 wevent_next_seq(void);
-void		 wevent_set_next_seq(int64_t);
-/* Would this client have received this event live? (membership at its seq) */
-int		 wevent_wanted(struct client *, const struct wevent *);
+/*
+ * Does this connection receive an event of this type, given whether its
+ * user was a member of the event's channel at its seq? Live and replay.
+ */
+int		 wevent_wanted(const struct client *, int type, int member);
 
-/* batch.c: group commit between the loop and the journal writer. */
-int		 batch_init(struct event_base *, struct journal *);
-void		 batch_free(void);
-void		 batch_add_event(struct wevent *);
-/* Defer a reply line until the open batch commits; ok/failed variants. */
-void		 batch_defer_reply(struct client *, char *ok, char *failed);
-int		 batch_pending(void);	/* batches not yet completed */
-int64_t		 batch_committed(void);	/* highest seq committed and fanned out */
-void		 batch_drain(void);	/* block until all batches complete (shutdown) */
-int		 batch_load_state(struct journal *);	/* state tables -> memory */
+/* reply.c: replies, in order, each after the commit it depends on. */
+void		 reply_init(void);
+void		 reply_shutdown(void);
+void		 reply_send(struct client *, const char *, ...) printflike(2, 3);
+void		 reply_error(struct client *, enum proto_error, const char *, ...)
+		     printflike(3, 4);
+/* After the open batch commits (ERROR INTERNAL if it fails). */
+void		 reply_commit(struct client *, const char *, ...) printflike(2, 3);
+void		 reply_hello(struct client *);
+int		 reply_waits(struct client *);	/* replies wait for a commit */
+
+/* cmd.c: the command table and the dispatcher. */
+#define CMD_NEEDNAME	0x01	/* NICK must have been set */
+#define CMD_REST	0x02	/* last argument is the rest of the line */
+#define CMD_READ	0x04	/* reads state: runs after earlier replies */
+#define CMD_CHANNEL	0x08	/* argv[0] is a channel that exists */
+#define CMD_MEMBER	0x10	/* ... and the user is a member of it */
+#define CMD_EVTYPE	0x20	/* argv[0] is an event type */
+enum cmd_retval {
+	CMD_NORMAL		/* replied, deferred its reply or started a stream */
+};
+/* One command as the handler gets it, with the targets its entry named. */
+struct cmd_call {
+	struct client	*cc_client;
+	struct proto_line cc_line;
+	struct channel	*cc_chan;	/* CMD_CHANNEL, CMD_MEMBER */
+	struct member	*cc_member;	/* CMD_MEMBER */
+	int		 cc_type;	/* CMD_EVTYPE */
+};
+struct cmd_entry {
+	const char	*name;
+	int		 lower;		/* fewest arguments */
+	int		 upper;		/* most arguments */
+	int		 flags;
+	const char	*usage;		/* "VERB <arg> ..." */
+	const char	*missing;	/* text for too few arguments, or NULL */
+	enum cmd_retval	 (*exec)(struct cmd_call *);
+};
+extern const struct cmd_entry *cmd_table[];
+extern struct journal	*cmd_journal;
+void		 cmd_init(struct event_base *, struct journal *);
+const struct cmd_entry *cmd_find(const char *verb);
+enum client_line_result cmd_dispatch(struct client *, char *line, size_t len);
+
+/* cmd-snapshot.c */
+void		 cmd_snapshot_send(struct client *);
+
+/* http.c: the front door. */
+int		 http_init(struct event_base *, const char *listen, char **cause);
+void		 http_free(void);
+void		 http_stop_accepting(void);	/* refuse upgrades from now on */
 
 /* journal.c: every sqlite3 call lives here and in migrate.c. */
 struct journal_rec {
@@ -512,6 +584,8 @@ int		 journal_backup(struct journal *, const char *path, char **cause);
 /* One read-only SQL statement; values are text or NULL. Returns rows. */
 int		 journal_query(struct journal *, const char *sql, journal_row_cb,
 		     void *, char **cause);
+/* journal-log.c: the journal as the group commit's log backend. */
+void		 journal_eventlog(struct journal *, struct eventlog *);
 #ifdef WSCHAT_DEBUG
 void		 journal_fail_step(long n);	/* fail the nth sqlite3_step, 0 = off */
 void		 journal_fake_boot_id(const char *);	/* NULL: the real one */
@@ -530,10 +604,5 @@ int		 migrate_latest(void);		/* newest version we carry */
 int		 migrate_apply(struct sqlite3 *, char **cause);
 /* Refuse a database not at exactly migrate_latest() (tools never migrate). */
 int		 migrate_check(struct sqlite3 *, char **cause);
-
-/* wschatd.c */
-extern struct event_base *wschatd_base;
-extern struct journal	*wschatd_journal;
-extern int		 wschatd_exiting;
 
 #endif

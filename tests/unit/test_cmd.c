@@ -16,10 +16,6 @@
 
 #include "testutil.h"
 
-/* wschatd.c's globals: the library's objects refer to them. */
-struct event_base	*wschatd_base;
-struct journal		*wschatd_journal;
-int			 wschatd_exiting;
 
 /* The verbs of PROTOCOL.md's "## Commands" table: rows "| `VERB ...". */
 static size_t
@@ -448,8 +444,7 @@ setup(void **state UNUSED)
 	/* As wschatd.c: the batch flush and the streams run at priority 2. */
 	if (event_base_priority_init(base, 3) != 0)
 		fail_msg("event_base_priority_init");
-	wschatd_base = base;
-	client_init(base);
+	cmd_init(base, NULL);
 	fake_init(&fa, 1);
 	fake_init(&fb, 2);
 	return (0);
@@ -462,7 +457,7 @@ teardown(void **state UNUSED)
 	fake_free(&fb);
 	state_clear();
 	client_shutdown();
-	wschatd_base = NULL;
+	batch_free();
 	event_base_free(base);
 	config_free(&config);
 	return (0);
@@ -793,7 +788,7 @@ jfix_done(void *batch, int ok, const char *cause, void *arg)
 	jf->done = 1;
 }
 
-/* A journal of n channels, created by olga, as wschatd_journal. */
+/* A journal of n channels, created by olga, as cmd_journal. */
 static void
 jfix_open(struct jfix *jf, int n)
 {
@@ -806,8 +801,8 @@ jfix_open(struct jfix *jf, int n)
 	if (mkdtemp(jf->dir) == NULL)
 		fail_msg("mkdtemp: %s", strerror(errno));
 	snprintf(jf->path, sizeof jf->path, "%s/wschat.db", jf->dir);
-	wschatd_journal = journal_open(jf->path, JOURNAL_SYNC_NORMAL, &cause);
-	if (wschatd_journal == NULL)
+	cmd_journal = journal_open(jf->path, JOURNAL_SYNC_NORMAL, &cause);
+	if (cmd_journal == NULL)
 		fail_msg("journal_open: %s", cause);
 
 	recs = xcalloc(n, sizeof *recs);
@@ -825,12 +820,12 @@ jfix_open(struct jfix *jf, int n)
 		recs[i].actor = "olga";
 		recs[i].data = datas[i];
 	}
-	if (journal_start(wschatd_journal, base, jfix_done, jf, &cause) != 0)
+	if (journal_start(cmd_journal, base, jfix_done, jf, &cause) != 0)
 		fail_msg("journal_start: %s", cause);
-	journal_submit(wschatd_journal, recs, recs, n);
+	journal_submit(cmd_journal, recs, recs, n);
 	while (!jf->done)
 		event_base_loop(base, EVLOOP_ONCE);
-	journal_stop(wschatd_journal);
+	journal_stop(cmd_journal);
 	for (i = 0; i < n; i++) {
 		free(names[i]);
 		free(datas[i]);
@@ -839,8 +834,9 @@ jfix_open(struct jfix *jf, int n)
 	free(datas);
 	free(recs);
 	/* RESUME takes its head from the batch module, as the daemon does. */
-	if (batch_load_state(wschatd_journal) != 0)
-		fail_msg("batch_load_state");
+	wevent_init(cmd_journal);
+	if (wevent_load() != 0)
+		fail_msg("wevent_load");
 }
 
 static void
@@ -848,8 +844,8 @@ jfix_close(struct jfix *jf)
 {
 	char	path[160];
 
-	journal_close(wschatd_journal);
-	wschatd_journal = NULL;
+	journal_close(cmd_journal);
+	cmd_journal = NULL;
 	unlink(jf->path);
 	snprintf(path, sizeof path, "%s-wal", jf->path);
 	unlink(path);
@@ -928,7 +924,7 @@ turn_cb(evutil_socket_t fd, short what, void *arg)
 	t->t_streaming = t->t_client->c_stream != NULL;
 	ev = wevent_build(STREAM_CHANNELS + 1, 5000, "channel", "CREATE",
 	    "late", "olga", "{\"seq\":1101,\"ts\":5000,\"username\":\"olga\"}");
-	client_deliver(t->t_client, ev);
+	stream_deliver(t->t_client, ev->ev_seq, ev->ev_frame, ev->ev_framelen);
 	wevent_free(ev);
 }
 

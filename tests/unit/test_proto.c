@@ -18,7 +18,11 @@ split(const char *line, int rest, struct proto_line *pl, char **copy,
 	assert_non_null(*copy);
 	memcpy(*copy, line, len + 1);
 	*cause = NULL;
-	return (proto_split(*copy, rest, pl, cause));
+	/* As the dispatcher does: trim, the verb, then its arguments. */
+	len = proto_trim(*copy, len);
+	if (proto_verb(*copy, len, pl, cause) != 0)
+		return (-1);
+	return (proto_args(pl, rest, cause));
 }
 
 /* The line splits into exactly these tokens (verb first). */

@@ -10,10 +10,6 @@
 
 #include "testutil.h"
 
-/* wschatd.c's globals: the library's objects refer to them. */
-struct event_base	*wschatd_base;
-struct journal		*wschatd_journal;
-int			 wschatd_exiting;
 
 #define NUSERS		10
 #define NCHANS		6

@@ -1,7 +1,8 @@
 /*
- * wschatd.c: the daemon's life: options, configuration, the journal, the
- * listener, signals, the event loop and an orderly shutdown. It runs in
- * the foreground, as systemd and containers expect.
+ * main.c: the daemon's life: options, configuration, the journal, the
+ * layers wired together bottom up, the listener, signals, the event loop
+ * and an orderly shutdown. It runs in the foreground, as systemd and
+ * containers expect. Its globals are its own: nothing below reads them.
  */
 #include "config.h"
 
@@ -15,15 +16,14 @@
 
 #include "wschatd.h"
 
-struct event_base	*wschatd_base;
-struct journal		*wschatd_journal;
-int			 wschatd_exiting;
-
-static struct event	*wschatd_sig[3];
+static struct event_base *main_base;
+static struct journal	*main_journal;
+static int		 main_exiting;
+static struct event	*main_sig[3];
 
 /* Print usage and exit. */
 static __dead void
-wschatd_usage(void)
+main_usage(void)
 {
 	fprintf(stderr, "usage: wschatd [-nVv] [-f file] [--listen addr:port]\n");
 	exit(2);
@@ -31,7 +31,7 @@ wschatd_usage(void)
 
 /* Poll, during shutdown, for the last connection to finish closing. */
 static void
-wschatd_shutdown_poll(evutil_socket_t fd, short what, void *arg)
+main_shutdown_poll(evutil_socket_t fd, short what, void *arg)
 {
 	struct timeval	tv = { 0, 20000 };
 	static int64_t	deadline;
@@ -42,38 +42,38 @@ wschatd_shutdown_poll(evutil_socket_t fd, short what, void *arg)
 		if (clients_count > 0)
 			log_warnx("shutdown: %u connections did not close in time",
 			    clients_count);
-		event_base_loopbreak(wschatd_base);
+		event_base_loopbreak(main_base);
 		return;
 	}
-	event_base_once(wschatd_base, -1, EV_TIMEOUT, wschatd_shutdown_poll,
+	event_base_once(main_base, -1, EV_TIMEOUT, main_shutdown_poll,
 	    NULL, &tv);
 }
 
 /* SIGTERM, SIGINT: stop accepting, close every connection with 1001. */
 static void
-wschatd_signal(evutil_socket_t sig, short what, void *arg)
+main_signal(evutil_socket_t sig, short what, void *arg)
 {
 	if (sig == SIGHUP) {
 		log_info("SIGHUP: reopening the log");
 		log_reopen();
 		return;
 	}
-	if (wschatd_exiting) {
+	if (main_exiting) {
 		log_info("second signal: exiting now");
-		event_base_loopbreak(wschatd_base);
+		event_base_loopbreak(main_base);
 		return;
 	}
-	wschatd_exiting = 1;
+	main_exiting = 1;
 	log_info("%s: shutting down, closing %u connections",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT", clients_count);
 	http_stop_accepting();
 	client_close_all(WS_CLOSE_GOING_AWAY, "server shutting down");
-	wschatd_shutdown_poll(-1, 0, NULL);
+	main_shutdown_poll(-1, 0, NULL);
 }
 
 /* Load the config file: -f, or the installed one if present. */
 static void
-wschatd_configure(const char *file, const char *listen, int checkonly)
+main_configure(const char *file, const char *listen, int checkonly)
 {
 	char	*cause = NULL;
 
@@ -113,6 +113,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct event_config *evcfg;
+	struct eventlog	 log;
 	const char	*file = NULL, *listen = NULL;
 	char		*cause = NULL;
 	int		 ch, checkonly = 0, verbose = 0, i;
@@ -136,13 +137,13 @@ main(int argc, char **argv)
 			verbose++;
 			break;
 		default:
-			wschatd_usage();
+			main_usage();
 		}
 	}
 	if (optind != argc)
-		wschatd_usage();
+		main_usage();
 
-	wschatd_configure(file, listen, checkonly);
+	main_configure(file, listen, checkonly);
 	if (log_init(config.log, verbose, &cause) != 0) {
 		fprintf(stderr, "wschatd: log: %s\n", cause);
 		exit(1);
@@ -170,10 +171,10 @@ main(int argc, char **argv)
 		fatalx("event_config_new");
 	event_config_set_flag(evcfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
 	event_config_set_flag(evcfg, EVENT_BASE_FLAG_PRECISE_TIMER);
-	if ((wschatd_base = event_base_new_with_config(evcfg)) == NULL)
+	if ((main_base = event_base_new_with_config(evcfg)) == NULL)
 		fatalx("event_base_new");
 	event_config_free(evcfg);
-	if (event_base_priority_init(wschatd_base, 3) != 0)
+	if (event_base_priority_init(main_base, 3) != 0)
 		fatalx("event_base_priority_init");
 	/*
 	 * Catch the signals before anything can announce readiness ("listening
@@ -181,57 +182,61 @@ main(int argc, char **argv)
 	 * the default action. Until the loop runs they wait in libevent.
 	 */
 	for (i = 0; i < 3; i++) {
-		wschatd_sig[i] = evsignal_new(wschatd_base, sigs[i],
-		    wschatd_signal, NULL);
-		if (wschatd_sig[i] == NULL || evsignal_add(wschatd_sig[i], NULL) != 0)
+		main_sig[i] = evsignal_new(main_base, sigs[i],
+		    main_signal, NULL);
+		if (main_sig[i] == NULL || evsignal_add(main_sig[i], NULL) != 0)
 			fatalx("evsignal_add");
 	}
 
-	wschatd_journal = journal_open(config.db, config.journal_sync, &cause);
-	if (wschatd_journal == NULL)
+	main_journal = journal_open(config.db, config.journal_sync, &cause);
+	if (main_journal == NULL)
 		fatalx("journal %s: %s", config.db, cause);
 #ifdef WSCHAT_DEBUG
 	/* Counted from the first batch, after the open's run marker. */
 	if (getenv("WSCHAT_FAIL_STEP") != NULL)
 		journal_fail_step(atol(getenv("WSCHAT_FAIL_STEP")));
 #endif
-	journal_set_retention(wschatd_journal, config.retain_events,
+	journal_set_retention(main_journal, config.retain_events,
 	    config.retain_days);
-	if (batch_load_state(wschatd_journal) != 0)
-		fatalx("journal %s: cannot load state", config.db);
-	if (batch_init(wschatd_base, wschatd_journal) != 0)
-		fatalx("journal %s: cannot start the writer", config.db);
-	log_info("journal %s: epoch %s, head %lld, %zu channels", config.db,
-	    journal_epoch(wschatd_journal),
-	    (long long)journal_head(wschatd_journal), state_nchannels);
 
-	client_init(wschatd_base);
-	if (http_init(wschatd_base, config.listen, &cause) != 0)
+	/* The layers, bottom up: the log, events, commands, the front door. */
+	wevent_init(main_journal);
+	if (wevent_load() != 0)
+		fatalx("journal %s: cannot load state", config.db);
+	journal_eventlog(main_journal, &log);
+	if (batch_init(main_base, &log) != 0)
+		fatalx("journal %s: cannot start the writer", config.db);
+	cmd_init(main_base, main_journal);
+	log_info("journal %s: epoch %s, head %lld, %zu channels", config.db,
+	    batch_epoch(), (long long)batch_committed(), state_nchannels);
+	if (http_init(main_base, config.listen, &cause) != 0)
 		fatalx("%s", cause);
 
-	clock_stall_start(wschatd_base);
-	event_base_dispatch(wschatd_base);
+	clock_stall_start(main_base);
+	event_base_dispatch(main_base);
 	log_info("longest loop stall: %lld us", (long long)clock_stall_max_us());
 	clock_stall_stop();
 
 	/* Orderly exit: finish the journal, then free everything. */
 	batch_free();
+	reply_shutdown();
+	wevent_shutdown();
 	client_flush_all();
 	for (i = 0; i < 3; i++)
-		event_free(wschatd_sig[i]);
+		event_free(main_sig[i]);
 	http_free();
 	/* Run the deferred frees scheduled by the connections evhttp freed. */
-	client_reap_all(wschatd_base);
+	client_reap_all(main_base);
 	client_shutdown();
 	/* Every commit is in: the next start need not change the epoch. */
-	if (journal_mark_stopped(wschatd_journal, &cause) != 0) {
+	if (journal_mark_stopped(main_journal, &cause) != 0) {
 		log_warnx("journal %s: %s (the next start takes this run for a "
 		    "crash)", config.db, cause);
 		free(cause);
 	}
-	journal_close(wschatd_journal);
+	journal_close(main_journal);
 	state_clear();
-	event_base_free(wschatd_base);
+	event_base_free(main_base);
 	log_info("exiting");
 	config_free(&config);
 	log_close();
