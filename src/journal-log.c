@@ -2,17 +2,86 @@
  * journal-log.c: the SQLite journal as the group commit's log backend
  * (struct eventlog, the log seam). Only these adapters know that the
  * backend is a journal; the group commit sees the seam.
+ *
+ * Debug builds have a delay seam here: every commit is reported to the
+ * loop journal_log_delay() milliseconds late, as a slow disk would, so
+ * tests can show that what waits for a commit really waits.
  */
 #include "config.h"
 
+#include <stdlib.h>
+
 #include "wschatd.h"
 
+#ifdef WSCHAT_DEBUG
+static struct event_base *journal_log_base;
+static eventlog_done_cb	 journal_log_done;
+static void		*journal_log_done_arg;
+static long		 journal_log_delay_ms;
+
+struct journal_log_late {
+	void	*batch;
+	int	 ok;
+	char	*cause;
+};
+
+/* Slow every commit's report by ms (0: off). */
+void
+journal_log_delay(long ms)
+{
+	journal_log_delay_ms = ms;
+}
+
+/* The delayed report reaches the group commit. */
+static void
+journal_log_late_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct journal_log_late	*l = arg;
+
+	journal_log_done(l->batch, l->ok, l->cause, journal_log_done_arg);
+	free(l->cause);
+	free(l);
+}
+
+/* A commit is done: report it now, or ms later. */
+static void
+journal_log_report(void *batch, int ok, const char *cause, void *arg)
+{
+	struct journal_log_late	*l;
+	struct timeval		 tv;
+
+	if (journal_log_delay_ms == 0) {
+		journal_log_done(batch, ok, cause, journal_log_done_arg);
+		return;
+	}
+	l = xcalloc(1, sizeof *l);
+	l->batch = batch;
+	l->ok = ok;
+	l->cause = cause != NULL ? xstrdup(cause) : NULL;
+	tv.tv_sec = journal_log_delay_ms / 1000;
+	tv.tv_usec = (journal_log_delay_ms % 1000) * 1000;
+	if (event_base_once(journal_log_base, -1, EV_TIMEOUT,
+	    journal_log_late_cb, l, &tv) != 0)
+		fatalx("%s: event_base_once", __func__);
+}
+
+static int
+journal_log_start(void *arg, struct event_base *base, eventlog_done_cb done,
+    void *done_arg, char **cause)
+{
+	journal_log_base = base;
+	journal_log_done = done;
+	journal_log_done_arg = done_arg;
+	return (journal_start(arg, base, journal_log_report, NULL, cause));
+}
+#else
 static int
 journal_log_start(void *arg, struct event_base *base, eventlog_done_cb done,
     void *done_arg, char **cause)
 {
 	return (journal_start(arg, base, done, done_arg, cause));
 }
+#endif
 
 static void
 journal_log_stop(void *arg)

@@ -195,6 +195,8 @@ main(int argc, char **argv)
 	/* Counted from the first batch, after the open's run marker. */
 	if (getenv("WSCHAT_FAIL_STEP") != NULL)
 		journal_fail_step(atol(getenv("WSCHAT_FAIL_STEP")));
+	if (getenv("WSCHAT_COMMIT_DELAY_MS") != NULL)
+		journal_log_delay(atol(getenv("WSCHAT_COMMIT_DELAY_MS")));
 #endif
 	journal_set_retention(main_journal, config.retain_events,
 	    config.retain_days);

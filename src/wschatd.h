@@ -587,6 +587,9 @@ int		 journal_query(struct journal *, const char *sql, journal_row_cb,
 /* journal-log.c: the journal as the group commit's log backend. */
 void		 journal_eventlog(struct journal *, struct eventlog *);
 #ifdef WSCHAT_DEBUG
+void		 journal_log_delay(long ms);	/* report commits ms late */
+#endif
+#ifdef WSCHAT_DEBUG
 void		 journal_fail_step(long n);	/* fail the nth sqlite3_step, 0 = off */
 void		 journal_fake_boot_id(const char *);	/* NULL: the real one */
 #endif

@@ -74,6 +74,20 @@ def daemon_path():
     return None
 
 
+def debug_build():
+    """Whether the build's config.h (next to the daemon) defines
+    WSCHAT_DEBUG: the test hooks (WSCHAT_FAIL_STEP, WSCHAT_COMMIT_DELAY_MS)
+    work only then. False when it cannot be found."""
+    d = os.path.dirname(os.path.dirname(os.path.abspath(
+        os.environ.get("WSCHATD", "/nonexistent/x/y"))))
+    try:
+        with open(os.path.join(d, "config.h"), encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return False
+    return re.search(r"^#define WSCHAT_DEBUG 1", text, re.M) is not None
+
+
 def expected_version():
     """PACKAGE_VERSION from configure.ac's AC_INIT, or None if unknown."""
     srcdir = os.environ.get("WSCHAT_SRCDIR") or os.path.join(
@@ -152,6 +166,7 @@ class Daemon:
                                  "in one log file")
         full_env = dict(os.environ)
         full_env.pop("WSCHAT_FAIL_STEP", None)
+        full_env.pop("WSCHAT_COMMIT_DELAY_MS", None)
         full_env.update(env or {})
         self.port = self.rc = None
         self.signalled = self.killed = False

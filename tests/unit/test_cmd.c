@@ -162,21 +162,22 @@ t_table_doc(void **state UNUSED)
 }
 
 /*
- * The doc names the commands that work without NICK ("Commands other
- * than `NICK`, ... need a name"); the entries' CMD_NEEDNAME agrees.
+ * The verbs PROTOCOL.md quotes (`VERB`) between from and to are exactly
+ * those whose entries have flag set (or, with negate, clear).
  */
 static void
-t_table_doc_needname(void **state UNUSED)
+doc_flag_list(const char *from, const char *to, int flag, int negate,
+    const char *flagname)
 {
 	const struct cmd_entry	**e;
 	char			 *path, *doc, *start, *end, *p, *q;
-	int			  listed;
+	int			  listed, set;
 
 	path = srcfile("docs/PROTOCOL.md");
 	doc = slurp(path, NULL);
-	if ((start = strstr(doc, "Commands other than")) == NULL ||
-	    (end = strstr(start, "need a name")) == NULL)
-		fail_msg("%s: no \"Commands other than ... need a name\"", path);
+	if ((start = strstr(doc, from)) == NULL ||
+	    (end = strstr(start, to)) == NULL)
+		fail_msg("%s: no \"%s ... %s\"", path, from, to);
 	*end = '\0';
 	for (e = cmd_table; *e != NULL; e++) {
 		listed = 0;
@@ -187,14 +188,33 @@ t_table_doc_needname(void **state UNUSED)
 			    strncmp(p + 1, (*e)->name, q - p - 1) == 0)
 				listed = 1;
 		}
-		if (listed == !!((*e)->flags & CMD_NEEDNAME))
-			fail_msg("%s: CMD_NEEDNAME is %s but PROTOCOL.md says it "
-			    "%s a name", (*e)->name,
-			    ((*e)->flags & CMD_NEEDNAME) ? "set" : "clear",
-			    listed ? "needs no" : "needs");
+		set = !!((*e)->flags & flag);
+		if (listed != (negate ? !set : set))
+			fail_msg("%s: %s is %s but PROTOCOL.md %s it in \"%s ...\"",
+			    (*e)->name, flagname, set ? "set" : "clear",
+			    listed ? "lists" : "does not list", from);
 	}
 	free(doc);
 	free(path);
+}
+
+/*
+ * The doc names the commands that work without NICK ("Commands other
+ * than `NICK`, ... need a name"); the entries' CMD_NEEDNAME agrees.
+ */
+static void
+t_table_doc_needname(void **state UNUSED)
+{
+	doc_flag_list("Commands other than", "need a name", CMD_NEEDNAME, 1,
+	    "CMD_NEEDNAME");
+}
+
+/* PROTOCOL.md's list of commands that read state matches CMD_READ. */
+static void
+t_table_doc_reads(void **state UNUSED)
+{
+	doc_flag_list("A command that reads state", "runs only after",
+	    CMD_READ, 0, "CMD_READ");
 }
 
 /* Whether text sends verb: "VERB or 'VERB then a space, quote or escape. */
@@ -1043,6 +1063,7 @@ main(void)
 		cmocka_unit_test(t_table),
 		cmocka_unit_test(t_table_doc),
 		cmocka_unit_test(t_table_doc_needname),
+		cmocka_unit_test(t_table_doc_reads),
 		cmocka_unit_test(t_table_integration_tests),
 		cmocka_unit_test_setup_teardown(t_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_too_few, setup, teardown),
