@@ -230,6 +230,52 @@ wait_done(struct fx *fx, int n)
 	assert_false(fx->done.offthread);
 }
 
+/* A condition wait_until() polls for. */
+struct until {
+	struct fx	*fx;
+	int		(*cond)(struct fx *, void *);
+	void		*arg;
+	int		 met;
+};
+
+static void
+on_tick(evutil_socket_t fd, short events, void *arg)
+{
+	struct until	*u = arg;
+
+	if (u->cond(u->fx, u->arg)) {
+		u->met = 1;
+		event_base_loopbreak(u->fx->base);
+	}
+}
+
+/*
+ * Run the loop until cond holds, for what the writer does without a done
+ * callback (retention, checkpoints): it is checked every 5 ms, 10 s at most.
+ */
+static void
+wait_until(struct fx *fx, int (*cond)(struct fx *, void *), void *arg,
+    const char *what)
+{
+	struct until	 u = { fx, cond, arg, 0 };
+	struct event	*tick, *tmo;
+	struct timeval	 every = { 0, 5000 }, limit = { 10, 0 };
+
+	if (cond(fx, arg))
+		return;
+	tmo = evtimer_new(fx->base, on_timeout, fx);
+	tick = event_new(fx->base, -1, EV_PERSIST, on_tick, &u);
+	evtimer_add(tmo, &limit);
+	evtimer_add(tick, &every);
+	while (!u.met && !fx->timed_out)
+		event_base_loop(fx->base, EVLOOP_ONCE);
+	event_free(tick);
+	event_free(tmo);
+	if (!u.met)
+		fail_msg("timed out waiting until %s", what);
+	assert_false(fx->done.offthread);
+}
+
 /* Submit one batch and wait for its callback; returns ok. */
 static int
 commit(struct fx *fx, struct tbatch *b)
@@ -876,16 +922,21 @@ t_fault_prune(void **state)
 }
 #endif
 
+/* Is the oldest retained seq *arg? */
+static int
+first_is(struct fx *fx, void *arg)
+{
+	return (journal_first(fx->j) == *(int64_t *)arg);
+}
+
 /* Retention: journal_prune and the writer both keep the newest events. */
 static void
 t_retention(void **state)
 {
 	struct fx	*fx = *state;
 	struct tbatch	*b;
-	struct event	*tmo;
-	struct timeval	 tv = { 10, 0 };
 	char		*cause = NULL;
-	int64_t		 seq = 0;
+	int64_t		 seq = 0, want = 1171;
 	int		 i, k, n;
 
 	open_journal(fx);
@@ -921,12 +972,8 @@ t_retention(void **state)
 	assert_int_equal(n, -1);
 	assert_non_null(strstr(cause, "writer thread"));
 	free(cause);
-	tmo = evtimer_new(fx->base, on_timeout, fx);
-	evtimer_add(tmo, &tv);
-	while (journal_first(fx->j) != 1171 && !fx->timed_out)
-		event_base_loop(fx->base, EVLOOP_NONBLOCK), usleep(10000);
-	event_free(tmo);
-	assert_false(fx->timed_out);
+	wait_until(fx, first_is, &want, "the writer pruned to the newest 30");
+	assert_int_equal(journal_first(fx->j), 1171);
 	assert_int_equal(count(fx->j, "SELECT count(*) FROM events"), 30);
 	assert_int_equal(journal_head(fx->j), 1200);
 	assert_int_equal(journal_check(fx->j, NULL, NULL, NULL), 0);
@@ -1342,6 +1389,25 @@ t_snap_cursor(void **state)
 	journal_close(a);
 }
 
+/* More than the checkpointer's 1000 pages of WAL, in one message. */
+#define CKPT_TEXT	(5 * 1024 * 1024)
+
+/* The size of a file, 0 if it is not there. */
+static int64_t
+file_size(const char *path)
+{
+	struct stat	sb;
+
+	return (stat(path, &sb) == 0 ? (int64_t)sb.st_size : 0);
+}
+
+/* Has the database file grown past *arg bytes? */
+static int
+file_grew(struct fx *fx, void *arg)
+{
+	return (file_size(fx->path) > *(int64_t *)arg);
+}
+
 /* A cursor stays at its seq while the writer commits and checkpoints. */
 static void
 t_snap_cursor_consistent(void **state)
@@ -1351,8 +1417,8 @@ t_snap_cursor_consistent(void **state)
 	struct journal_snap	*a, *b, *c;
 	struct tbatch		*bt;
 	struct cur		 ca, cb, cc;
-	char			*before, *after, wal[160];
-	int64_t			 seq, bseq, cseq;
+	char			*before, *after, *big, wal[160];
+	int64_t			 seq, bseq, cseq, size;
 	int			 i;
 
 	j = open_journal(fx);
@@ -1388,8 +1454,21 @@ t_snap_cursor_consistent(void **state)
 	add(bt, 25, "channel", "DELETE", "h", "bob", NULL);
 	assert_true(commit(fx, bt));
 	assert_int_equal(journal_head(j), 25);
-	/* Let the writer go idle and try to checkpoint past the readers. */
-	usleep(3 * 50 * 1000);
+
+	/*
+	 * A checkpoint past the readers: one message no cursor shows takes
+	 * the WAL past the checkpointer's threshold, and the checkpoint has
+	 * run once the database file grows (only by what the cursors see).
+	 */
+	size = file_size(fx->path);
+	big = xmalloc(CKPT_TEXT + 1);
+	memset(big, 'x', CKPT_TEXT);
+	big[CKPT_TEXT] = '\0';
+	bt = new_batch(fx);
+	add(bt, 26, "message", "CREATE", "m", "bob", big);
+	free(big);
+	assert_true(commit(fx, bt));
+	wait_until(fx, file_grew, &size, "the checkpointer copied the WAL");
 
 	/* Between pages too. */
 	for (i = 0; cur_next(a, &ca, 1) == 1; i++) {
