@@ -162,4 +162,10 @@ struct journal {
 	int		 j_ckpt_stopping;
 };
 
+/* journal.c */
+int		 journal_setup(sqlite3 *, const char *sql, char **cause);
+int		 journal_mode_wal(sqlite3 *, const char *sql,
+		     const char *refusal_fmt, char **cause);
+void		 journal_row(sqlite3_stmt *, struct journal_rec *);
+
 #endif /* JOURNAL_INT_H */
