@@ -171,9 +171,17 @@ int		 journal_rfail(struct journal *, char **cause);
 int		 journal_rtx(struct journal *, int which, char **cause);
 int		 journal_rint(struct journal *, sqlite3_stmt *, int64_t dflt,
 		     int64_t *v, char **cause);
+int		 journal_wstep(struct journal *, sqlite3_stmt *);
+int		 journal_wexec(struct journal *, sqlite3_stmt *, char **cause);
+int		 journal_wrow(struct journal *, sqlite3_stmt *, char **cause);
+void		 journal_wrollback(struct journal *);
+void		 journal_bind_text(sqlite3_stmt *, int, const char *);
 int		 journal_retain_bound(struct journal *, int64_t keep_events,
 		     int64_t keep_days, char **cause);
 int64_t		 journal_prune_batch(struct journal *, size_t batch,
 		     char **cause);
+
+/* journal-run.c */
+int		 journal_run_start(struct journal *, int sync, char **cause);
 
 #endif /* JOURNAL_INT_H */
