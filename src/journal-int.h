@@ -163,19 +163,23 @@ struct journal {
 };
 
 /* journal.c */
+int		 journal_wstep(struct journal *, sqlite3_stmt *);
+void		 journal_wfail(struct journal *, int rc, char **cause);
+int		 journal_wexec(struct journal *, sqlite3_stmt *, char **cause);
+void		 journal_wrollback(struct journal *);
+void		 journal_bind_text(sqlite3_stmt *, int, const char *);
+int		 journal_wrow(struct journal *, sqlite3_stmt *, char **cause);
+int		 journal_rfail(struct journal *, char **cause);
+int		 journal_rtx(struct journal *, int which, char **cause);
+void		 journal_row(sqlite3_stmt *, struct journal_rec *);
+int		 journal_rint(struct journal *, sqlite3_stmt *, int64_t dflt,
+		     int64_t *v, char **cause);
 int		 journal_setup(sqlite3 *, const char *sql, char **cause);
 int		 journal_mode_wal(sqlite3 *, const char *sql,
 		     const char *refusal_fmt, char **cause);
-void		 journal_row(sqlite3_stmt *, struct journal_rec *);
-int		 journal_rfail(struct journal *, char **cause);
-int		 journal_rtx(struct journal *, int which, char **cause);
-int		 journal_rint(struct journal *, sqlite3_stmt *, int64_t dflt,
-		     int64_t *v, char **cause);
-int		 journal_wstep(struct journal *, sqlite3_stmt *);
-int		 journal_wexec(struct journal *, sqlite3_stmt *, char **cause);
-int		 journal_wrow(struct journal *, sqlite3_stmt *, char **cause);
-void		 journal_wrollback(struct journal *);
-void		 journal_bind_text(sqlite3_stmt *, int, const char *);
+int		 journal_wal(sqlite3 *, char **cause);
+
+/* journal-writer.c */
 int		 journal_retain_bound(struct journal *, int64_t keep_events,
 		     int64_t keep_days, char **cause);
 int64_t		 journal_prune_batch(struct journal *, size_t batch,
