@@ -294,7 +294,7 @@ journal_wait(struct journal *j, int64_t deadline)
 	pthread_cond_timedwait(&j->j_cond, &j->j_lock, &ts);
 }
 
-/* The writer thread: batches first, then checkpoints and retention. */
+/* The writer thread: batches first, then retention when idle. */
 static void *
 journal_writer(void *arg)
 {
