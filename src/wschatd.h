@@ -472,7 +472,7 @@ int		 http_init(struct event_base *, const char *listen, char **cause);
 void		 http_free(void);
 void		 http_stop_accepting(void);	/* refuse upgrades from now on */
 
-/* journal.c: every sqlite3 call lives here and in migrate.c. */
+/* journal*.c: every sqlite3 call lives there and in migrate.c (journal-int.h). */
 struct journal_rec {
 	int64_t		 seq;
 	int64_t		 ts;
