@@ -104,20 +104,28 @@ rollback:
 	return (-1);
 }
 
+/* The database's version, refused if newer than any we carry. */
+static int
+migrate_known_version(struct sqlite3 *db, int *version, char **cause)
+{
+	if (migrate_version(db, version, cause) != 0)
+		return (-1);
+	if (*version > migrate_latest()) {
+		migrate_too_new(*version, migrate_latest(), cause);
+		return (-1);
+	}
+	return (0);
+}
+
 /* Apply every migration newer than the database, in order. */
 int
 migrate_apply(struct sqlite3 *db, char **cause)
 {
-	int	 version, latest, applied;
+	int	 version, applied;
 	size_t	 i;
 
-	latest = migrate_latest();
-	if (migrate_version(db, &version, cause) != 0)
+	if (migrate_known_version(db, &version, cause) != 0)
 		return (-1);
-	if (version > latest) {
-		migrate_too_new(version, latest, cause);
-		return (-1);
-	}
 	for (i = (size_t)version; i < migrations_count; i++) {
 		if (migrate_one(db, &migrations[i], &applied, cause) != 0)
 			return (-1);
@@ -132,15 +140,10 @@ migrate_apply(struct sqlite3 *db, char **cause)
 int
 migrate_check(struct sqlite3 *db, char **cause)
 {
-	int	 version, latest;
+	int	 version, latest = migrate_latest();
 
-	latest = migrate_latest();
-	if (migrate_version(db, &version, cause) != 0)
+	if (migrate_known_version(db, &version, cause) != 0)
 		return (-1);
-	if (version > latest) {
-		migrate_too_new(version, latest, cause);
-		return (-1);
-	}
 	if (version < latest) {
 		xasprintf(cause, "database schema version %d is older than this "
 		    "wschatctl expects (%d); start wschatd to migrate it",
