@@ -167,6 +167,15 @@ batch_ticket(void)
 	return (batch_get()->b_id);
 }
 
+/* The newest batch not yet done (open, else at the log); 0 if none. */
+uint64_t
+batch_newest(void)
+{
+	if (batch_open != NULL)
+		return (batch_open->b_id);
+	return (batch_writing != NULL ? batch_writing->b_id : 0);
+}
+
 /* How many batches are collecting or committing. */
 int
 batch_pending(void)
@@ -186,13 +195,6 @@ const char *
 batch_epoch(void)
 {
 	return (batch_log.el_epoch(batch_log.el_arg));
-}
-
-/* Where committed seqs stand again (start-up, or after a failed commit). */
-void
-batch_set_committed(int64_t head)
-{
-	batch_head = head;
 }
 
 /* The log finished a batch (on the loop thread, in order). */

@@ -23,8 +23,8 @@
 struct reply {
 	struct client		*r_client;
 	uint64_t		 r_batch;	/* sent when this batch is done */
-	char			*r_ok;
-	char			*r_failed;	/* NULL: the same text either way */
+	char			*r_text;
+	int			 r_commit;	/* ERROR INTERNAL if r_batch fails */
 	TAILQ_ENTRY(reply)	 r_entry;
 };
 TAILQ_HEAD(replies, reply);
@@ -45,17 +45,17 @@ reply_init(void)
 	batch_listen(&reply_listener);
 }
 
-/* Queue a reply behind batch id. Takes the strings. */
+/* Queue a reply behind batch id. Takes the text. */
 static void
-reply_defer(struct client *c, uint64_t id, char *ok, char *failed)
+reply_defer(struct client *c, uint64_t id, char *text, int commit)
 {
 	struct reply	*r;
 
 	r = xcalloc(1, sizeof *r);
 	r->r_client = c;
 	r->r_batch = id;
-	r->r_ok = ok;
-	r->r_failed = failed;
+	r->r_text = text;
+	r->r_commit = commit;
 	client_ref(c);
 	c->c_deferred++;
 	TAILQ_INSERT_TAIL(&reply_queue, r, r_entry);
@@ -73,16 +73,22 @@ static void
 reply_release(struct reply *r, int ok)
 {
 	struct client	*c = r->r_client;
-	const char	*text = ok || r->r_failed == NULL ? r->r_ok : r->r_failed;
+	const char	*text = r->r_text;
+	char		*failed = NULL;
 
 	TAILQ_REMOVE(&reply_queue, r, r_entry);
 	c->c_deferred--;
+	if (!ok && r->r_commit) {
+		xasprintf(&failed, "ERROR %s journal write failed",
+		    proto_error_name(PROTO_ERR_INTERNAL));
+		text = failed;
+	}
 	client_send(c, text, strlen(text));
 	if (c->c_deferred == 0)
 		client_resume(c);	/* a held read may run now */
 	client_unref(c);
-	free(r->r_ok);
-	free(r->r_failed);
+	free(failed);
+	free(r->r_text);
 	free(r);
 }
 
@@ -116,16 +122,22 @@ reply_shutdown(void)
 		reply_release(r, 0);
 }
 
-/* Reply now, or behind this connection's replies still waiting. */
+/*
+ * Reply now, or behind this connection's replies still waiting: behind the
+ * newest batch not yet done, which is at least as new as any it waits on.
+ */
 static void
 reply_vsend(struct client *c, const char *fmt, va_list ap)
 {
+	uint64_t id;
 	char	*s;
 	int	 n;
 
 	n = xvasprintf(&s, fmt, ap);
 	if (c->c_deferred > 0) {
-		reply_defer(c, batch_ticket(), s, NULL);
+		if ((id = batch_newest()) == 0)
+			fatalx("%s: replies wait on no batch", __func__);
+		reply_defer(c, id, s, 0);
 		return;
 	}
 	client_send(c, s, n);
@@ -162,14 +174,12 @@ void
 reply_commit(struct client *c, const char *fmt, ...)
 {
 	va_list	 ap;
-	char	*ok, *failed;
+	char	*text;
 
 	va_start(ap, fmt);
-	xvasprintf(&ok, fmt, ap);
+	xvasprintf(&text, fmt, ap);
 	va_end(ap);
-	xasprintf(&failed, "ERROR %s journal write failed",
-	    proto_error_name(PROTO_ERR_INTERNAL));
-	reply_defer(c, batch_ticket(), ok, failed);
+	reply_defer(c, batch_ticket(), text, 1);
 }
 
 /* The first line a connection gets: who we are, the epoch, the head. */

@@ -252,7 +252,6 @@ wevent_load(void)
 		return (-1);
 	}
 	wevent_seq = journal_head(wevent_journal) + 1;
-	batch_set_committed(journal_head(wevent_journal));
 	return (0);
 }
 

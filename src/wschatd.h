@@ -377,9 +377,9 @@ void		 batch_free(void);
 /* Queue a record (its strings must last until its batch is heard of). */
 uint64_t	 batch_add(const struct journal_rec *);
 uint64_t	 batch_ticket(void);	/* the batch that commits next */
+uint64_t	 batch_newest(void);	/* the newest not done, 0 if none */
 int		 batch_pending(void);	/* batches not yet completed */
 int64_t		 batch_committed(void);	/* highest seq committed and heard of */
-void		 batch_set_committed(int64_t);
 const char	*batch_epoch(void);
 void		 batch_drain(void);	/* block until all batches complete (shutdown) */
 

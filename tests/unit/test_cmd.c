@@ -812,6 +812,7 @@ jfix_done(void *batch, int ok, const char *cause, void *arg)
 static void
 jfix_open(struct jfix *jf, int n)
 {
+	struct eventlog		 log;
 	struct journal_rec	*recs;
 	char			*cause = NULL, **names, **datas;
 	int			 i;
@@ -853,16 +854,21 @@ jfix_open(struct jfix *jf, int n)
 	free(names);
 	free(datas);
 	free(recs);
-	/* RESUME takes its head from the batch module, as the daemon does. */
+	/* The state and the group commit (RESUME's head), as main.c does. */
 	wevent_init(cmd_journal);
 	if (wevent_load() != 0)
 		fail_msg("wevent_load");
+	journal_eventlog(cmd_journal, &log);
+	if (batch_init(base, &log) != 0)
+		fail_msg("batch_init");
 }
 
 static void
 jfix_close(struct jfix *jf)
 {
 	char	path[160];
+
+	batch_free();
 
 	journal_close(cmd_journal);
 	cmd_journal = NULL;
