@@ -55,6 +55,7 @@ static void	client_write_cb(struct bufferevent *, void *);
 static void	client_event_cb(struct bufferevent *, short, void *);
 static void	client_teardown(struct client *, const char *);
 static void	client_closecb(struct evhttp_connection *, void *);
+static void	client_heldline(struct client *);
 
 /* Who a connection is, for log lines. */
 const char *
@@ -218,8 +219,7 @@ client_new(struct evhttp_connection *evcon, struct bufferevent *bev,
 	 */
 	bufferevent_set_timeouts(bev, NULL, NULL);
 	log_debug("%s: connected", client_who(c));
-	if (client_ops->opened != NULL)
-		client_ops->opened(c);
+	client_ops->opened(c);
 
 	/* Frames pipelined behind the request are already buffered. */
 	if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
@@ -308,8 +308,7 @@ client_end(struct client *c, uint16_t code, const char *reason,
 		    client_control_frame(frame, WS_OP_CLOSE, payload,
 		    ws_close_payload(payload, code, reason)));
 	}
-	if (client_ops->closing != NULL)
-		client_ops->closing(c);
+	client_ops->closing(c);
 }
 
 /* Leave every index and give up our reference: the connection is gone. */
@@ -321,8 +320,7 @@ client_teardown(struct client *c, const char *why)
 	client_end(c, 0, why, CLIENT_CLOSED_ERROR);
 	log_debug("%s: torn down: %s", client_who(c), why);
 	c->c_state = CLIENT_DEAD;
-	if (client_ops->gone != NULL)
-		client_ops->gone(c);
+	client_ops->gone(c);
 	TAILQ_REMOVE(&clients, c, c_entry);
 	clients_count--;
 	if (c->c_evcon != NULL)
@@ -503,9 +501,24 @@ client_unhold(struct client *c)
 	client_resume(c);
 }
 
+/* The deferred turn of a held line: run it, then the input behind it. */
+static void
+client_heldline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client	*c = arg;
+
+	if (c->c_state == CLIENT_OPEN && c->c_holds == 0 &&
+	    c->c_heldline != NULL)
+		client_heldline(c);
+	if (c->c_state != CLIENT_DEAD && c->c_evcon != NULL)
+		client_read_cb(c->c_bev, c);
+	client_unref(c);
+}
+
 /*
- * Input goes on, unless something still holds it: a held line first (from
- * a deferred read callback, never from inside the caller), then the rest.
+ * Input goes on, unless something still holds it: a held line first, then
+ * the rest, from a deferred event (never from inside the caller, which may
+ * be a commit's listener).
  */
 void
 client_resume(struct client *c)
@@ -515,8 +528,12 @@ client_resume(struct client *c)
 	/* Only client_hold_input stops reading an open connection. */
 	if ((bufferevent_get_enabled(c->c_bev) & EV_READ) == 0)
 		bufferevent_enable(c->c_bev, EV_READ);
-	if (c->c_heldline != NULL ||
-	    evbuffer_get_length(bufferevent_get_input(c->c_bev)) > 0)
+	if (c->c_heldline != NULL) {
+		client_ref(c);
+		if (event_base_once(client_base, -1, EV_TIMEOUT,
+		    client_heldline_cb, c, NULL) != 0)
+			fatalx("%s: event_base_once", __func__);
+	} else if (evbuffer_get_length(bufferevent_get_input(c->c_bev)) > 0)
 		bufferevent_trigger(c->c_bev, EV_READ, BEV_OPT_DEFER_CALLBACKS);
 }
 
@@ -584,8 +601,7 @@ client_message(struct client *c, const unsigned char *data, size_t len)
 			client_close(c, WS_CLOSE_POLICY, "rate limit exceeded");
 			return;
 		}
-		if (client_ops->refused != NULL)
-			client_ops->refused(c);
+		client_ops->refused(c);
 		return;
 	}
 	client_line(c, (const char *)data, len);
@@ -635,9 +651,6 @@ client_read_cb(struct bufferevent *bev, void *arg)
 	size_t		 avail, used;
 
 	client_ref(c);
-	if (c->c_state == CLIENT_OPEN && c->c_holds == 0 &&
-	    c->c_heldline != NULL)
-		client_heldline(c);
 	while (c->c_state != CLIENT_DEAD && !c->c_close_got) {
 		if (c->c_state == CLIENT_OPEN && client_held(c)) {
 			client_hold_input(c);
@@ -691,7 +704,7 @@ client_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct client	*c = arg;
 
-	if (c->c_state == CLIENT_OPEN && client_ops->drained != NULL)
+	if (c->c_state == CLIENT_OPEN)
 		client_ops->drained(c);
 	if (c->c_state != CLIENT_CLOSING)
 		return;

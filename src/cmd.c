@@ -187,11 +187,10 @@ cmd_closing(struct client *c)
 	stream_closing(c);
 }
 
-/* The connection is gone: it leaves every index. */
+/* The connection is gone (closing ran already): its user lets go. */
 static void
 cmd_gone(struct client *c)
 {
-	intent_clear(c);
 	stream_gone(c);
 	state_user_detach(c);
 }

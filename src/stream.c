@@ -48,13 +48,6 @@ stream_init(struct event_base *base)
 	stream_base = base;
 }
 
-/* Is a stream running on this connection? */
-int
-stream_running(struct client *c)
-{
-	return (c->c_stream != NULL);
-}
-
 /* Deliver a live event (skipping what a replay or snapshot already covered). */
 void
 stream_deliver(struct client *c, int64_t seq, const void *frame, size_t len)
@@ -311,11 +304,10 @@ stream_closing(struct client *c)
 		event_active(c->c_stream->st_ev, EV_TIMEOUT, 0);
 }
 
-/* The connection is about to be freed: release what the stream kept. */
+/* The connection is about to be freed (stream_closing ran already). */
 void
 stream_gone(struct client *c)
 {
-	stream_closing(c);
 	if (c->c_held != NULL)
 		evbuffer_free(c->c_held);
 	c->c_held = NULL;

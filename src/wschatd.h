@@ -222,7 +222,11 @@ enum client_line_result {
 	CLIENT_LINE_DONE,
 	CLIENT_LINE_HOLD	/* keep it; run it again on client_resume() */
 };
-/* The layer above: how the connection layer calls up. */
+/*
+ * The layer above: how the connection layer calls up (every one is set).
+ * closing runs once, when the connection leaves CLIENT_OPEN, and always
+ * before gone, which runs once at teardown.
+ */
 struct client_ops {
 	void	(*opened)(struct client *);
 	enum client_line_result (*line)(struct client *, char *line, size_t len);
@@ -281,7 +285,6 @@ void		 stream_deliver(struct client *, int64_t seq, const void *frame,
 int		 stream_delivered(const struct client *, int64_t seq);
 void		 stream_start(struct client *, int64_t live_after,
 		     stream_page_cb, void (*)(void *), void *);
-int		 stream_running(struct client *);
 int		 stream_line(struct client *);
 /* The connection layer's news, passed on by the layer above. */
 void		 stream_drained(struct client *);
