@@ -13,10 +13,11 @@
 
 #include "wschatd.h"
 
-#ifdef WSCHAT_DEBUG
 static struct event_base *journal_log_base;
 static eventlog_done_cb	 journal_log_done;
 static void		*journal_log_done_arg;
+
+#ifdef WSCHAT_DEBUG
 static long		 journal_log_delay_ms;
 
 struct journal_log_late {
@@ -43,17 +44,15 @@ journal_log_late_cb(evutil_socket_t fd, short what, void *arg)
 	free(l);
 }
 
-/* A commit is done: report it now, or ms later. */
-static void
-journal_log_report(void *batch, int ok, const char *cause, void *arg)
+/* Report a commit ms late; 0 if the delay seam is off. */
+static int
+journal_log_later(void *batch, int ok, const char *cause)
 {
 	struct journal_log_late	*l;
 	struct timeval		 tv;
 
-	if (journal_log_delay_ms == 0) {
-		journal_log_done(batch, ok, cause, journal_log_done_arg);
-		return;
-	}
+	if (journal_log_delay_ms == 0)
+		return (0);
 	l = xcalloc(1, sizeof *l);
 	l->batch = batch;
 	l->ok = ok;
@@ -63,6 +62,19 @@ journal_log_report(void *batch, int ok, const char *cause, void *arg)
 	if (event_base_once(journal_log_base, -1, EV_TIMEOUT,
 	    journal_log_late_cb, l, &tv) != 0)
 		fatalx("%s: event_base_once", __func__);
+	return (1);
+}
+#endif
+
+/* A commit is done: tell the group commit (debug builds: maybe later). */
+static void
+journal_log_report(void *batch, int ok, const char *cause, void *arg)
+{
+#ifdef WSCHAT_DEBUG
+	if (journal_log_later(batch, ok, cause))
+		return;
+#endif
+	journal_log_done(batch, ok, cause, journal_log_done_arg);
 }
 
 static int
@@ -74,14 +86,6 @@ journal_log_start(void *arg, struct event_base *base, eventlog_done_cb done,
 	journal_log_done_arg = done_arg;
 	return (journal_start(arg, base, journal_log_report, NULL, cause));
 }
-#else
-static int
-journal_log_start(void *arg, struct event_base *base, eventlog_done_cb done,
-    void *done_arg, char **cause)
-{
-	return (journal_start(arg, base, done, done_arg, cause));
-}
-#endif
 
 static void
 journal_log_stop(void *arg)
