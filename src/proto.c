@@ -61,8 +61,8 @@ proto_trim(char *line, size_t len)
 
 /*
  * Find the verb of a trimmed line of len bytes, NUL-terminating it in
- * place; the arguments wait for proto_args(), which scans on from there,
- * so every byte of a line is looked at once.
+ * place; the arguments wait for proto_args(), which tokenizes on from
+ * there, so the line is tokenized once (a memchr finds an embedded NUL).
  */
 int
 proto_verb(char *line, size_t len, struct proto_line *pl, const char **cause)

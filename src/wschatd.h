@@ -156,7 +156,7 @@ struct proto_line {
 /* Strip one trailing LF, then CR; returns the new length. */
 size_t		 proto_trim(char *line, size_t len);
 /*
- * Parse a trimmed line in place, each byte once: the verb, then (once the
+ * Parse a trimmed line in place, in one pass: the verb, then (once the
  * caller knows it) the arguments. With rest > 0 the rest-th argument takes
  * the remainder of the line, spaces included. -1 with *cause on malformed
  * input.

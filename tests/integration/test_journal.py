@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import websockets.exceptions  # noqa: E402
 
+import harness  # noqa: E402
 from harness import (ALL_INTENTS, DB, SLOW_TIMEOUT,  # noqa: E402
                      JournalTestCase, command, main, parse_event, read_until,
                      seq_of, sync, wire)
@@ -52,19 +53,6 @@ def run_ctl(db, *args, timeout=TIMEOUT):
         raise AssertionError("%s did not finish within %.1fs" % (argv, timeout))
     return r.returncode, r.stdout.decode("utf-8", "replace"), \
         r.stderr.decode("utf-8", "replace")
-
-
-def debug_build_expected():
-    """True/False when the build's config.h (next to the daemon) says whether
-    WSCHAT_DEBUG is on; None when it cannot be found."""
-    d = os.path.dirname(os.path.dirname(os.path.abspath(
-        os.environ.get("WSCHATD", "/nonexistent/x/y"))))
-    try:
-        with open(os.path.join(d, "config.h"), encoding="utf-8") as f:
-            text = f.read()
-    except OSError:
-        return None
-    return re.search(r"^#define WSCHAT_DEBUG 1", text, re.M) is not None
 
 
 # --- the tests ---------------------------------------------------------------
@@ -591,7 +579,7 @@ class JournalTest(JournalTestCase):
         return failed
 
     async def test_failed_journal_write_leaves_no_trace(self):
-        debug = debug_build_expected()
+        debug = harness.debug_build()
         self.internal_texts = set()
         if not await self.fault_run(1, "pipelined"):
             if debug:
