@@ -119,6 +119,13 @@ t_table(void **state UNUSED)
 			    (*e)->lower, (*e)->upper);
 		if (((*e)->flags & CMD_REST) && (*e)->upper < 1)
 			fail_msg("%s: CMD_REST without arguments", (*e)->name);
+		/* The dispatcher's targets read argv[0], and a member a user. */
+		if (((*e)->flags & (CMD_CHANNEL | CMD_MEMBER | CMD_EVTYPE)) &&
+		    (*e)->lower < 1)
+			fail_msg("%s: a target flag but no required argument",
+			    (*e)->name);
+		if (((*e)->flags & CMD_MEMBER) && !((*e)->flags & CMD_NEEDNAME))
+			fail_msg("%s: CMD_MEMBER without CMD_NEEDNAME", (*e)->name);
 		if ((*e)->missing != NULL) {
 			if ((*e)->lower == 0)
 				fail_msg("%s: missing text but nothing required",
