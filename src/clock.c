@@ -7,7 +7,9 @@
 
 #include <time.h>
 
-#include "wschatd.h"
+#include <event2/event.h>
+
+#include "util.h"
 
 #ifdef WSCHAT_DEBUG
 static int64_t	clock_wall_override;

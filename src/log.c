@@ -6,13 +6,14 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "wschatd.h"
+#include "util.h"
 
 static int	 log_dest = LOG_TO_STDERR;
 static int	 log_level;
