@@ -58,9 +58,14 @@
 
 #include <openssl/evp.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
 #include <jansson.h>
 
-#include "wschatd.h"
+#include "util.h"
+#include "ws.h"
 
 #define BENCH_MAX_MESSAGE	(16 * 1024 * 1024)	/* server frames we accept */
 #define BENCH_MAX_ERRORS	20			/* error texts kept */
