@@ -1,5 +1,5 @@
 /*
- * bench.c: wschat-bench, the load generator and checker for wschatd.
+ * main.c: wschat-bench, the load generator and checker for wschatd.
  *
  * One process and one libevent loop drive many real WebSocket clients:
  * the handshake, masked client frames built with the shared codec
