@@ -49,6 +49,7 @@ int		 xvasprintf(char **, const char *, va_list);
 int64_t		 clock_wall_ms(void);
 int64_t		 clock_mono_ms(void);
 int64_t		 clock_mono_us(void);
+int64_t		 clock_mono_ns(void);
 #ifdef WSCHAT_DEBUG
 void		 clock_set_wall(int64_t);	/* 0 = real clock */
 #endif

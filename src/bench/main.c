@@ -421,16 +421,6 @@ static int64_t	 healthz_stall(void);
 
 /* --- small helpers -------------------------------------------------------- */
 
-/* Monotonic nanoseconds: the clock of send timestamps and rates. */
-static int64_t
-now_ns(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
-}
-
 /*
  * An event base whose timers use the precise monotonic clock. By default
  * libevent 2.1 reads CLOCK_MONOTONIC_COARSE, which ticks every jiffy
@@ -917,7 +907,7 @@ static void
 strace_start(void)
 {
 	char	 errpath[PATH_MAX], pidstr[24], buf[4096];
-	int64_t	 deadline = now_ns() + 10 * (int64_t)1000000000;
+	int64_t	 deadline = clock_mono_ns() + 10 * (int64_t)1000000000;
 	ssize_t	 n;
 	pid_t	 pid;
 	int	 fd, status;
@@ -950,7 +940,7 @@ strace_start(void)
 			    shorten(buf, strlen(buf)));
 			break;
 		}
-		if (now_ns() > deadline) {
+		if (clock_mono_ns() > deadline) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			run.strace_pid = 0;
@@ -1594,10 +1584,10 @@ conn_open(struct conn *c)
 		conn_command(c, EXP_RESUME, "RESUME %" PRId64 " %s", c->c_last_seq,
 		    run.epoch);
 		if (c->c_role == ROLE_RESUMER)
-			run.replay_t_cmd = now_ns();
+			run.replay_t_cmd = clock_mono_ns();
 		return;
 	}
-	hist_add(&run.conn_lat, now_ns() - run.conn_t[c->c_idx]);
+	hist_add(&run.conn_lat, clock_mono_ns() - run.conn_t[c->c_idx]);
 	launch_more();
 
 	switch (c->c_role) {
@@ -1730,7 +1720,7 @@ conn_event(struct conn *c, const char *s, size_t len)
 		    shorten(s, len));
 		return;
 	}
-	now = now_ns();
+	now = clock_mono_ns();
 	if (ev.seq <= c->c_last_seq)
 		run_error("%s: seq %" PRId64 " after %" PRId64 " (not increasing)",
 		    c->c_name, ev.seq, c->c_last_seq);
@@ -1838,7 +1828,7 @@ conn_reply(struct conn *c, const char *s, size_t len)
 				run_abort("the server refused a MSG");
 			return;
 		}
-		now = now_ns();
+		now = clock_mono_ns();
 		n = ++c->c_confirmed;
 		if (seq <= c->c_confirm_seq)
 			run_error("%s: CONFIRM MSG seq %" PRId64 " after %" PRId64,
@@ -2147,7 +2137,7 @@ conn_start(struct conn *c)
 	ws_parser_init(&c->c_parser, WS_ROLE_CLIENT, BENCH_MAX_MESSAGE,
 	    BENCH_MAX_MESSAGE);
 	c->c_state = CS_CONNECTING;
-	run.conn_t[c->c_idx] = now_ns();
+	run.conn_t[c->c_idx] = clock_mono_ns();
 	if (run.t_start == 0)
 		run.t_start = run.conn_t[c->c_idx];
 	if (bufferevent_socket_connect(c->c_bev, (struct sockaddr *)&opts.addr,
@@ -2191,7 +2181,7 @@ reconnect_cb(evutil_socket_t fd, short what, void *arg)
 	conn_frame(c, WS_OP_CLOSE, 1, payload, plen);
 	c->c_state = CS_CLOSING;
 	c->c_reconnecting = 1;
-	c->c_gone_at = now_ns();
+	c->c_gone_at = clock_mono_ns();
 	run.reconnecting++;
 	run.reconnects++;
 }
@@ -2218,13 +2208,13 @@ conn_resumed(struct conn *c, const char *s, size_t len)
 	if (head < c->c_last_seq)
 		run_error("%s: RESUMED head %" PRId64 " is before seq %" PRId64
 		    " already received", c->c_name, head, c->c_last_seq);
-	hist_add(&run.resume_lat, now_ns() - c->c_gone_at);
+	hist_add(&run.resume_lat, clock_mono_ns() - c->c_gone_at);
 	run.replayed += (uint64_t)c->c_replayed;
 	c->c_replaying = 0;
 	c->c_reconnecting = 0;
 	run.reconnecting--;
 	if (c->c_role == ROLE_RESUMER) {
-		run.replay_t1 = now_ns();
+		run.replay_t1 = clock_mono_ns();
 		run.replay_stall[1] = healthz_stall();
 		run.replay_count = count;
 		run.replay_state = RS_DONE;
@@ -2314,7 +2304,7 @@ prefill_start(void)
 	run.prefilling = 1;
 	run.publishing = 1;
 	run.need = 0;		/* done when confirmed: nobody subscribes yet */
-	run.prefill_t0 = now_ns();
+	run.prefill_t0 = clock_mono_ns();
 	for (i = 0; i < run.npubs; i++)
 		run.prefill_n[i] = per + (i < extra ? 1 : 0);
 	phase_timeout(30 + (double)opts.replay_events / 5000.0);
@@ -2346,7 +2336,7 @@ replay_setup_check(void)
 		for (i = 0; i < run.npubs; i++)
 			if (run.pubs[i]->c_confirmed < run.prefill_n[i])
 				return;
-		run.prefill_t1 = now_ns();
+		run.prefill_t1 = clock_mono_ns();
 		run.prefilling = 0;
 		run.publishing = 0;
 		run.need = (uint32_t)run.nsubs;
@@ -2375,7 +2365,7 @@ replay_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	run.replay_state = RS_REPLAYING;
 	run.replay_stall[0] = healthz_stall();
-	run.replay_t0 = now_ns();
+	run.replay_t0 = clock_mono_ns();
 	c->c_reconnecting = 1;
 	c->c_gone_at = run.replay_t0;
 	run.reconnecting++;
@@ -2436,7 +2426,7 @@ pub_pump(struct conn *c)
 	if (opts.rate > 0 && !run.prefilling)
 		return;
 	while (pub_may_send(c) && c->c_sent - c->c_done < window)
-		pub_send(c, now_ns());
+		pub_send(c, clock_mono_ns());
 }
 
 /* Completion moves in order: a message is done when confirmed and everywhere. */
@@ -2501,7 +2491,7 @@ static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	double		 per = opts.rate / run.npubs;
-	int64_t		 now = now_ns(), next = INT64_MAX, k;
+	int64_t		 now = clock_mono_ns(), next = INT64_MAX, k;
 	int		 i;
 
 	/* Firing late means this loop was busy: the bench's own stall. */
@@ -2585,7 +2575,7 @@ static void
 watch_cb(evutil_socket_t fd, short what, void *arg)
 {
 	uint64_t	 progress;
-	int64_t		 now = now_ns();
+	int64_t		 now = clock_mono_ns();
 	int64_t		 q;
 	long		 rss;
 	char		*m;
@@ -2712,14 +2702,14 @@ run_start(void)
 	int		i;
 
 	run.phase = PH_RUN;
-	run.t_connected = now_ns();
+	run.t_connected = clock_mono_ns();
 	evtimer_del(run.phase_ev);
 	if (opts.strace != NULL)
 		strace_start();
 	if (run.aborting)
 		return;
 	sample(&run.srv_cpu0, &run.srv_rss0, &run.ru0);
-	run.t0 = now_ns();
+	run.t0 = clock_mono_ns();
 	run.publishing = 1;
 	tv.tv_sec = (time_t)opts.duration;
 	tv.tv_usec = (suseconds_t)((opts.duration - (double)tv.tv_sec) * 1e6);
@@ -2753,7 +2743,7 @@ static void
 hold_cb(evutil_socket_t fd, short what, void *arg)
 {
 	sample(&run.srv_cpu1, &run.srv_rss1, &run.ru1);
-	run.t_end = now_ns();
+	run.t_end = clock_mono_ns();
 	barrier_start();
 }
 
@@ -2844,7 +2834,7 @@ run_check(void)
 		if (opts.scenario == SC_CONNECTIONS) {
 			struct timeval	tv;
 
-			run.t_connected = now_ns();
+			run.t_connected = clock_mono_ns();
 			evtimer_del(run.phase_ev);
 			/* srv_cpu0 and srv_rss0 are from before the first connect. */
 			sample(&run.srv_cpu_conn, &run.srv_rss_conn, &run.ru0);
@@ -2873,7 +2863,7 @@ run_check(void)
 		if (!run.stop)
 			break;
 		run.phase = PH_DRAIN;
-		run.t_stop = now_ns();
+		run.t_stop = clock_mono_ns();
 		if (run.tick_ev != NULL)
 			event_del(run.tick_ev);
 		phase_timeout(opts.drain);
@@ -2881,7 +2871,7 @@ run_check(void)
 	case PH_DRAIN:
 		if (!run_drained())
 			break;
-		run.t_end = now_ns();
+		run.t_end = clock_mono_ns();
 		sample(&run.srv_cpu1, &run.srv_rss1, &run.ru1);
 		strace_stop();
 		barrier_start();
@@ -3030,7 +3020,7 @@ ceil_produce(void)
 
 	if (atomic_load(&cl->cl_stopped))
 		return;
-	if (now_ns() >= cl->cl_deadline) {
+	if (clock_mono_ns() >= cl->cl_deadline) {
 		ceil_stop_cb(-1, 0, NULL);
 		return;
 	}
@@ -3061,7 +3051,7 @@ ceil_produce(void)
 				continue;
 			if (sent >= cl->cl_limit[p])
 				continue;
-			ceil_emit(p, sent + 1, now_ns());
+			ceil_emit(p, sent + 1, clock_mono_ns());
 			progress = 1;
 		}
 	} while (progress);
@@ -3075,7 +3065,7 @@ ceil_produce(void)
 			if (atomic_load(&cl->cl_sent[p]) < opts.messages)
 				break;
 		if (p == run.npubs) {
-			atomic_store(&cl->cl_t1, now_ns());
+			atomic_store(&cl->cl_t1, clock_mono_ns());
 			atomic_store(&cl->cl_stopped, 1);
 			ceil_note();
 			return;
@@ -3100,7 +3090,7 @@ ceil_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ceiling	*cl = &run.cl;
 	double		 per = opts.rate / run.npubs;
-	int64_t		 now = now_ns(), t0 = atomic_load(&cl->cl_t0), k;
+	int64_t		 now = clock_mono_ns(), t0 = atomic_load(&cl->cl_t0), k;
 	int64_t		 next = INT64_MAX;
 	int		 p, i, any = 0;
 
@@ -3150,7 +3140,7 @@ ceil_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
 	if (atomic_load(&run.cl.cl_stopped))
 		return;
-	atomic_store(&run.cl.cl_t1, now_ns());
+	atomic_store(&run.cl.cl_t1, clock_mono_ns());
 	atomic_store(&run.cl.cl_stopped, 1);
 	ceil_note();
 }
@@ -3187,7 +3177,7 @@ ceil_accept_cb(evutil_socket_t lfd, short what, void *arg)
 	tv.tv_sec = (time_t)opts.duration;
 	tv.tv_usec = (suseconds_t)((opts.duration - (double)tv.tv_sec) * 1e6);
 	evtimer_add(cl->cl_stop_ev, &tv);
-	atomic_store(&cl->cl_t0, now_ns());
+	atomic_store(&cl->cl_t0, clock_mono_ns());
 	cl->cl_deadline = atomic_load(&cl->cl_t0) + (int64_t)(opts.duration * 1e9);
 	if (opts.rate > 0) {
 		ceil_tick_cb(-1, 0, NULL);
@@ -3321,7 +3311,7 @@ ceil_check(void)
 		if (run.ready < run.nconns)
 			break;
 		evtimer_del(run.phase_ev);
-		run.t_connected = now_ns();
+		run.t_connected = clock_mono_ns();
 		sample(NULL, NULL, &run.ru0);
 		run.phase = PH_RUN;
 		/* FALLTHROUGH */
@@ -3336,7 +3326,7 @@ ceil_check(void)
 			total += atomic_load(&run.cl.cl_sent[i]);
 		if (run.total_deliveries != (uint64_t)run.nsubs * (uint64_t)total)
 			break;
-		run.t_end = now_ns();
+		run.t_end = clock_mono_ns();
 		sample(NULL, NULL, &run.ru1);
 		run.total_sent = run.total_confirmed = (uint64_t)total;
 		run.phase = PH_DONE;
@@ -4182,7 +4172,7 @@ main(int argc, char **argv)
 	int	 rc;
 
 	signal(SIGPIPE, SIG_IGN);
-	rng_state = (uint64_t)now_ns() ^ ((uint64_t)getpid() << 32) ^
+	rng_state = (uint64_t)clock_mono_ns() ^ ((uint64_t)getpid() << 32) ^
 	    0x9e3779b97f4a7c15ULL;
 	if (rng_state == 0)
 		rng_state = 1;
@@ -4219,7 +4209,7 @@ main(int argc, char **argv)
 	ceil_finish();
 	if (run.t_end == 0) {
 		/* Aborted: the numbers so far, up to now. */
-		run.t_end = now_ns();
+		run.t_end = clock_mono_ns();
 		sample(&run.srv_cpu1, &run.srv_rss1, &run.ru1);
 	}
 
