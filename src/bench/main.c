@@ -1980,40 +1980,28 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn	*c = arg;
 	struct evbuffer	*in = bufferevent_get_input(bev);
-	unsigned char	*p;
-	size_t		 avail, used;
+	enum ws_result	 r;
 
 	if (c->c_state == CS_HANDSHAKE) {
 		if (conn_handshake(c) <= 0)
 			return;
 		c->c_state = CS_HELLO;
 	}
-	while (c->c_state != CS_DEAD && !c->c_close_got) {
-		if ((avail = evbuffer_get_contiguous_space(in)) == 0)
-			break;
-		p = evbuffer_pullup(in, (ev_ssize_t)avail);
-		switch (ws_parse(&c->c_parser, p, avail, &used)) {
-		case WS_NEED_MORE:
-			evbuffer_drain(in, used);
-			continue;
-		case WS_MESSAGE:
-			evbuffer_drain(in, used);
-			if (c->c_parser.out_opcode != WS_OP_TEXT) {
-				conn_fail(c, "a binary message from the server");
-				return;
-			}
-			conn_line(c, (const char *)c->c_parser.out_data,
-			    c->c_parser.out_len);
-			continue;
-		case WS_CONTROL:
-			evbuffer_drain(in, used);
-			conn_control(c);
-			continue;
-		case WS_ERROR:
+	while (c->c_state != CS_DEAD && !c->c_close_got &&
+	    (r = ws_evbuffer_parse(&c->c_parser, in)) != WS_NEED_MORE) {
+		if (r == WS_ERROR) {
 			conn_fail(c, "bad frame from the server: %s",
 			    c->c_parser.close_reason);
 			return;
 		}
+		if (r == WS_CONTROL)
+			conn_control(c);
+		else if (c->c_parser.out_opcode != WS_OP_TEXT) {
+			conn_fail(c, "a binary message from the server");
+			return;
+		} else
+			conn_line(c, (const char *)c->c_parser.out_data,
+			    c->c_parser.out_len);
 	}
 	if (c->c_state != CS_DEAD && c->c_close_got &&
 	    evbuffer_get_length(in) > 0)
