@@ -1474,6 +1474,18 @@ conn_command(struct conn *c, enum expect what, const char *fmt, ...)
 	free(s);
 }
 
+/* Start the close handshake: our close frame, then wait for the echo. */
+static void
+conn_close(struct conn *c, uint16_t code, const char *reason)
+{
+	unsigned char	payload[WS_MAX_CONTROL];
+	size_t		plen;
+
+	plen = ws_close_payload(payload, code, reason);
+	conn_frame(c, WS_OP_CLOSE, 1, payload, plen);
+	c->c_state = CS_CLOSING;
+}
+
 /* --- connection lifetime -------------------------------------------------- */
 
 /* The deferred free of a connection's socket (a reconnect reuses c). */
@@ -1953,17 +1965,12 @@ conn_control(struct conn *c)
 		}
 		if (c->c_role == ROLE_STALL) {
 			/* Expected: 1013, once its output passed max_output. */
-			unsigned char	 pl[WS_MAX_CONTROL];
-			size_t		 pn;
-
 			if (p->close_code == WS_CLOSE_TRY_AGAIN)
 				run.stall_close_1013++;
 			else
 				run.stall_close_other++;
 			stall_settle(c);
-			pn = ws_close_payload(pl, p->close_code, "bye");
-			conn_frame(c, WS_OP_CLOSE, 1, pl, pn);
-			c->c_state = CS_CLOSING;
+			conn_close(c, p->close_code, "bye");
 			run_check();
 			break;
 		}
@@ -2159,15 +2166,11 @@ static void
 reconnect_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn	*c = arg;
-	unsigned char	 payload[WS_MAX_CONTROL];
-	size_t		 plen;
 
 	if (run.phase != PH_RUN || run.stop || run.aborting ||
 	    c->c_state != CS_OPEN)
 		return;
-	plen = ws_close_payload(payload, WS_CLOSE_NORMAL, "back soon");
-	conn_frame(c, WS_OP_CLOSE, 1, payload, plen);
-	c->c_state = CS_CLOSING;
+	conn_close(c, WS_CLOSE_NORMAL, "back soon");
 	c->c_reconnecting = 1;
 	c->c_gone_at = clock_mono_ns();
 	run.reconnecting++;
@@ -2305,9 +2308,7 @@ prefill_start(void)
 static void
 replay_setup_check(void)
 {
-	unsigned char	 payload[WS_MAX_CONTROL];
 	struct conn	*c = run.resumer;
-	size_t		 plen;
 	int		 i, p;
 
 	switch (run.replay_state) {
@@ -2315,9 +2316,7 @@ replay_setup_check(void)
 		/* Publishers and the resumer are set up: it leaves. */
 		if (run.ready < run.npubs + 1)
 			return;
-		plen = ws_close_payload(payload, WS_CLOSE_NORMAL, "back later");
-		conn_frame(c, WS_OP_CLOSE, 1, payload, plen);
-		c->c_state = CS_CLOSING;
+		conn_close(c, WS_CLOSE_NORMAL, "back later");
 		run.replay_state = RS_LEAVING;
 		return;
 	case RS_PREFILL:
@@ -2765,19 +2764,14 @@ barrier_start(void)
 static void
 close_start(void)
 {
-	unsigned char	payload[WS_MAX_CONTROL];
-	size_t		plen;
-	int		i;
+	int	i;
 
 	run.phase = PH_CLOSE;
-	plen = ws_close_payload(payload, WS_CLOSE_NORMAL, "bench done");
 	for (i = 0; i < run.nconns; i++) {
 		struct conn	*c = &run.conns[i];
 
-		if (c->c_state != CS_OPEN)
-			continue;
-		conn_frame(c, WS_OP_CLOSE, 1, payload, plen);
-		c->c_state = CS_CLOSING;
+		if (c->c_state == CS_OPEN)
+			conn_close(c, WS_CLOSE_NORMAL, "bench done");
 	}
 	phase_timeout(10 + run.nconns / 1000.0);
 	run_check();
