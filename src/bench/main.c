@@ -415,7 +415,8 @@ static void	 reconnect_schedule(struct conn *);
 static double	 secs(int64_t, int64_t);
 static void	 ceil_stop_cb(evutil_socket_t, short, void *);
 static void	 stall_check(struct conn *);
-static void	 stall_settle(struct conn *);
+static void	 stall_closed(struct conn *, uint16_t);
+static void	 stall_lost(struct conn *, short);
 static void	 prefill_start(void);
 static int64_t	 healthz_stall(void);
 
@@ -1964,14 +1965,7 @@ conn_control(struct conn *c)
 			break;	/* EOF follows */
 		}
 		if (c->c_role == ROLE_STALL) {
-			/* Expected: 1013, once its output passed max_output. */
-			if (p->close_code == WS_CLOSE_TRY_AGAIN)
-				run.stall_close_1013++;
-			else
-				run.stall_close_other++;
-			stall_settle(c);
-			conn_close(c, p->close_code, "bye");
-			run_check();
+			stall_closed(c, p->close_code);
 			break;
 		}
 		conn_fail(c, "the server closed: %u %s", p->close_code,
@@ -2064,14 +2058,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (c->c_role == ROLE_STALL && c->c_state == CS_OPEN) {
-		/* The server gave up on it before its close frame got out. */
-		if (what & BEV_EVENT_ERROR)
-			run.stall_reset++;
-		else
-			run.stall_eof++;
-		stall_settle(c);
-		conn_dead(c, 0);
-		run_check();
+		stall_lost(c, what);
 		return;
 	}
 	if (what & BEV_EVENT_ERROR)
@@ -2268,6 +2255,32 @@ stall_settle(struct conn *c)
 		return;
 	c->c_settled = 1;
 	run.stall_unsettled--;
+}
+
+/* Closed by the server, as expected (1013, past max_output): echo it. */
+static void
+stall_closed(struct conn *c, uint16_t code)
+{
+	if (code == WS_CLOSE_TRY_AGAIN)
+		run.stall_close_1013++;
+	else
+		run.stall_close_other++;
+	stall_settle(c);
+	conn_close(c, code, "bye");
+	run_check();
+}
+
+/* The server gave up on a stalled subscriber before its close got out. */
+static void
+stall_lost(struct conn *c, short what)
+{
+	if (what & BEV_EVENT_ERROR)
+		run.stall_reset++;
+	else
+		run.stall_eof++;
+	stall_settle(c);
+	conn_dead(c, 0);
+	run_check();
 }
 
 /* After the drain: a stalled subscriber that was never closed caught up. */
