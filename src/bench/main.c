@@ -395,8 +395,6 @@ static struct {
 	char		*error_text[BENCH_MAX_ERRORS];
 	int		 nerror_text;
 	char		*abort_reason;
-
-	struct ceiling	 cl;
 } run;
 
 static uint64_t	 rng_state;
@@ -414,6 +412,12 @@ static void	 conn_resumed(struct conn *, const char *, size_t);
 static void	 reconnect_schedule(struct conn *);
 static double	 secs(int64_t, int64_t);
 static void	 ceil_stop_cb(evutil_socket_t, short, void *);
+static void	 ceil_advance(int);
+static int64_t	 ceil_sent(int);
+static int64_t	 ceil_done(int);
+static int64_t	 ceil_t0(void);
+static double	 ceil_cpu(void);
+static int64_t	 ceil_writes(void);
 static void	 stall_check(struct conn *);
 static void	 stall_closed(struct conn *, uint16_t);
 static void	 stall_lost(struct conn *, short);
@@ -1740,7 +1744,7 @@ conn_event(struct conn *c, const char *s, size_t len)
 	c->c_last_seq = ev.seq;
 
 	if (c->c_role == ROLE_RECV)
-		sent = atomic_load(&run.cl.cl_sent[p]);
+		sent = ceil_sent((int)p);
 	else {
 		pub = run.pubs[p];
 		sent = pub->c_sent;
@@ -1806,8 +1810,12 @@ conn_event(struct conn *c, const char *s, size_t len)
 	c->c_received++;
 	run.total_deliveries++;
 	run.t_last_delivery = now;
-	if (++pr->pr_cnt[n] == (uint32_t)run.nsubs)
-		pub_advance((int)p);
+	if (++pr->pr_cnt[n] == (uint32_t)run.nsubs) {
+		if (c->c_role == ROLE_RECV)
+			ceil_advance((int)p);
+		else
+			pub_advance((int)p);
+	}
 }
 
 /* A reply: it must answer the oldest command still unanswered. */
@@ -2434,23 +2442,8 @@ static void
 pub_advance(int p)
 {
 	struct pubrec	*pr = &run.recs[p];
-	struct conn	*c;
-	int64_t		 done, limit;
+	struct conn	*c = run.pubs[p];
 
-	if (opts.scenario == SC_CEILING) {
-		limit = atomic_load(&run.cl.cl_sent[p]);
-		done = atomic_load(&run.cl.cl_done[p]);
-		while (done < limit && (size_t)(done + 1) < pr->pr_cap &&
-		    pr->pr_cnt[done + 1] >= (uint32_t)run.nsubs)
-			done++;
-		atomic_store(&run.cl.cl_done[p], done);
-		if (atomic_exchange(&run.cl.cl_waiting, 0) &&
-		    write(run.cl.cl_wake[1], "w", 1) == -1 && errno != EAGAIN)
-			fatal("%s: write", __func__);
-		run_check();
-		return;
-	}
-	c = run.pubs[p];
 	while (c->c_done < c->c_confirmed && (size_t)(c->c_done + 1) < pr->pr_cap &&
 	    pr->pr_cnt[c->c_done + 1] >= run.need)
 		c->c_done++;
@@ -2545,8 +2538,8 @@ run_missing(void)
 
 	for (p = 0; p < run.npubs; p++) {
 		if (opts.scenario == SC_CEILING) {
-			sent = confirmed = atomic_load(&run.cl.cl_sent[p]);
-			done = atomic_load(&run.cl.cl_done[p]);
+			sent = confirmed = ceil_sent(p);
+			done = ceil_done(p);
 		} else {
 			sent = run.pubs[p]->c_sent;
 			confirmed = run.pubs[p]->c_confirmed;
@@ -2633,7 +2626,7 @@ phase_timeout_cb(evutil_socket_t fd, short what, void *arg)
 		if (opts.scenario == SC_CEILING) {
 			expect = 0;
 			for (i = 0; i < run.npubs; i++)
-				expect += atomic_load(&run.cl.cl_sent[i]);
+				expect += ceil_sent(i);
 		}
 		for (i = 0; i < run.nsubs; i++) {
 			if ((int64_t)run.subs[i]->c_received < expect) {
@@ -2893,13 +2886,16 @@ run_check(void)
  * The thread owns its event base and the accepted sockets; main owns the
  * receiving connections. They share only atomics (messages sent and
  * completed per publisher, and flags) and two pipes to wake each other.
+ * Nothing outside this section touches the state: main reads it through
+ * the accessors at the end.
  */
+static struct ceiling	 ceiling;
 
 /* Tell the main loop something changed (stopped, failed). */
 static void
 ceil_note(void)
 {
-	if (write(run.cl.cl_note[1], "n", 1) == -1 && errno != EAGAIN)
+	if (write(ceiling.cl_note[1], "n", 1) == -1 && errno != EAGAIN)
 		fatal("%s: write", __func__);
 }
 
@@ -2907,7 +2903,7 @@ ceil_note(void)
 static void
 ceil_flush(int i)
 {
-	struct ceiling	*cl = &run.cl;
+	struct ceiling	*cl = &ceiling;
 	int		 n;
 
 	while (evbuffer_get_length(cl->cl_out[i]) > 0) {
@@ -2942,7 +2938,7 @@ ceil_write_cb(evutil_socket_t fd, short what, void *arg)
 static void
 ceil_emit(int p, int64_t n, int64_t ts)
 {
-	struct ceiling	*cl = &run.cl;
+	struct ceiling	*cl = &ceiling;
 	struct timespec	 wall;
 	size_t		 tlen, hl;
 	int		 len, i;
@@ -2972,7 +2968,7 @@ ceil_emit(int p, int64_t n, int64_t ts)
 static int64_t
 ceil_room(void)
 {
-	struct ceiling	*cl = &run.cl;
+	struct ceiling	*cl = &ceiling;
 	int64_t		 sent, room = 0, r;
 	int		 p;
 
@@ -2997,7 +2993,7 @@ ceil_last(int64_t room)
 	if (opts.messages == 0)
 		return (0);
 	for (p = 0; p < run.npubs; p++)
-		left += opts.messages - atomic_load(&run.cl.cl_sent[p]);
+		left += opts.messages - atomic_load(&ceiling.cl_sent[p]);
 	return (room > 0 && room >= left);
 }
 
@@ -3008,7 +3004,7 @@ ceil_last(int64_t room)
 static void
 ceil_produce(void)
 {
-	struct ceiling	*cl = &run.cl;
+	struct ceiling	*cl = &ceiling;
 	struct timeval	 zero = { 0, 0 };
 	int64_t		 sent, room;
 	int		 p, progress, i;
@@ -3083,7 +3079,7 @@ ceil_produce(void)
 static void
 ceil_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct ceiling	*cl = &run.cl;
+	struct ceiling	*cl = &ceiling;
 	double		 per = opts.rate / run.npubs;
 	int64_t		 now = clock_mono_ns(), t0 = atomic_load(&cl->cl_t0), k;
 	int64_t		 next = INT64_MAX;
@@ -3116,8 +3112,8 @@ ceil_wake_cb(evutil_socket_t fd, short what, void *arg)
 
 	while (read(fd, buf, sizeof buf) > 0)
 		;
-	if (atomic_load(&run.cl.cl_quit)) {
-		event_base_loopbreak(run.cl.cl_base);
+	if (atomic_load(&ceiling.cl_quit)) {
+		event_base_loopbreak(ceiling.cl_base);
 		return;
 	}
 	if (opts.rate == 0)
@@ -3133,10 +3129,10 @@ ceil_again_cb(evutil_socket_t fd, short what, void *arg)
 static void
 ceil_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
-	if (atomic_load(&run.cl.cl_stopped))
+	if (atomic_load(&ceiling.cl_stopped))
 		return;
-	atomic_store(&run.cl.cl_t1, clock_mono_ns());
-	atomic_store(&run.cl.cl_stopped, 1);
+	atomic_store(&ceiling.cl_t1, clock_mono_ns());
+	atomic_store(&ceiling.cl_stopped, 1);
 	ceil_note();
 }
 
@@ -3144,7 +3140,7 @@ ceil_stop_cb(evutil_socket_t fd, short what, void *arg)
 static void
 ceil_accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
-	struct ceiling	*cl = &run.cl;
+	struct ceiling	*cl = &ceiling;
 	struct timeval	 tv;
 	int		 fd, one = 1, i;
 
@@ -3193,7 +3189,7 @@ thread_cpu(void)
 static void *
 ceil_main(void *arg)
 {
-	struct ceiling	*cl = &run.cl;
+	struct ceiling	*cl = &ceiling;
 	double		 cpu0 = thread_cpu();
 
 	event_base_dispatch(cl->cl_base);
@@ -3209,8 +3205,8 @@ ceil_note_cb(evutil_socket_t fd, short what, void *arg)
 
 	while (read(fd, buf, sizeof buf) > 0)
 		;
-	if (atomic_load(&run.cl.cl_failed)) {
-		run_abort("%s", run.cl.cl_error);
+	if (atomic_load(&ceiling.cl_failed)) {
+		run_abort("%s", ceiling.cl_error);
 		return;
 	}
 	run_check();
@@ -3220,7 +3216,7 @@ ceil_note_cb(evutil_socket_t fd, short what, void *arg)
 static void
 ceil_start(void)
 {
-	struct ceiling		*cl = &run.cl;
+	struct ceiling		*cl = &ceiling;
 	struct sockaddr_in	 sin;
 	socklen_t		 slen = sizeof sin;
 	int			 i;
@@ -3277,7 +3273,7 @@ ceil_start(void)
 static void
 ceil_finish(void)
 {
-	struct ceiling	*cl = &run.cl;
+	struct ceiling	*cl = &ceiling;
 	int		 i;
 
 	if (!cl->cl_started)
@@ -3311,14 +3307,14 @@ ceil_check(void)
 		run.phase = PH_RUN;
 		/* FALLTHROUGH */
 	case PH_RUN:
-		if (!atomic_load(&run.cl.cl_stopped))
+		if (!atomic_load(&ceiling.cl_stopped))
 			break;
 		run.phase = PH_DRAIN;
 		phase_timeout(opts.drain);
 		/* FALLTHROUGH */
 	case PH_DRAIN:
 		for (i = 0; i < run.npubs; i++)
-			total += atomic_load(&run.cl.cl_sent[i]);
+			total += atomic_load(&ceiling.cl_sent[i]);
 		if (run.total_deliveries != (uint64_t)run.nsubs * (uint64_t)total)
 			break;
 		run.t_end = clock_mono_ns();
@@ -3331,6 +3327,60 @@ ceil_check(void)
 	default:
 		break;
 	}
+}
+
+/* Completion moves in order, as in pub_advance(); wake a waiting thread. */
+static void
+ceil_advance(int p)
+{
+	struct pubrec	*pr = &run.recs[p];
+	int64_t		 done, limit;
+
+	limit = atomic_load(&ceiling.cl_sent[p]);
+	done = atomic_load(&ceiling.cl_done[p]);
+	while (done < limit && (size_t)(done + 1) < pr->pr_cap &&
+	    pr->pr_cnt[done + 1] >= (uint32_t)run.nsubs)
+		done++;
+	atomic_store(&ceiling.cl_done[p], done);
+	if (atomic_exchange(&ceiling.cl_waiting, 0) &&
+	    write(ceiling.cl_wake[1], "w", 1) == -1 && errno != EAGAIN)
+		fatal("%s: write", __func__);
+	run_check();
+}
+
+/* Messages of publisher p sent so far (the thread counts them). */
+static int64_t
+ceil_sent(int p)
+{
+	return (atomic_load(&ceiling.cl_sent[p]));
+}
+
+/* Messages of publisher p every receiver has. */
+static int64_t
+ceil_done(int p)
+{
+	return (atomic_load(&ceiling.cl_done[p]));
+}
+
+/* When the thread began producing, ns. */
+static int64_t
+ceil_t0(void)
+{
+	return (atomic_load(&ceiling.cl_t0));
+}
+
+/* The thread's CPU seconds while producing (after ceil_finish). */
+static double
+ceil_cpu(void)
+{
+	return (ceiling.cl_cpu);
+}
+
+/* The thread's write syscalls (after ceil_finish). */
+static int64_t
+ceil_writes(void)
+{
+	return (ceiling.cl_writes);
 }
 
 /* --- the report ----------------------------------------------------------- */
@@ -3367,10 +3417,10 @@ numbers(struct numbers *nb)
 	memset(nb, 0, sizeof *nb);
 	nb->server_cpu = -1;
 	if (opts.scenario == SC_CEILING) {
-		t0 = atomic_load(&run.cl.cl_t0);
+		t0 = ceil_t0();
 		tpub = run.t_last_delivery;
 		tdel = run.t_last_delivery;
-		nb->server_cpu = run.cl.cl_cpu;
+		nb->server_cpu = ceil_cpu();
 	} else {
 		tpub = run.t_last_confirm;
 		tdel = opts.scenario == SC_INGEST ? run.t_last_confirm :
@@ -3388,7 +3438,7 @@ numbers(struct numbers *nb)
 	nb->deliveries_per_s = per_s((double)run.total_deliveries, nb->elapsed);
 	nb->client_cpu = ru_cpu(&run.ru1) - ru_cpu(&run.ru0);
 	if (opts.scenario == SC_CEILING)
-		nb->client_cpu -= run.cl.cl_cpu;
+		nb->client_cpu -= ceil_cpu();
 	if (nb->client_cpu < 0)
 		nb->client_cpu = 0;
 	nb->busy = nb->other = -1;
@@ -3709,9 +3759,9 @@ report_json(void)
 	}
 	if (opts.scenario == SC_CEILING) {
 		json_object_set_new(o, "server_write_calls",
-		    json_integer(run.cl.cl_writes));
+		    json_integer(ceil_writes()));
 		json_object_set_new(o, "deliveries_per_write", json_real(per_s(
-		    (double)run.total_deliveries, (double)run.cl.cl_writes)));
+		    (double)run.total_deliveries, (double)ceil_writes())));
 	} else if (opts.server_pid > 0 && run.srv_syscw[0] >= 0 &&
 	    run.srv_syscw[1] >= 0) {
 		int64_t	w = run.srv_syscw[1] - run.srv_syscw[0];
