@@ -310,9 +310,6 @@ static struct {
 	char		*text;		/* scratch: a text being built */
 	char		*text2;		/* scratch: a text being checked */
 	char		*line;		/* scratch: a line being sent */
-	char		*jbuf1;		/* scratch: unescaped JSON strings */
-	char		*jbuf2;
-	char		*jbuf3;
 
 	struct event	*phase_ev;	/* timeout of the current phase */
 	struct event	*stop_ev;	/* end of the publishing time */
@@ -367,9 +364,6 @@ static struct {
 	int		 stall_reset;
 	int		 stall_caught_up;
 
-	/* strace -c on the server while publishing and draining. */
-	pid_t		 strace_pid;
-	json_t		*strace_calls;
 	struct hist	 lat;		/* end to end */
 	struct hist	 rtt;		/* MSG -> CONFIRM */
 	struct hist	 conn_lat;	/* connect -> HELLO */
@@ -384,9 +378,6 @@ static struct {
 	struct rusage	 ru0, ru1;
 	double		 busy[2];	/* machine busy CPU-s, start and end */
 	double		 others_cpu;	/* other processes' CPU-s in the run */
-	pid_t		*procs_pid;	/* their CPU-s when it started */
-	double		*procs_cpu;
-	size_t		 nprocs;
 	int64_t		 srv_syscr[2];
 	int64_t		 srv_syscw[2];
 
@@ -788,20 +779,25 @@ server_send_queues(void)
 	return (done ? sum : -1);
 }
 
+static pid_t	*procs_pid;	/* at the start: the processes */
+static double	*procs_cpu;	/* and their CPU-s */
+static size_t	 procs_n;
+
 /*
  * Every other user process's CPU time (not the server's, not ours, no
  * kernel threads), from /proc/PID/stat: at the start a snapshot, at the
  * end the growth since (all of it for a process that is new). Processes
  * that exit in between are missed, so it is a lower bound; so is
  * /proc/stat's busy time on this VM, whose ticks can go missing.
+ * Returns the CPU-s at the end, 0 at the start.
  */
-static void
+static double
 procs_sample(int end)
 {
 	char		 path[64], buf[1024], *p;
 	struct dirent	*de;
 	unsigned long	 ut, st;
-	double		 cpu;
+	double		 cpu, others = 0;
 	size_t		 n, i, cap = 0;
 	FILE		*f;
 	DIR		*d;
@@ -809,10 +805,9 @@ procs_sample(int end)
 	int		 ppid, k;
 
 	if ((d = opendir("/proc")) == NULL)
-		return;
+		return (0);
 	if (!end)
-		run.nprocs = 0;
-	run.others_cpu = 0;
+		procs_n = 0;
 	while ((de = readdir(d)) != NULL) {
 		if ((pid = strtol(de->d_name, &p, 10)) <= 0 || *p != '\0' ||
 		    pid == getpid() || pid == opts.server_pid || pid == 2)
@@ -832,26 +827,27 @@ procs_sample(int end)
 			continue;
 		cpu = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 		if (!end) {
-			if (run.nprocs == cap || cap == 0) {
+			if (procs_n == cap || cap == 0) {
 				cap = cap == 0 ? 512 : cap * 2;
-				run.procs_pid = xreallocarray(run.procs_pid, cap,
-				    sizeof *run.procs_pid);
-				run.procs_cpu = xreallocarray(run.procs_cpu, cap,
-				    sizeof *run.procs_cpu);
+				procs_pid = xreallocarray(procs_pid, cap,
+				    sizeof *procs_pid);
+				procs_cpu = xreallocarray(procs_cpu, cap,
+				    sizeof *procs_cpu);
 			}
-			run.procs_pid[run.nprocs] = (pid_t)pid;
-			run.procs_cpu[run.nprocs++] = cpu;
+			procs_pid[procs_n] = (pid_t)pid;
+			procs_cpu[procs_n++] = cpu;
 			continue;
 		}
-		for (i = 0; i < run.nprocs; i++)
-			if (run.procs_pid[i] == (pid_t)pid)
+		for (i = 0; i < procs_n; i++)
+			if (procs_pid[i] == (pid_t)pid)
 				break;
-		if (i < run.nprocs)
-			cpu -= run.procs_cpu[i];
+		if (i < procs_n)
+			cpu -= procs_cpu[i];
 		if (cpu > 0)
-			run.others_cpu += cpu;
+			others += cpu;
 	}
 	closedir(d);
+	return (others);
 }
 
 /* CPU seconds the whole machine spent busy (all CPUs, /proc/stat). */
@@ -881,7 +877,7 @@ sample(double *cpu, long *rss, struct rusage *ru)
 
 	if (ru != NULL) {
 		run.busy[end] = machine_busy();
-		procs_sample(end);
+		run.others_cpu = procs_sample(end);
 		if (opts.server_pid > 0) {
 			proc_io(opts.server_pid, &run.srv_syscr[end],
 			    &run.srv_syscw[end]);
@@ -908,6 +904,9 @@ sample(double *cpu, long *rss, struct rusage *ru)
  * stops the server at every syscall: use its counts as ratios (calls per
  * delivery), never its speeds.
  */
+static pid_t	 strace_pid;
+static json_t	*strace_calls;	/* syscall -> calls, once strace stopped */
+
 static void
 strace_start(void)
 {
@@ -932,7 +931,7 @@ strace_start(void)
 		    opts.strace, (char *)NULL);
 		_exit(127);
 	}
-	run.strace_pid = pid;
+	strace_pid = pid;
 	/* "Process N attached with K threads": every thread is traced. */
 	for (;;) {
 		n = pread(fd, buf, sizeof buf - 1, 0);
@@ -940,7 +939,7 @@ strace_start(void)
 		if (strstr(buf, "attached") != NULL)
 			break;
 		if (waitpid(pid, &status, WNOHANG) == pid) {
-			run.strace_pid = 0;
+			strace_pid = 0;
 			run_abort("strace exited before attaching: %s",
 			    shorten(buf, strlen(buf)));
 			break;
@@ -948,7 +947,7 @@ strace_start(void)
 		if (clock_mono_ns() > deadline) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
-			run.strace_pid = 0;
+			strace_pid = 0;
 			run_abort("strace did not attach in 10 s");
 			break;
 		}
@@ -965,16 +964,16 @@ strace_stop(void)
 	FILE	*f;
 	int	 status, nt;
 
-	if (run.strace_pid <= 0)
+	if (strace_pid <= 0)
 		return;
-	kill(run.strace_pid, SIGINT);
-	waitpid(run.strace_pid, &status, 0);
-	run.strace_pid = 0;
+	kill(strace_pid, SIGINT);
+	waitpid(strace_pid, &status, 0);
+	strace_pid = 0;
 	if ((f = fopen(opts.strace, "r")) == NULL) {
 		run_error("strace: no table in %s", opts.strace);
 		return;
 	}
-	run.strace_calls = json_object();
+	strace_calls = json_object();
 	/* % time, seconds, usecs/call, calls, [errors,] syscall */
 	while (fgets(line, sizeof line, f) != NULL) {
 		nt = 0;
@@ -984,7 +983,7 @@ strace_stop(void)
 		if (nt < 5 || tok[0][0] == '-' || tok[0][0] == '%' ||
 		    strcmp(tok[nt - 1], "total") == 0)
 			continue;
-		json_object_set_new(run.strace_calls, tok[nt - 1],
+		json_object_set_new(strace_calls, tok[nt - 1],
 		    json_integer(strtoll(tok[3], NULL, 10)));
 	}
 	fclose(f);
@@ -996,10 +995,17 @@ strace_count(const char *name)
 {
 	json_t	*v;
 
-	if (run.strace_calls == NULL ||
-	    (v = json_object_get(run.strace_calls, name)) == NULL)
+	if (strace_calls == NULL ||
+	    (v = json_object_get(strace_calls, name)) == NULL)
 		return (0);
 	return ((int64_t)json_integer_value(v));
+}
+
+/* The strace table, or NULL if there was none. */
+static json_t *
+strace_table(void)
+{
+	return (strace_calls);
 }
 
 static double
@@ -1024,6 +1030,22 @@ struct evjson {
 	const char	*text;
 	size_t		 textlen;
 };
+
+/* Scratch for strings with escapes, each of js_cap bytes. */
+static char	*js_user;
+static char	*js_text;
+static char	*js_skipped;
+static size_t	 js_cap;
+
+/* Room for decoded strings of up to cap bytes. */
+static void
+js_init(size_t cap)
+{
+	js_cap = cap;
+	js_user = xmalloc(cap);
+	js_text = xmalloc(cap);
+	js_skipped = xmalloc(cap);
+}
 
 static const char *
 js_ws(const char *p, const char *e)
@@ -1221,7 +1243,7 @@ js_skip(const char *p, const char *e, int depth)
 		return (NULL);
 	switch (*p) {
 	case '"':
-		return (js_string(p, e, run.jbuf3, opts.size + 64, &s, &n));
+		return (js_string(p, e, js_skipped, js_cap, &s, &n));
 	case '{':
 	case '[': {
 		char	close = *p == '{' ? '}' : ']';
@@ -1232,8 +1254,8 @@ js_skip(const char *p, const char *e, int depth)
 			return (p + 1);
 		for (;;) {
 			if (obj) {
-				p = js_string(js_ws(p, e), e, run.jbuf3,
-				    opts.size + 64, &s, &n);
+				p = js_string(js_ws(p, e), e, js_skipped,
+				    js_cap, &s, &n);
 				if (p == NULL)
 					return (NULL);
 				p = js_ws(p, e);
@@ -1299,15 +1321,15 @@ js_event(const char *p, size_t len, struct evjson *ev)
 			ev->ts = v;
 			have |= 2;
 		} else if (klen == 8 && memcmp(k, "username", 8) == 0) {
-			if ((have & 4) || (p = js_string(p, e, run.jbuf1,
-			    opts.size + 64, &s, &slen)) == NULL)
+			if ((have & 4) || (p = js_string(p, e, js_user,
+			    js_cap, &s, &slen)) == NULL)
 				return ("bad or repeated \"username\"");
 			ev->user = s;
 			ev->userlen = slen;
 			have |= 4;
 		} else if (klen == 4 && memcmp(k, "text", 4) == 0) {
-			if ((have & 8) || (p = js_string(p, e, run.jbuf2,
-			    opts.size + 64, &s, &slen)) == NULL)
+			if ((have & 8) || (p = js_string(p, e, js_text,
+			    js_cap, &s, &slen)) == NULL)
 				return ("bad or repeated \"text\"");
 			ev->text = s;
 			ev->textlen = slen;
@@ -3561,7 +3583,7 @@ report_print(void)
 				printf("  deliveries per cpu-s   %.0f\n",
 				    per_s((double)run.total_deliveries, nb.server_cpu));
 		}
-		if (run.strace_calls != NULL)
+		if (strace_table() != NULL)
 			printf("  server syscalls        (strace -c, per delivery) "
 			    "writev %.4f, write %.4f, epoll_ctl %.4f, epoll_wait "
 			    "%.4f\n", per_s((double)strace_count("writev"),
@@ -3739,12 +3761,12 @@ report_json(void)
 		    json_integer(run.srv_sndq_peak));
 		json_object_set_new(o, "stalled", st);
 	}
-	if (run.strace_calls != NULL) {
+	if (strace_table() != NULL) {
 		json_t	*sc = json_object();
 		double	 d = (double)run.total_deliveries;
 
 		json_object_set_new(sc, "file", json_string(opts.strace));
-		json_object_set_new(sc, "calls", json_incref(run.strace_calls));
+		json_object_set_new(sc, "calls", json_incref(strace_table()));
 		json_object_set_new(sc, "deliveries", json_integer(
 		    (json_int_t)run.total_deliveries));
 		json_object_set_new(sc, "writev_per_delivery", json_real(per_s(
@@ -4195,9 +4217,7 @@ run_setup(void)
 	memset(run.pad, 'x', opts.size + 2);
 	run.text2 = xmalloc(run.textcap);
 	run.line = xmalloc(run.textcap + strlen(run.chan) + 16);
-	run.jbuf1 = xmalloc(opts.size + 64);
-	run.jbuf2 = xmalloc(opts.size + 64);
-	run.jbuf3 = xmalloc(opts.size + 64);
+	js_init(opts.size + 64);
 	hist_init(&run.lat);
 	hist_init(&run.rtt);
 	hist_init(&run.conn_lat);
