@@ -244,7 +244,7 @@ struct ceiling {
 	struct event	*cl_wake_ev;	/* thread side */
 	struct event	*cl_accept_ev;
 	struct event	*cl_stop_ev;
-	struct event	*cl_again_ev;	/* the next pass of ceil_produce */
+	struct event	*cl_again_ev;	/* the next pass of ceiling_produce */
 	struct event	*cl_tick_ev;	/* open loop (--rate): next due message */
 	int64_t		 cl_deadline;	/* ns: stop producing */
 	int		 cl_nfds;
@@ -392,27 +392,29 @@ static uint64_t	 rng_state;
 
 static void	 run_check(void);
 static void	 run_abort(const char *, ...) printflike(1, 2);
+static const char *run_phase_name(void);
+static const char *opts_scenario_name(void);
 static void	 conn_start(struct conn *);
 static void	 pub_pump(struct conn *);
 static void	 pub_advance(int);
 static void	 barrier_start(void);
 static void	 close_start(void);
-static void	 phase_timeout(double);
-static void	 ceil_check(void);
-static void	 conn_resumed(struct conn *, const char *, size_t);
-static void	 reconnect_schedule(struct conn *);
+static void	 run_timeout(double);
+static void	 ceiling_check(void);
+static void	 resume_done(struct conn *, const char *, size_t);
+static void	 resume_schedule(struct conn *);
 static double	 secs(int64_t, int64_t);
-static void	 ceil_stop_cb(evutil_socket_t, short, void *);
-static void	 ceil_advance(int);
-static int64_t	 ceil_sent(int);
-static int64_t	 ceil_done(int);
-static int64_t	 ceil_t0(void);
-static double	 ceil_cpu(void);
-static int64_t	 ceil_writes(void);
+static void	 ceiling_stop_cb(evutil_socket_t, short, void *);
+static void	 ceiling_advance(int);
+static int64_t	 ceiling_sent(int);
+static int64_t	 ceiling_done(int);
+static int64_t	 ceiling_t0(void);
+static double	 ceiling_cpu(void);
+static int64_t	 ceiling_writes(void);
 static void	 stall_check(struct conn *);
 static void	 stall_closed(struct conn *, uint16_t);
 static void	 stall_lost(struct conn *, short);
-static void	 prefill_start(void);
+static void	 resume_prefill(void);
 static int64_t	 healthz_stall(void);
 
 /* --- small helpers -------------------------------------------------------- */
@@ -424,7 +426,7 @@ static int64_t	 healthz_stall(void);
  * that lateness, not the server's, shows up in every latency.
  */
 static struct event_base *
-bench_base_new(void)
+run_base_new(void)
 {
 	struct event_config	*cfg;
 	struct event_base	*base;
@@ -440,7 +442,7 @@ bench_base_new(void)
 
 /* xorshift64*: mask keys and handshake keys need no cryptography here. */
 static uint64_t
-rng_next(void)
+run_random(void)
 {
 	rng_state ^= rng_state >> 12;
 	rng_state ^= rng_state << 25;
@@ -466,7 +468,7 @@ u64_dec(char *out, uint64_t v)
 
 /* Parse an unsigned decimal that spans exactly [s, s+len). */
 static int
-dec_parse(const char *s, size_t len, int64_t *v)
+check_decimal(const char *s, size_t len, int64_t *v)
 {
 	uint64_t	x = 0;
 	size_t		i;
@@ -484,7 +486,7 @@ dec_parse(const char *s, size_t len, int64_t *v)
 
 /* A printable copy of a received line for an error message. */
 static const char *
-shorten(const char *s, size_t len)
+run_shorten(const char *s, size_t len)
 {
 	static char	buf[200];
 	size_t		i, n = len < sizeof buf - 4 ? len : sizeof buf - 4;
@@ -731,7 +733,7 @@ proc_io(pid_t pid, int64_t *syscr, int64_t *syscw)
  * -1 if it cannot be read.
  */
 static int64_t
-server_send_queues(void)
+proc_send_queues(void)
 {
 	struct {
 		struct nlmsghdr		nlh;
@@ -871,7 +873,7 @@ machine_busy(void)
 
 /* Sample the server (if we know it) and ourselves. */
 static void
-sample(double *cpu, long *rss, struct rusage *ru)
+proc_sample(double *cpu, long *rss, struct rusage *ru)
 {
 	int	end = ru == &run.ru1;
 
@@ -908,7 +910,7 @@ static pid_t	 strace_pid;
 static json_t	*strace_calls;	/* syscall -> calls, once strace stopped */
 
 static void
-strace_start(void)
+proc_strace_start(void)
 {
 	char	 errpath[PATH_MAX], pidstr[24], buf[4096];
 	int64_t	 deadline = clock_mono_ns() + 10 * (int64_t)1000000000;
@@ -941,7 +943,7 @@ strace_start(void)
 		if (waitpid(pid, &status, WNOHANG) == pid) {
 			strace_pid = 0;
 			run_abort("strace exited before attaching: %s",
-			    shorten(buf, strlen(buf)));
+			    run_shorten(buf, strlen(buf)));
 			break;
 		}
 		if (clock_mono_ns() > deadline) {
@@ -958,7 +960,7 @@ strace_start(void)
 
 /* Detach strace (SIGINT makes it write its table) and read the counts. */
 static void
-strace_stop(void)
+proc_strace_stop(void)
 {
 	char	 line[512], *tok[8], *t, *save;
 	FILE	*f;
@@ -991,7 +993,7 @@ strace_stop(void)
 
 /* Calls of one syscall in the strace table (0 if absent). */
 static int64_t
-strace_count(const char *name)
+proc_strace_count(const char *name)
 {
 	json_t	*v;
 
@@ -1003,7 +1005,7 @@ strace_count(const char *name)
 
 /* The strace table, or NULL if there was none. */
 static json_t *
-strace_table(void)
+proc_strace_table(void)
 {
 	return (strace_calls);
 }
@@ -1359,7 +1361,7 @@ js_event(const char *p, size_t len, struct evjson *ev)
  * then " xxx..." up to opts.size bytes (at least one x if any padding).
  */
 static size_t
-text_build(char *out, int64_t ts, int p, int64_t n)
+pub_text(char *out, int64_t ts, int p, int64_t n)
 {
 	size_t	len, k;
 
@@ -1385,17 +1387,17 @@ text_parse(const char *s, size_t len, int64_t *ts, int64_t *p, int64_t *n)
 
 	if ((sp = memchr(s, ' ', len)) == NULL)
 		return (-1);
-	if (dec_parse(s, (size_t)(sp - s), ts) == -1)
+	if (check_decimal(s, (size_t)(sp - s), ts) == -1)
 		return (-1);
 	a = sp + 1;
 	if ((dot = memchr(a, '.', (size_t)(e - a))) == NULL)
 		return (-1);
-	if (dec_parse(a, (size_t)(dot - a), p) == -1)
+	if (check_decimal(a, (size_t)(dot - a), p) == -1)
 		return (-1);
 	a = dot + 1;
 	if ((sp = memchr(a, ' ', (size_t)(e - a))) == NULL)
 		sp = e;
-	return (dec_parse(a, (size_t)(sp - a), n));
+	return (check_decimal(a, (size_t)(sp - a), n));
 }
 
 /* Grow a publisher's record to hold message n. */
@@ -1428,7 +1430,7 @@ conn_frame(struct conn *c, int opcode, int fin, const void *data, size_t len)
 	struct evbuffer		*out = bufferevent_get_output(c->c_bev);
 	struct evbuffer_iovec	 v;
 	unsigned char		 mask[4], *p;
-	uint64_t		 r = rng_next();
+	uint64_t		 r = run_random();
 	size_t			 hl;
 
 	memcpy(mask, &r, 4);
@@ -1567,14 +1569,14 @@ conn_fail(struct conn *c, const char *fmt, ...)
 	va_end(ap);
 	if (c->c_state != CS_DEAD) {
 		conn_dead(c, 0);
-		run_abort("%s (%s): %s", c->c_name, phase_names[run.phase], s);
+		run_abort("%s (%s): %s", c->c_name, run_phase_name(), s);
 	}
 	free(s);
 }
 
 /* Start the next connections while fewer than --concurrency are in flight. */
 static void
-launch_more(void)
+conn_launch(void)
 {
 	while (!run.aborting && run.launch_next < run.launch_end &&
 	    run.inflight < opts.concurrency) {
@@ -1602,7 +1604,7 @@ conn_ready(struct conn *c)
 		/* replay: subscribers join after the journal is filled. */
 		run.launch_end = opts.scenario == SC_REPLAY ? run.npubs + 1 :
 		    run.nconns;
-		launch_more();
+		conn_launch();
 	}
 	run_check();
 }
@@ -1627,7 +1629,7 @@ conn_open(struct conn *c)
 		return;
 	}
 	hist_add(&run.conn_lat, clock_mono_ns() - run.conn_t[c->c_idx]);
-	launch_more();
+	conn_launch();
 
 	switch (c->c_role) {
 	case ROLE_IDLE:
@@ -1690,7 +1692,7 @@ conn_handshake(struct conn *c)
 			if (strncmp(line, "HTTP/1.1 101 ", 13) != 0 &&
 			    strcmp(line, "HTTP/1.1 101") != 0) {
 				conn_fail(c, "handshake refused: %s",
-				    shorten(line, strlen(line)));
+				    run_shorten(line, strlen(line)));
 				free(h);
 				return (-1);
 			}
@@ -1728,7 +1730,7 @@ conn_handshake(struct conn *c)
 
 /* A message event on a subscriber (or a ceiling receiver). */
 static void
-conn_event(struct conn *c, const char *s, size_t len)
+check_event(struct conn *c, const char *s, size_t len)
 {
 	struct evjson	 ev;
 	struct pubrec	*pr;
@@ -1739,24 +1741,25 @@ conn_event(struct conn *c, const char *s, size_t len)
 
 	if (c->c_role == ROLE_PUB || c->c_role == ROLE_IDLE) {
 		run_error("%s: an event it did not ask for: %s", c->c_name,
-		    shorten(s, len));
+		    run_shorten(s, len));
 		return;
 	}
 	if (len < run.ev_prefixlen ||
 	    memcmp(s, run.ev_prefix, run.ev_prefixlen) != 0) {
-		run_error("%s: unexpected event: %s", c->c_name, shorten(s, len));
+		run_error("%s: unexpected event: %s", c->c_name,
+		    run_shorten(s, len));
 		return;
 	}
 	memset(&ev, 0, sizeof ev);
 	if ((why = js_event(s + run.ev_prefixlen, len - run.ev_prefixlen,
 	    &ev)) != NULL) {
-		run_error("%s: %s: %s", c->c_name, why, shorten(s, len));
+		run_error("%s: %s: %s", c->c_name, why, run_shorten(s, len));
 		return;
 	}
 	if (text_parse(ev.text, ev.textlen, &ts, &p, &n) == -1 ||
 	    p >= run.npubs || n < 1) {
 		run_error("%s: a message we did not send: %s", c->c_name,
-		    shorten(s, len));
+		    run_shorten(s, len));
 		return;
 	}
 	now = clock_mono_ns();
@@ -1766,7 +1769,7 @@ conn_event(struct conn *c, const char *s, size_t len)
 	c->c_last_seq = ev.seq;
 
 	if (c->c_role == ROLE_RECV)
-		sent = ceil_sent((int)p);
+		sent = ceiling_sent((int)p);
 	else {
 		pub = run.pubs[p];
 		sent = pub->c_sent;
@@ -1800,11 +1803,11 @@ conn_event(struct conn *c, const char *s, size_t len)
 	if (ev.userlen != run.pubnamelen[p] ||
 	    memcmp(ev.user, run.pubnames[p], ev.userlen) != 0)
 		run_error("%s: message %" PRId64 ".%" PRId64 " from \"%s\"",
-		    c->c_name, p, n, shorten(ev.user, ev.userlen));
-	tlen = text_build(run.text2, ts, (int)p, n);
+		    c->c_name, p, n, run_shorten(ev.user, ev.userlen));
+	tlen = pub_text(run.text2, ts, (int)p, n);
 	if (tlen != ev.textlen || memcmp(run.text2, ev.text, tlen) != 0)
 		run_error("%s: message %" PRId64 ".%" PRId64 " text changed: %s",
-		    c->c_name, p, n, shorten(ev.text, ev.textlen));
+		    c->c_name, p, n, run_shorten(ev.text, ev.textlen));
 
 	if (c->c_role == ROLE_STALL || c->c_role == ROLE_RESUMER) {
 		/* Checked, but no part of the fan-out's counts or latency. */
@@ -1834,7 +1837,7 @@ conn_event(struct conn *c, const char *s, size_t len)
 	run.t_last_delivery = now;
 	if (++pr->pr_cnt[n] == (uint32_t)run.nsubs) {
 		if (c->c_role == ROLE_RECV)
-			ceil_advance((int)p);
+			ceiling_advance((int)p);
 		else
 			pub_advance((int)p);
 	}
@@ -1842,7 +1845,7 @@ conn_event(struct conn *c, const char *s, size_t len)
 
 /* A reply: it must answer the oldest command still unanswered. */
 static void
-conn_reply(struct conn *c, const char *s, size_t len)
+check_reply(struct conn *c, const char *s, size_t len)
 {
 	enum expect	 what;
 	char		*want = NULL;
@@ -1851,7 +1854,8 @@ conn_reply(struct conn *c, const char *s, size_t len)
 	int		 ok;
 
 	if (c->c_exp_len == 0) {
-		run_error("%s: a reply to nothing: %s", c->c_name, shorten(s, len));
+		run_error("%s: a reply to nothing: %s", c->c_name,
+		    run_shorten(s, len));
 		return;
 	}
 	what = (enum expect)c->c_exp[c->c_exp_head];
@@ -1862,11 +1866,11 @@ conn_reply(struct conn *c, const char *s, size_t len)
 	case EXP_MSG:
 		ok = len > run.confirm_prefixlen &&
 		    memcmp(s, run.confirm_prefix, run.confirm_prefixlen) == 0 &&
-		    dec_parse(s + run.confirm_prefixlen, len -
+		    check_decimal(s + run.confirm_prefixlen, len -
 		    run.confirm_prefixlen, &seq) == 0;
 		if (!ok) {
 			run_error("%s: MSG answered with: %s", c->c_name,
-			    shorten(s, len));
+			    run_shorten(s, len));
 			if (len >= 6 && memcmp(s, "ERROR ", 6) == 0)
 				run_abort("the server refused a MSG");
 			return;
@@ -1906,12 +1910,12 @@ conn_reply(struct conn *c, const char *s, size_t len)
 		xasprintf(&want, "PONG b%d", c->c_idx);
 		break;
 	case EXP_RESUME:
-		conn_resumed(c, s, len);
+		resume_done(c, s, len);
 		return;
 	}
 	if (strlen(want) != len || memcmp(want, s, len) != 0) {
 		run_error("%s: %s answered with: %s", c->c_name,
-		    expect_names[what], shorten(s, len));
+		    expect_names[what], run_shorten(s, len));
 		free(want);
 		run_abort("a command failed");
 		return;
@@ -1932,7 +1936,7 @@ conn_reply(struct conn *c, const char *s, size_t len)
 
 /* One text message from the server: one line. */
 static void
-conn_line(struct conn *c, const char *s, size_t len)
+check_line(struct conn *c, const char *s, size_t len)
 {
 	/* One trailing newline is tolerated, as the server tolerates ours. */
 	if (len > 0 && s[len - 1] == '\n') {
@@ -1947,14 +1951,16 @@ conn_line(struct conn *c, const char *s, size_t len)
 		    (ep = memchr(s + 14, ' ', len - 14)) == NULL ||
 		    (sp = memchr(ep + 1, ' ', (size_t)(s + len - ep - 1))) == NULL ||
 		    sp == ep + 1 || (size_t)(sp - ep - 1) >= sizeof run.epoch) {
-			conn_fail(c, "expected HELLO, got: %s", shorten(s, len));
+			conn_fail(c, "expected HELLO, got: %s",
+			    run_shorten(s, len));
 			return;
 		}
 		if (c->c_role == ROLE_RESUMER && !c->c_reconnecting &&
-		    dec_parse(sp + 1, (size_t)(s + len - sp - 1),
+		    check_decimal(sp + 1, (size_t)(s + len - sp - 1),
 		    &c->c_last_seq) == -1) {
 			/* Its cursor: the head when it first connected. */
-			conn_fail(c, "HELLO without a head: %s", shorten(s, len));
+			conn_fail(c, "HELLO without a head: %s",
+			    run_shorten(s, len));
 			return;
 		}
 		if (run.epoch[0] == '\0')
@@ -1962,14 +1968,14 @@ conn_line(struct conn *c, const char *s, size_t len)
 		else if (strncmp(run.epoch, ep + 1, (size_t)(sp - ep - 1)) != 0 ||
 		    run.epoch[sp - ep - 1] != '\0')
 			run_error("%s: HELLO with another epoch: %s", c->c_name,
-			    shorten(s, len));
+			    run_shorten(s, len));
 		conn_open(c);
 		return;
 	}
 	if (len >= 6 && memcmp(s, "EVENT ", 6) == 0)
-		conn_event(c, s, len);
+		check_event(c, s, len);
 	else
-		conn_reply(c, s, len);
+		check_reply(c, s, len);
 }
 
 /* A control frame from the server. */
@@ -1999,7 +2005,7 @@ conn_control(struct conn *c)
 			break;
 		}
 		conn_fail(c, "the server closed: %u %s", p->close_code,
-		    shorten(p->close_reason != NULL ? p->close_reason : "",
+		    run_shorten(p->close_reason != NULL ? p->close_reason : "",
 		    p->close_reason_len));
 		break;
 	}
@@ -2031,7 +2037,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 			conn_fail(c, "a binary message from the server");
 			return;
 		} else
-			conn_line(c, (const char *)c->c_parser.out_data,
+			check_line(c, (const char *)c->c_parser.out_data,
 			    c->c_parser.out_len);
 	}
 	if (c->c_state != CS_DEAD && c->c_close_got &&
@@ -2068,7 +2074,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			conn_drop_bev(c);
 			c->c_close_got = 0;
 			c->c_state = CS_NEW;
-			prefill_start();
+			resume_prefill();
 			return;
 		}
 		if (c->c_reconnecting) {
@@ -2107,7 +2113,7 @@ conn_start(struct conn *c)
 	struct sockaddr_in	 src;
 	evutil_socket_t		 fd;
 	unsigned char		 key[16];
-	uint64_t		 r1 = rng_next(), r2 = rng_next();
+	uint64_t		 r1 = run_random(), r2 = run_random();
 	int			 one = 1;
 
 	memcpy(key, &r1, 8);
@@ -2163,7 +2169,7 @@ static void	 reconnect_cb(evutil_socket_t, short, void *);
 
 /* Schedule this subscriber's next disconnect, about --reconnect-ms away. */
 static void
-reconnect_schedule(struct conn *c)
+resume_schedule(struct conn *c)
 {
 	struct timeval	tv;
 	double		ms;
@@ -2172,7 +2178,8 @@ reconnect_schedule(struct conn *c)
 		return;
 	if (c->c_timer == NULL)
 		c->c_timer = evtimer_new(run.base, reconnect_cb, c);
-	ms = opts.reconnect_ms * (0.5 + (double)(rng_next() >> 11) / 9007199254740992.0);
+	ms = opts.reconnect_ms * (0.5 + (double)(run_random() >> 11) /
+	    9007199254740992.0);
 	tv.tv_sec = (time_t)(ms / 1000);
 	tv.tv_usec = (suseconds_t)((ms - (double)tv.tv_sec * 1000) * 1000);
 	evtimer_add(c->c_timer, &tv);
@@ -2196,17 +2203,17 @@ reconnect_cb(evutil_socket_t fd, short what, void *arg)
 
 /* RESUMED <head> <count>: the replay is complete; check its count. */
 static void
-conn_resumed(struct conn *c, const char *s, size_t len)
+resume_done(struct conn *c, const char *s, size_t len)
 {
 	const char	*sp;
 	int64_t		 head, count;
 
 	if (len < 8 || memcmp(s, "RESUMED ", 8) != 0 ||
 	    (sp = memchr(s + 8, ' ', len - 8)) == NULL ||
-	    dec_parse(s + 8, (size_t)(sp - s - 8), &head) == -1 ||
-	    dec_parse(sp + 1, (size_t)(s + len - sp - 1), &count) == -1) {
+	    check_decimal(s + 8, (size_t)(sp - s - 8), &head) == -1 ||
+	    check_decimal(sp + 1, (size_t)(s + len - sp - 1), &count) == -1) {
 		run_error("%s: RESUME answered with: %s", c->c_name,
-		    shorten(s, len));
+		    run_shorten(s, len));
 		run_abort("RESUME did not replay (a snapshot cannot be checked)");
 		return;
 	}
@@ -2229,7 +2236,7 @@ conn_resumed(struct conn *c, const char *s, size_t len)
 		if (run.stop_pending)
 			run.stop = 1;
 	}
-	reconnect_schedule(c);
+	resume_schedule(c);
 	run_check();
 }
 
@@ -2329,7 +2336,7 @@ stall_check(struct conn *c)
 
 /* The resumer left: fill the journal with --replay-events messages. */
 static void
-prefill_start(void)
+resume_prefill(void)
 {
 	int64_t	per = opts.replay_events / run.npubs;
 	int	i, extra = (int)(opts.replay_events % run.npubs);
@@ -2341,7 +2348,7 @@ prefill_start(void)
 	run.prefill_t0 = clock_mono_ns();
 	for (i = 0; i < run.npubs; i++)
 		run.prefill_n[i] = per + (i < extra ? 1 : 0);
-	phase_timeout(30 + (double)opts.replay_events / 5000.0);
+	run_timeout(30 + (double)opts.replay_events / 5000.0);
 	for (i = 0; i < run.npubs; i++)
 		pub_pump(run.pubs[i]);
 	run_check();
@@ -2349,7 +2356,7 @@ prefill_start(void)
 
 /* Setup of the replay scenario, step by step; called from run_check. */
 static void
-replay_setup_check(void)
+resume_setup_check(void)
 {
 	struct conn	*c = run.resumer;
 	int		 i, p;
@@ -2377,8 +2384,8 @@ replay_setup_check(void)
 				run.subs[i]->c_last_n[p] = run.pubs[p]->c_sent;
 		run.replay_state = RS_JOINING;
 		run.launch_end = run.nconns;
-		phase_timeout(30 + run.nconns / 200.0);
-		launch_more();
+		run_timeout(30 + run.nconns / 200.0);
+		conn_launch();
 		return;
 	default:
 		return;
@@ -2405,7 +2412,7 @@ replay_cb(evutil_socket_t fd, short what, void *arg)
 
 /* Messages confirmed in the measured run (the replay's prefill excluded). */
 static uint64_t
-live_confirmed(void)
+run_live_confirmed(void)
 {
 	return (run.total_confirmed - run.base_confirmed);
 }
@@ -2427,7 +2434,7 @@ pub_send(struct conn *c, int64_t ts)
 	memcpy(run.line + off, run.chan, strlen(run.chan));
 	off += strlen(run.chan);
 	run.line[off++] = ' ';
-	len = text_build(run.line + off, ts, c->c_id, n);
+	len = pub_text(run.line + off, ts, c->c_id, n);
 	conn_text(c, run.line, off + len);
 	conn_expect(c, EXP_MSG);
 	run.total_sent++;
@@ -2480,7 +2487,7 @@ pub_advance(int p)
  * so its latency is the server's and not a tick's rounding.
  */
 static int64_t
-tick_arm(struct event *ev, int64_t now, int64_t next)
+pub_tick_arm(struct event *ev, int64_t now, int64_t next)
 {
 	struct timeval	tv;
 	int64_t		delay;
@@ -2496,7 +2503,7 @@ tick_arm(struct event *ev, int64_t now, int64_t next)
 
 /* The scheduled time of message k of a publisher sending per msgs/s. */
 static int64_t
-tick_due(int64_t t0, double per, int64_t k)
+pub_tick_due(int64_t t0, double per, int64_t k)
 {
 	return (t0 + (int64_t)((double)k / per * 1e9));
 }
@@ -2518,15 +2525,23 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 
 		/* Message k carries its scheduled time. */
 		k = c->c_sent - run.prefill_n[i];
-		for (; pub_may_send(c) && tick_due(run.t0, per, k) <= now; k++)
-			pub_send(c, tick_due(run.t0, per, k));
-		if (tick_due(run.t0, per, k) < next)
-			next = tick_due(run.t0, per, k);
+		for (; pub_may_send(c) && pub_tick_due(run.t0, per, k) <= now;
+		    k++)
+			pub_send(c, pub_tick_due(run.t0, per, k));
+		if (pub_tick_due(run.t0, per, k) < next)
+			next = pub_tick_due(run.t0, per, k);
 	}
-	run.tick_at = tick_arm(run.tick_ev, now, next);
+	run.tick_at = pub_tick_arm(run.tick_ev, now, next);
 }
 
 /* --- phases --------------------------------------------------------------- */
+
+/* The current phase, for messages. */
+static const char *
+run_phase_name(void)
+{
+	return (phase_names[run.phase]);
+}
 
 /* Stop the run now: the report says why. */
 static void
@@ -2551,7 +2566,7 @@ run_abort(const char *fmt, ...)
 
 /* The oldest incomplete message of any publisher and who lacks it. */
 static char *
-run_missing(void)
+check_missing(void)
 {
 	char	*s = NULL;
 	int64_t		 sent, done, confirmed, n;
@@ -2560,8 +2575,8 @@ run_missing(void)
 
 	for (p = 0; p < run.npubs; p++) {
 		if (opts.scenario == SC_CEILING) {
-			sent = confirmed = ceil_sent(p);
-			done = ceil_done(p);
+			sent = confirmed = ceiling_sent(p);
+			done = ceiling_done(p);
 		} else {
 			sent = run.pubs[p]->c_sent;
 			confirmed = run.pubs[p]->c_confirmed;
@@ -2599,7 +2614,7 @@ watch_cb(evutil_socket_t fd, short what, void *arg)
 	if (opts.server_pid > 0 && (rss = proc_rss_kb(opts.server_pid)) >
 	    run.srv_rss_peak)
 		run.srv_rss_peak = rss;
-	if (run.nstall > 0 && (q = server_send_queues()) > run.srv_sndq_peak)
+	if (run.nstall > 0 && (q = proc_send_queues()) > run.srv_sndq_peak)
 		run.srv_sndq_peak = q;
 	if (run.phase != PH_RUN)
 		return;
@@ -2611,7 +2626,7 @@ watch_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (secs(run.watch_at, now) < opts.drain)
 		return;
-	m = run_missing();
+	m = check_missing();
 	run_abort("stalled for %.1f s: %s", opts.drain, m);
 	free(m);
 }
@@ -2644,11 +2659,11 @@ phase_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	case PH_DRAIN:
 		for (i = 0; i < run.npubs && run.pubs != NULL; i++)
 			unconfirmed += run.pubs[i]->c_sent - run.pubs[i]->c_confirmed;
-		expect = (int64_t)live_confirmed();
+		expect = (int64_t)run_live_confirmed();
 		if (opts.scenario == SC_CEILING) {
 			expect = 0;
 			for (i = 0; i < run.npubs; i++)
-				expect += ceil_sent(i);
+				expect += ceiling_sent(i);
 		}
 		for (i = 0; i < run.nsubs; i++) {
 			if ((int64_t)run.subs[i]->c_received < expect) {
@@ -2661,7 +2676,7 @@ phase_timeout_cb(evutil_socket_t fd, short what, void *arg)
 			run_error("the resumer has %" PRIu64 " of %" PRIu64
 			    " messages", run.resumer->c_received,
 			    run.total_confirmed);
-		m = run_missing();
+		m = check_missing();
 		run_abort("drain timed out after %.1f s: %" PRId64 " MSGs "
 		    "unconfirmed; %d subscribers short of %" PRId64 " deliveries "
 		    "in all; %d reconnecting; %s", opts.drain, unconfirmed,
@@ -2684,7 +2699,7 @@ phase_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
 /* (Re)arm the timeout of the current phase. */
 static void
-phase_timeout(double sec)
+run_timeout(double sec)
 {
 	struct timeval	tv;
 
@@ -2702,7 +2717,7 @@ stop_cb(evutil_socket_t fd, short what, void *arg)
 	if (opts.scenario == SC_REPLAY && run.replay_state != RS_DONE) {
 		/* Keep the fan-out going until RESUMED, for at most --drain. */
 		run.stop_pending = 1;
-		phase_timeout(opts.drain);
+		run_timeout(opts.drain);
 		return;
 	}
 	run.stop = 1;
@@ -2720,10 +2735,10 @@ run_start(void)
 	run.t_connected = clock_mono_ns();
 	evtimer_del(run.phase_ev);
 	if (opts.strace != NULL)
-		strace_start();
+		proc_strace_start();
 	if (run.aborting)
 		return;
-	sample(&run.srv_cpu0, &run.srv_rss0, &run.ru0);
+	proc_sample(&run.srv_cpu0, &run.srv_rss0, &run.ru0);
 	run.t0 = clock_mono_ns();
 	run.publishing = 1;
 	tv.tv_sec = (time_t)opts.duration;
@@ -2735,7 +2750,7 @@ run_start(void)
 	run.watch_ev = event_new(run.base, -1, EV_PERSIST, watch_cb, NULL);
 	event_add(run.watch_ev, &tv);
 	for (i = 0; i < run.nsubs; i++)
-		reconnect_schedule(run.subs[i]);
+		resume_schedule(run.subs[i]);
 	if (opts.scenario == SC_REPLAY) {
 		run.replay_state = RS_WAIT;
 		tv.tv_sec = (time_t)opts.replay_at;
@@ -2757,7 +2772,7 @@ run_start(void)
 static void
 hold_cb(evutil_socket_t fd, short what, void *arg)
 {
-	sample(&run.srv_cpu1, &run.srv_rss1, &run.ru1);
+	proc_sample(&run.srv_cpu1, &run.srv_rss1, &run.ru1);
 	run.t_end = clock_mono_ns();
 	barrier_start();
 }
@@ -2784,7 +2799,7 @@ barrier_start(void)
 		c->c_ping_out = 1;
 		run.pings_out++;
 	}
-	phase_timeout(10 + run.nconns / 1000.0);
+	run_timeout(10 + run.nconns / 1000.0);
 	run_check();
 }
 
@@ -2801,13 +2816,13 @@ close_start(void)
 		if (c->c_state == CS_OPEN)
 			conn_close(c, WS_CLOSE_NORMAL, "bench done");
 	}
-	phase_timeout(10 + run.nconns / 1000.0);
+	run_timeout(10 + run.nconns / 1000.0);
 	run_check();
 }
 
 /* Has every publisher's message reached every subscriber? */
 static int
-run_drained(void)
+check_drained(void)
 {
 	int	i;
 
@@ -2818,7 +2833,7 @@ run_drained(void)
 	if (run.resumer != NULL && run.resumer->c_received != run.total_confirmed)
 		return (0);
 	return (run.reconnecting == 0 && run.total_deliveries ==
-	    (uint64_t)run.nsubs * live_confirmed());
+	    (uint64_t)run.nsubs * run_live_confirmed());
 }
 
 /* Move to the next phase when the current one is complete. */
@@ -2828,7 +2843,7 @@ run_check(void)
 	if (run.aborting)
 		return;
 	if (opts.scenario == SC_CEILING) {
-		ceil_check();
+		ceiling_check();
 		return;
 	}
 	switch (run.phase) {
@@ -2836,7 +2851,7 @@ run_check(void)
 		break;
 	case PH_JOIN:
 		if (opts.scenario == SC_REPLAY && run.replay_state < RS_JOINING) {
-			replay_setup_check();
+			resume_setup_check();
 			break;
 		}
 		if (run.ready < run.nconns)
@@ -2847,7 +2862,8 @@ run_check(void)
 			run.t_connected = clock_mono_ns();
 			evtimer_del(run.phase_ev);
 			/* srv_cpu0 and srv_rss0 are from before the first connect. */
-			sample(&run.srv_cpu_conn, &run.srv_rss_conn, &run.ru0);
+			proc_sample(&run.srv_cpu_conn, &run.srv_rss_conn,
+			    &run.ru0);
 			run.phase = PH_HOLD;
 			tv.tv_sec = (time_t)opts.duration;
 			tv.tv_usec = (suseconds_t)((opts.duration -
@@ -2876,14 +2892,14 @@ run_check(void)
 		run.t_stop = clock_mono_ns();
 		if (run.tick_ev != NULL)
 			event_del(run.tick_ev);
-		phase_timeout(opts.drain);
+		run_timeout(opts.drain);
 		/* FALLTHROUGH */
 	case PH_DRAIN:
-		if (!run_drained())
+		if (!check_drained())
 			break;
 		run.t_end = clock_mono_ns();
-		sample(&run.srv_cpu1, &run.srv_rss1, &run.ru1);
-		strace_stop();
+		proc_sample(&run.srv_cpu1, &run.srv_rss1, &run.ru1);
+		proc_strace_stop();
 		barrier_start();
 		break;
 	case PH_BARRIER:
@@ -2915,7 +2931,7 @@ static struct ceiling	 ceiling;
 
 /* Tell the main loop something changed (stopped, failed). */
 static void
-ceil_note(void)
+ceiling_note(void)
 {
 	if (write(ceiling.cl_note[1], "n", 1) == -1 && errno != EAGAIN)
 		fatal("%s: write", __func__);
@@ -2923,7 +2939,7 @@ ceil_note(void)
 
 /* Write what is queued for receiver i; wait for EV_WRITE if it is full. */
 static void
-ceil_flush(int i)
+ceiling_flush(int i)
 {
 	struct ceiling	*cl = &ceiling;
 	int		 n;
@@ -2940,7 +2956,7 @@ ceil_flush(int i)
 		snprintf(cl->cl_error, sizeof cl->cl_error, "ceiling: write: %s",
 		    n == 0 ? "closed" : strerror(errno));
 		atomic_store(&cl->cl_failed, 1);
-		ceil_note();
+		ceiling_note();
 		event_base_loopbreak(cl->cl_base);
 		return;
 	}
@@ -2948,9 +2964,9 @@ ceil_flush(int i)
 }
 
 static void
-ceil_write_cb(evutil_socket_t fd, short what, void *arg)
+ceiling_write_cb(evutil_socket_t fd, short what, void *arg)
 {
-	ceil_flush((int)(intptr_t)arg);
+	ceiling_flush((int)(intptr_t)arg);
 }
 
 /*
@@ -2958,7 +2974,7 @@ ceil_write_cb(evutil_socket_t fd, short what, void *arg)
  * and fan it out.
  */
 static void
-ceil_emit(int p, int64_t n, int64_t ts)
+ceiling_emit(int p, int64_t n, int64_t ts)
 {
 	struct ceiling	*cl = &ceiling;
 	struct timespec	 wall;
@@ -2966,7 +2982,7 @@ ceil_emit(int p, int64_t n, int64_t ts)
 	int		 len, i;
 
 	clock_gettime(CLOCK_REALTIME, &wall);
-	tlen = text_build(cl->cl_text, ts, p, n);
+	tlen = pub_text(cl->cl_text, ts, p, n);
 	cl->cl_text[tlen] = '\0';
 	len = snprintf(cl->cl_line, cl->cl_linecap,
 	    "%s{\"seq\":%" PRId64 ",\"ts\":%" PRId64 ",\"username\":\"%s\","
@@ -2982,13 +2998,13 @@ ceil_emit(int p, int64_t n, int64_t ts)
 	for (i = 0; i < cl->cl_nfds; i++) {
 		evbuffer_add(cl->cl_out[i], cl->cl_frame, hl + (size_t)len);
 		if (opts.ceiling_per_message)
-			ceil_flush(i);
+			ceiling_flush(i);
 	}
 }
 
 /* Messages the windows allow now, over all publishers. */
 static int64_t
-ceil_room(void)
+ceiling_room(void)
 {
 	struct ceiling	*cl = &ceiling;
 	int64_t		 sent, room = 0, r;
@@ -3007,7 +3023,7 @@ ceil_room(void)
 
 /* With --messages, the last few may never add up to a batch. */
 static int
-ceil_last(int64_t room)
+ceiling_last(int64_t room)
 {
 	int64_t	left = 0;
 	int	p;
@@ -3024,7 +3040,7 @@ ceil_last(int64_t room)
  * flush; one pass per loop iteration so timers and EV_WRITE get their turn.
  */
 static void
-ceil_produce(void)
+ceiling_produce(void)
 {
 	struct ceiling	*cl = &ceiling;
 	struct timeval	 zero = { 0, 0 };
@@ -3034,7 +3050,7 @@ ceil_produce(void)
 	if (atomic_load(&cl->cl_stopped))
 		return;
 	if (clock_mono_ns() >= cl->cl_deadline) {
-		ceil_stop_cb(-1, 0, NULL);
+		ceiling_stop_cb(-1, 0, NULL);
 		return;
 	}
 	/*
@@ -3043,10 +3059,10 @@ ceil_produce(void)
 	 * makes them (all outstanding, at S = 1000); refilling on every
 	 * completion halved deliveries per write and per CPU-second.
 	 */
-	room = ceil_room();
-	if (room < opts.ceiling_batch && !ceil_last(room)) {
+	room = ceiling_room();
+	if (room < opts.ceiling_batch && !ceiling_last(room)) {
 		atomic_store(&cl->cl_waiting, 1);
-		if (ceil_room() == room)
+		if (ceiling_room() == room)
 			return;
 		/* Something completed meanwhile: look again next pass. */
 		evtimer_add(cl->cl_again_ev, &zero);
@@ -3064,13 +3080,13 @@ ceil_produce(void)
 				continue;
 			if (sent >= cl->cl_limit[p])
 				continue;
-			ceil_emit(p, sent + 1, clock_mono_ns());
+			ceiling_emit(p, sent + 1, clock_mono_ns());
 			progress = 1;
 		}
 	} while (progress);
 	if (!opts.ceiling_per_message)
 		for (i = 0; i < cl->cl_nfds; i++)
-			ceil_flush(i);
+			ceiling_flush(i);
 
 	/* All sent? */
 	if (opts.messages > 0) {
@@ -3080,14 +3096,14 @@ ceil_produce(void)
 		if (p == run.npubs) {
 			atomic_store(&cl->cl_t1, clock_mono_ns());
 			atomic_store(&cl->cl_stopped, 1);
-			ceil_note();
+			ceiling_note();
 			return;
 		}
 	}
 	/* Wait for main to complete something; recheck so as not to miss it. */
 	atomic_store(&cl->cl_waiting, 1);
-	room = ceil_room();
-	if (room >= opts.ceiling_batch || (room > 0 && ceil_last(room))) {
+	room = ceiling_room();
+	if (room >= opts.ceiling_batch || (room > 0 && ceiling_last(room))) {
 		/* Not event_active: that would run again before timers and I/O. */
 		evtimer_add(cl->cl_again_ev, &zero);
 	}
@@ -3099,7 +3115,7 @@ ceil_produce(void)
  * wschatd writes once per loop pass; then wait for the next due message.
  */
 static void
-ceil_tick_cb(evutil_socket_t fd, short what, void *arg)
+ceiling_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ceiling	*cl = &ceiling;
 	double		 per = opts.rate / run.npubs;
@@ -3110,25 +3126,25 @@ ceil_tick_cb(evutil_socket_t fd, short what, void *arg)
 	if (atomic_load(&cl->cl_stopped))
 		return;
 	if (now >= cl->cl_deadline) {
-		ceil_stop_cb(-1, 0, NULL);
+		ceiling_stop_cb(-1, 0, NULL);
 		return;
 	}
 	for (p = 0; p < run.npubs; p++) {
-		for (k = atomic_load(&cl->cl_sent[p]); tick_due(t0, per, k) <=
-		    now && (opts.messages == 0 || k < opts.messages); k++,
-		    any = 1)
-			ceil_emit(p, k + 1, tick_due(t0, per, k));
-		if (tick_due(t0, per, k) < next)
-			next = tick_due(t0, per, k);
+		for (k = atomic_load(&cl->cl_sent[p]);
+		    pub_tick_due(t0, per, k) <= now &&
+		    (opts.messages == 0 || k < opts.messages); k++, any = 1)
+			ceiling_emit(p, k + 1, pub_tick_due(t0, per, k));
+		if (pub_tick_due(t0, per, k) < next)
+			next = pub_tick_due(t0, per, k);
 	}
 	if (any)
 		for (i = 0; i < cl->cl_nfds; i++)
-			ceil_flush(i);
-	tick_arm(cl->cl_tick_ev, now, next);
+			ceiling_flush(i);
+	pub_tick_arm(cl->cl_tick_ev, now, next);
 }
 
 static void
-ceil_wake_cb(evutil_socket_t fd, short what, void *arg)
+ceiling_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
 	char	buf[256];
 
@@ -3139,28 +3155,28 @@ ceil_wake_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (opts.rate == 0)
-		ceil_produce();
+		ceiling_produce();
 }
 
 static void
-ceil_again_cb(evutil_socket_t fd, short what, void *arg)
+ceiling_again_cb(evutil_socket_t fd, short what, void *arg)
 {
-	ceil_produce();
+	ceiling_produce();
 }
 
 static void
-ceil_stop_cb(evutil_socket_t fd, short what, void *arg)
+ceiling_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
 	if (atomic_load(&ceiling.cl_stopped))
 		return;
 	atomic_store(&ceiling.cl_t1, clock_mono_ns());
 	atomic_store(&ceiling.cl_stopped, 1);
-	ceil_note();
+	ceiling_note();
 }
 
 /* Accept the receivers; when all are in, start the clock and produce. */
 static void
-ceil_accept_cb(evutil_socket_t lfd, short what, void *arg)
+ceiling_accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
 	struct ceiling	*cl = &ceiling;
 	struct timeval	 tv;
@@ -3174,7 +3190,7 @@ ceil_accept_cb(evutil_socket_t lfd, short what, void *arg)
 			snprintf(cl->cl_error, sizeof cl->cl_error,
 			    "ceiling: accept: %s", strerror(errno));
 			atomic_store(&cl->cl_failed, 1);
-			ceil_note();
+			ceiling_note();
 			return;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -3182,7 +3198,7 @@ ceil_accept_cb(evutil_socket_t lfd, short what, void *arg)
 		cl->cl_fds[i] = fd;
 		cl->cl_out[i] = evbuffer_new();
 		cl->cl_wev[i] = event_new(cl->cl_base, fd, EV_WRITE | EV_PERSIST,
-		    ceil_write_cb, (void *)(intptr_t)i);
+		    ceiling_write_cb, (void *)(intptr_t)i);
 		if (cl->cl_out[i] == NULL || cl->cl_wev[i] == NULL)
 			fatalx("%s: out of memory", __func__);
 	}
@@ -3193,10 +3209,10 @@ ceil_accept_cb(evutil_socket_t lfd, short what, void *arg)
 	atomic_store(&cl->cl_t0, clock_mono_ns());
 	cl->cl_deadline = atomic_load(&cl->cl_t0) + (int64_t)(opts.duration * 1e9);
 	if (opts.rate > 0) {
-		ceil_tick_cb(-1, 0, NULL);
+		ceiling_tick_cb(-1, 0, NULL);
 		return;
 	}
-	ceil_produce();
+	ceiling_produce();
 }
 
 static double
@@ -3209,7 +3225,7 @@ thread_cpu(void)
 }
 
 static void *
-ceil_main(void *arg)
+ceiling_main(void *arg)
 {
 	struct ceiling	*cl = &ceiling;
 	double		 cpu0 = thread_cpu();
@@ -3221,7 +3237,7 @@ ceil_main(void *arg)
 
 /* Main side: the thread stopped producing or failed. */
 static void
-ceil_note_cb(evutil_socket_t fd, short what, void *arg)
+ceiling_note_cb(evutil_socket_t fd, short what, void *arg)
 {
 	char	buf[256];
 
@@ -3236,7 +3252,7 @@ ceil_note_cb(evutil_socket_t fd, short what, void *arg)
 
 /* Listen on 127.0.0.1:0 and start the thread; receivers connect there. */
 static void
-ceil_start(void)
+ceiling_start(void)
 {
 	struct ceiling		*cl = &ceiling;
 	struct sockaddr_in	 sin;
@@ -3273,27 +3289,27 @@ ceil_start(void)
 	cl->cl_text = xmalloc(run.textcap);
 	cl->cl_frame = xmalloc(cl->cl_linecap + WS_MAX_HEADER);
 
-	cl->cl_base = bench_base_new();
+	cl->cl_base = run_base_new();
 	cl->cl_accept_ev = event_new(cl->cl_base, cl->cl_lfd, EV_READ | EV_PERSIST,
-	    ceil_accept_cb, NULL);
+	    ceiling_accept_cb, NULL);
 	cl->cl_wake_ev = event_new(cl->cl_base, cl->cl_wake[0], EV_READ | EV_PERSIST,
-	    ceil_wake_cb, NULL);
-	cl->cl_stop_ev = evtimer_new(cl->cl_base, ceil_stop_cb, NULL);
-	cl->cl_again_ev = evtimer_new(cl->cl_base, ceil_again_cb, NULL);
-	cl->cl_tick_ev = evtimer_new(cl->cl_base, ceil_tick_cb, NULL);
+	    ceiling_wake_cb, NULL);
+	cl->cl_stop_ev = evtimer_new(cl->cl_base, ceiling_stop_cb, NULL);
+	cl->cl_again_ev = evtimer_new(cl->cl_base, ceiling_again_cb, NULL);
+	cl->cl_tick_ev = evtimer_new(cl->cl_base, ceiling_tick_cb, NULL);
 	event_add(cl->cl_accept_ev, NULL);
 	event_add(cl->cl_wake_ev, NULL);
 	cl->cl_note_ev = event_new(run.base, cl->cl_note[0], EV_READ | EV_PERSIST,
-	    ceil_note_cb, NULL);
+	    ceiling_note_cb, NULL);
 	event_add(cl->cl_note_ev, NULL);
-	if (pthread_create(&cl->cl_thread, NULL, ceil_main, NULL) != 0)
+	if (pthread_create(&cl->cl_thread, NULL, ceiling_main, NULL) != 0)
 		fatalx("pthread_create");
 	cl->cl_started = 1;
 }
 
 /* Stop the thread and close its sockets. */
 static void
-ceil_finish(void)
+ceiling_finish(void)
 {
 	struct ceiling	*cl = &ceiling;
 	int		 i;
@@ -3314,7 +3330,7 @@ ceil_finish(void)
 
 /* The ceiling's phases: receivers connected, producing, drained. */
 static void
-ceil_check(void)
+ceiling_check(void)
 {
 	int64_t	total = 0;
 	int	i;
@@ -3325,14 +3341,14 @@ ceil_check(void)
 			break;
 		evtimer_del(run.phase_ev);
 		run.t_connected = clock_mono_ns();
-		sample(NULL, NULL, &run.ru0);
+		proc_sample(NULL, NULL, &run.ru0);
 		run.phase = PH_RUN;
 		/* FALLTHROUGH */
 	case PH_RUN:
 		if (!atomic_load(&ceiling.cl_stopped))
 			break;
 		run.phase = PH_DRAIN;
-		phase_timeout(opts.drain);
+		run_timeout(opts.drain);
 		/* FALLTHROUGH */
 	case PH_DRAIN:
 		for (i = 0; i < run.npubs; i++)
@@ -3340,7 +3356,7 @@ ceil_check(void)
 		if (run.total_deliveries != (uint64_t)run.nsubs * (uint64_t)total)
 			break;
 		run.t_end = clock_mono_ns();
-		sample(NULL, NULL, &run.ru1);
+		proc_sample(NULL, NULL, &run.ru1);
 		run.total_sent = run.total_confirmed = (uint64_t)total;
 		run.phase = PH_DONE;
 		evtimer_del(run.phase_ev);
@@ -3353,7 +3369,7 @@ ceil_check(void)
 
 /* Completion moves in order, as in pub_advance(); wake a waiting thread. */
 static void
-ceil_advance(int p)
+ceiling_advance(int p)
 {
 	struct pubrec	*pr = &run.recs[p];
 	int64_t		 done, limit;
@@ -3372,35 +3388,35 @@ ceil_advance(int p)
 
 /* Messages of publisher p sent so far (the thread counts them). */
 static int64_t
-ceil_sent(int p)
+ceiling_sent(int p)
 {
 	return (atomic_load(&ceiling.cl_sent[p]));
 }
 
 /* Messages of publisher p every receiver has. */
 static int64_t
-ceil_done(int p)
+ceiling_done(int p)
 {
 	return (atomic_load(&ceiling.cl_done[p]));
 }
 
 /* When the thread began producing, ns. */
 static int64_t
-ceil_t0(void)
+ceiling_t0(void)
 {
 	return (atomic_load(&ceiling.cl_t0));
 }
 
-/* The thread's CPU seconds while producing (after ceil_finish). */
+/* The thread's CPU seconds while producing (after ceiling_finish). */
 static double
-ceil_cpu(void)
+ceiling_cpu(void)
 {
 	return (ceiling.cl_cpu);
 }
 
-/* The thread's write syscalls (after ceil_finish). */
+/* The thread's write syscalls (after ceiling_finish). */
 static int64_t
-ceil_writes(void)
+ceiling_writes(void)
 {
 	return (ceiling.cl_writes);
 }
@@ -3425,7 +3441,7 @@ struct numbers {
 	double	 published_per_s;
 	double	 deliveries_per_s;
 	double	 server_cpu;		/* -1 if unknown */
-	double	 client_cpu;
+	double	 bench_cpu;
 	double	 busy;			/* whole machine, CPU-s; -1 unknown */
 	double	 other;			/* busy minus server and bench */
 	uint64_t expected;
@@ -3439,10 +3455,10 @@ numbers(struct numbers *nb)
 	memset(nb, 0, sizeof *nb);
 	nb->server_cpu = -1;
 	if (opts.scenario == SC_CEILING) {
-		t0 = ceil_t0();
+		t0 = ceiling_t0();
 		tpub = run.t_last_delivery;
 		tdel = run.t_last_delivery;
-		nb->server_cpu = ceil_cpu();
+		nb->server_cpu = ceiling_cpu();
 	} else {
 		tpub = run.t_last_confirm;
 		tdel = opts.scenario == SC_INGEST ? run.t_last_confirm :
@@ -3456,13 +3472,13 @@ numbers(struct numbers *nb)
 	}
 	nb->pub_s = secs(t0, tpub);
 	nb->elapsed = secs(t0, tdel);
-	nb->published_per_s = per_s((double)live_confirmed(), nb->pub_s);
+	nb->published_per_s = per_s((double)run_live_confirmed(), nb->pub_s);
 	nb->deliveries_per_s = per_s((double)run.total_deliveries, nb->elapsed);
-	nb->client_cpu = ru_cpu(&run.ru1) - ru_cpu(&run.ru0);
+	nb->bench_cpu = ru_cpu(&run.ru1) - ru_cpu(&run.ru0);
 	if (opts.scenario == SC_CEILING)
-		nb->client_cpu -= ceil_cpu();
-	if (nb->client_cpu < 0)
-		nb->client_cpu = 0;
+		nb->bench_cpu -= ceiling_cpu();
+	if (nb->bench_cpu < 0)
+		nb->bench_cpu = 0;
 	nb->busy = nb->other = -1;
 	if (run.busy[0] >= 0 && run.busy[1] > 0) {
 		nb->busy = run.busy[1] - run.busy[0];
@@ -3476,7 +3492,7 @@ numbers(struct numbers *nb)
 	/* Both are lower bounds (see procs_sample): take the larger. */
 	if (run.busy[1] > 0 && run.others_cpu > nb->other)
 		nb->other = run.others_cpu;
-	nb->expected = (uint64_t)run.nsubs * live_confirmed();
+	nb->expected = (uint64_t)run.nsubs * run_live_confirmed();
 }
 
 static void
@@ -3486,7 +3502,7 @@ report_print(void)
 	int		i;
 
 	numbers(&nb);
-	printf("wschat-bench %s", scenario_names[opts.scenario]);
+	printf("wschat-bench %s", opts_scenario_name());
 	switch (opts.scenario) {
 	case SC_CONNECTIONS:
 		printf(": %d connections from %d source address%s\n",
@@ -3520,7 +3536,7 @@ report_print(void)
 		    ", one write per receiver per message" :
 		    ", batched writes") : "");
 		printf("  published              %" PRIu64 " in %.3f s: %.0f msgs/s\n",
-		    live_confirmed(), nb.pub_s, nb.published_per_s);
+		    run_live_confirmed(), nb.pub_s, nb.published_per_s);
 		if (opts.scenario != SC_INGEST) {
 			printf("  deliveries             %" PRIu64 " of %" PRIu64
 			    " in %.3f s: %.0f/s\n", run.total_deliveries,
@@ -3583,17 +3599,18 @@ report_print(void)
 				printf("  deliveries per cpu-s   %.0f\n",
 				    per_s((double)run.total_deliveries, nb.server_cpu));
 		}
-		if (strace_table() != NULL)
+		if (proc_strace_table() != NULL) {
+			double	d = (double)run.total_deliveries;
+
 			printf("  server syscalls        (strace -c, per delivery) "
 			    "writev %.4f, write %.4f, epoll_ctl %.4f, epoll_wait "
-			    "%.4f\n", per_s((double)strace_count("writev"),
-			    (double)run.total_deliveries), per_s((double)
-			    strace_count("write"), (double)run.total_deliveries),
-			    per_s((double)strace_count("epoll_ctl"),
-			    (double)run.total_deliveries), per_s((double)
-			    strace_count("epoll_wait"),
-			    (double)run.total_deliveries));
-		printf("  bench cpu              %.2f s", nb.client_cpu);
+			    "%.4f\n",
+			    per_s((double)proc_strace_count("writev"), d),
+			    per_s((double)proc_strace_count("write"), d),
+			    per_s((double)proc_strace_count("epoll_ctl"), d),
+			    per_s((double)proc_strace_count("epoll_wait"), d));
+		}
+		printf("  bench cpu              %.2f s", nb.bench_cpu);
 		if (opts.rate > 0 && opts.scenario != SC_CEILING)
 			printf(", send timer late by %.2f ms at most",
 			    (double)run.tick_late_max / 1e6);
@@ -3622,7 +3639,7 @@ report_json(void)
 	numbers(&nb);
 	strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
 	o = json_object();
-	json_object_set_new(o, "scenario", json_string(scenario_names[opts.scenario]));
+	json_object_set_new(o, "scenario", json_string(opts_scenario_name()));
 	json_object_set_new(o, "command", json_string(opts.command));
 	json_object_set_new(o, "version", json_string(PACKAGE_VERSION));
 	json_object_set_new(o, "date", json_string(date));
@@ -3677,7 +3694,7 @@ report_json(void)
 
 	if (opts.scenario != SC_CONNECTIONS) {
 		json_object_set_new(o, "published", json_integer(
-		    (json_int_t)live_confirmed()));
+		    (json_int_t)run_live_confirmed()));
 		json_object_set_new(o, "sent", json_integer(
 		    (json_int_t)(run.total_sent - run.base_confirmed)));
 		json_object_set_new(o, "published_per_s", json_real(nb.published_per_s));
@@ -3690,7 +3707,7 @@ report_json(void)
 		json_object_set_new(o, "elapsed_s", json_real(nb.elapsed));
 		json_object_set_new(o, "latency_us", hist_json(&run.lat));
 		json_object_set_new(o, "confirm_latency_us", hist_json(&run.rtt));
-		json_object_set_new(o, "client_cpu_s", json_real(nb.client_cpu));
+		json_object_set_new(o, "client_cpu_s", json_real(nb.bench_cpu));
 		/* Open loop: how late our own send timer ran (bench stalls). */
 		json_object_set_new(o, "client_send_late_max_us", opts.rate > 0 &&
 		    opts.scenario != SC_CEILING ?
@@ -3761,29 +3778,30 @@ report_json(void)
 		    json_integer(run.srv_sndq_peak));
 		json_object_set_new(o, "stalled", st);
 	}
-	if (strace_table() != NULL) {
+	if (proc_strace_table() != NULL) {
 		json_t	*sc = json_object();
 		double	 d = (double)run.total_deliveries;
 
 		json_object_set_new(sc, "file", json_string(opts.strace));
-		json_object_set_new(sc, "calls", json_incref(strace_table()));
+		json_object_set_new(sc, "calls",
+		    json_incref(proc_strace_table()));
 		json_object_set_new(sc, "deliveries", json_integer(
 		    (json_int_t)run.total_deliveries));
 		json_object_set_new(sc, "writev_per_delivery", json_real(per_s(
-		    (double)strace_count("writev"), d)));
+		    (double)proc_strace_count("writev"), d)));
 		json_object_set_new(sc, "write_per_delivery", json_real(per_s(
-		    (double)strace_count("write"), d)));
+		    (double)proc_strace_count("write"), d)));
 		json_object_set_new(sc, "epoll_ctl_per_delivery", json_real(per_s(
-		    (double)strace_count("epoll_ctl"), d)));
+		    (double)proc_strace_count("epoll_ctl"), d)));
 		json_object_set_new(sc, "epoll_wait_per_delivery", json_real(
-		    per_s((double)strace_count("epoll_wait"), d)));
+		    per_s((double)proc_strace_count("epoll_wait"), d)));
 		json_object_set_new(o, "strace", sc);
 	}
 	if (opts.scenario == SC_CEILING) {
 		json_object_set_new(o, "server_write_calls",
-		    json_integer(ceil_writes()));
+		    json_integer(ceiling_writes()));
 		json_object_set_new(o, "deliveries_per_write", json_real(per_s(
-		    (double)run.total_deliveries, (double)ceil_writes())));
+		    (double)run.total_deliveries, (double)ceiling_writes())));
 	} else if (opts.server_pid > 0 && run.srv_syscw[0] >= 0 &&
 	    run.srv_syscw[1] >= 0) {
 		int64_t	w = run.srv_syscw[1] - run.srv_syscw[0];
@@ -3826,6 +3844,13 @@ report_json(void)
 }
 
 /* --- options -------------------------------------------------------------- */
+
+/* The scenario's name, for the report. */
+static const char *
+opts_scenario_name(void)
+{
+	return (scenario_names[opts.scenario]);
+}
 
 static __dead void
 usage(int status)
@@ -4095,7 +4120,7 @@ static void
 run_setup(void)
 {
 	struct rlimit	 rl;
-	uint64_t	 r = rng_next();
+	uint64_t	 r = run_random();
 	int		 i, n;
 
 	snprintf(run.runid, sizeof run.runid, "%08x", (unsigned)(r >> 32));
@@ -4244,11 +4269,11 @@ main(int argc, char **argv)
 	opts_parse(argc, argv);
 	run_setup();
 
-	run.base = bench_base_new();
+	run.base = run_base_new();
 	run.phase_ev = evtimer_new(run.base, phase_timeout_cb, NULL);
 	run.stop_ev = evtimer_new(run.base, stop_cb, NULL);
 	if (opts.server_pid > 0)
-		sample(&run.srv_cpu0, &run.srv_rss0, NULL);
+		proc_sample(&run.srv_cpu0, &run.srv_rss0, NULL);
 
 	switch (opts.scenario) {
 	case SC_FANOUT:
@@ -4259,23 +4284,23 @@ main(int argc, char **argv)
 		run.launch_end = 1;		/* the creator first */
 		break;
 	case SC_CEILING:
-		ceil_start();
+		ceiling_start();
 		/* FALLTHROUGH */
 	case SC_CONNECTIONS:
 		run.phase = PH_JOIN;
 		run.launch_end = run.nconns;
 		break;
 	}
-	phase_timeout(30 + run.nconns / 200.0);
-	launch_more();
+	run_timeout(30 + run.nconns / 200.0);
+	conn_launch();
 	if (!run.aborting)
 		event_base_dispatch(run.base);
-	strace_stop();		/* if the run was aborted */
-	ceil_finish();
+	proc_strace_stop();		/* if the run was aborted */
+	ceiling_finish();
 	if (run.t_end == 0) {
 		/* Aborted: the numbers so far, up to now. */
 		run.t_end = clock_mono_ns();
-		sample(&run.srv_cpu1, &run.srv_rss1, &run.ru1);
+		proc_sample(&run.srv_cpu1, &run.srv_rss1, &run.ru1);
 	}
 
 	report_print();
