@@ -4120,9 +4120,14 @@ static void
 run_setup(void)
 {
 	struct rlimit	 rl;
-	uint64_t	 r = run_random();
+	uint64_t	 r;
 	int		 i, n;
 
+	rng_state = (uint64_t)clock_mono_ns() ^ ((uint64_t)getpid() << 32) ^
+	    0x9e3779b97f4a7c15ULL;
+	if (rng_state == 0)
+		rng_state = 1;
+	r = run_random();
 	snprintf(run.runid, sizeof run.runid, "%08x", (unsigned)(r >> 32));
 	snprintf(run.chan, sizeof run.chan, "bench-%s", run.runid);
 	xasprintf(&run.ev_prefix, "EVENT message CREATE %s ", run.chan);
@@ -4255,20 +4260,10 @@ run_setup(void)
 	run.srv_syscr[0] = run.srv_syscr[1] = run.srv_syscw[0] = run.srv_syscw[1] = -1;
 }
 
-int
-main(int argc, char **argv)
+/* Connect, run the scenario's phases to the end (or an abort), measure. */
+static void
+run_loop(void)
 {
-	json_t	*o;
-	int	 rc;
-
-	signal(SIGPIPE, SIG_IGN);
-	rng_state = (uint64_t)clock_mono_ns() ^ ((uint64_t)getpid() << 32) ^
-	    0x9e3779b97f4a7c15ULL;
-	if (rng_state == 0)
-		rng_state = 1;
-	opts_parse(argc, argv);
-	run_setup();
-
 	run.base = run_base_new();
 	run.phase_ev = evtimer_new(run.base, phase_timeout_cb, NULL);
 	run.stop_ev = evtimer_new(run.base, stop_cb, NULL);
@@ -4302,6 +4297,18 @@ main(int argc, char **argv)
 		run.t_end = clock_mono_ns();
 		proc_sample(&run.srv_cpu1, &run.srv_rss1, &run.ru1);
 	}
+}
+
+int
+main(int argc, char **argv)
+{
+	json_t	*o;
+	int	 rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	opts_parse(argc, argv);
+	run_setup();
+	run_loop();
 
 	report_print();
 	if (opts.json != NULL) {
