@@ -403,7 +403,6 @@ static void	 run_timeout(double);
 static void	 ceiling_check(void);
 static void	 resume_done(struct conn *, const char *, size_t);
 static void	 resume_schedule(struct conn *);
-static double	 secs(int64_t, int64_t);
 static void	 ceiling_stop_cb(evutil_socket_t, short, void *);
 static void	 ceiling_advance(int);
 static int64_t	 ceiling_sent(int);
@@ -2410,6 +2409,19 @@ replay_cb(evutil_socket_t fd, short what, void *arg)
 	conn_start(c);
 }
 
+/* The run began: the resumer comes back --replay-at seconds into it. */
+static void
+resume_replay_start(void)
+{
+	struct timeval	tv;
+
+	run.replay_state = RS_WAIT;
+	tv.tv_sec = (time_t)opts.replay_at;
+	tv.tv_usec = (suseconds_t)((opts.replay_at - (double)tv.tv_sec) * 1e6);
+	run.replay_ev = evtimer_new(run.base, replay_cb, NULL);
+	evtimer_add(run.replay_ev, &tv);
+}
+
 /* Messages confirmed in the measured run (the replay's prefill excluded). */
 static uint64_t
 run_live_confirmed(void)
@@ -2534,6 +2546,21 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	run.tick_at = pub_tick_arm(run.tick_ev, now, next);
 }
 
+/* Publishing begins: the open loop's timer, or every closed-loop window. */
+static void
+pub_start(void)
+{
+	int	i;
+
+	if (opts.rate > 0) {
+		run.tick_ev = evtimer_new(run.base, tick_cb, NULL);
+		tick_cb(-1, 0, NULL);
+		return;
+	}
+	for (i = 0; i < run.npubs; i++)
+		pub_pump(run.pubs[i]);
+}
+
 /* --- phases --------------------------------------------------------------- */
 
 /* The current phase, for messages. */
@@ -2624,7 +2651,7 @@ watch_cb(evutil_socket_t fd, short what, void *arg)
 		run.watch_at = now;
 		return;
 	}
-	if (secs(run.watch_at, now) < opts.drain)
+	if ((double)(now - run.watch_at) / 1e9 < opts.drain)
 		return;
 	m = check_missing();
 	run_abort("stalled for %.1f s: %s", opts.drain, m);
@@ -2751,21 +2778,9 @@ run_start(void)
 	event_add(run.watch_ev, &tv);
 	for (i = 0; i < run.nsubs; i++)
 		resume_schedule(run.subs[i]);
-	if (opts.scenario == SC_REPLAY) {
-		run.replay_state = RS_WAIT;
-		tv.tv_sec = (time_t)opts.replay_at;
-		tv.tv_usec = (suseconds_t)((opts.replay_at - (double)tv.tv_sec) *
-		    1e6);
-		run.replay_ev = evtimer_new(run.base, replay_cb, NULL);
-		evtimer_add(run.replay_ev, &tv);
-	}
-	if (opts.rate > 0) {
-		run.tick_ev = evtimer_new(run.base, tick_cb, NULL);
-		tick_cb(-1, 0, NULL);
-	} else {
-		for (i = 0; i < run.npubs; i++)
-			pub_pump(run.pubs[i]);
-	}
+	if (opts.scenario == SC_REPLAY)
+		resume_replay_start();
+	pub_start();
 }
 
 /* Connections: idle for the duration, then measure. */
