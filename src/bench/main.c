@@ -64,11 +64,9 @@
 
 #include <jansson.h>
 
-#include "util.h"
-#include "ws.h"
+#include "bench.h"
 
 #define BENCH_MAX_MESSAGE	(16 * 1024 * 1024)	/* server frames we accept */
-#define BENCH_MAX_ERRORS	20			/* error texts kept */
 #define BENCH_HTTP_MAX		8192			/* handshake response cap */
 #define BENCH_READ_MAX		(256 * 1024)		/* bufferevent single read */
 
@@ -78,50 +76,12 @@
 
 /* --- options -------------------------------------------------------------- */
 
-enum scenario { SC_FANOUT, SC_INGEST, SC_CONNECTIONS, SC_CEILING, SC_RESUME,
-    SC_REPLAY };
 static const char *scenario_names[] = { "fanout", "ingest", "connections",
     "ceiling", "resume", "replay" };
-/*
- * resume is fanout whose subscribers keep reconnecting with RESUME; replay
- * is fanout during which one more client resumes across many missed events.
- */
-#define IS_FANOUT(s)	((s) == SC_FANOUT || (s) == SC_RESUME || (s) == SC_REPLAY)
 
 #define PREFILL_WINDOW	32	/* replay: MSGs in flight per publisher */
 
-static struct {
-	enum scenario	 scenario;
-	char		*url;
-	struct sockaddr_in addr;	/* the server */
-	char		 hostport[96];	/* Host: header */
-	char		*path;		/* request target */
-	int		 subscribers;
-	int		 publishers;
-	int		 connections;
-	double		 duration;
-	int		 duration_set;
-	int64_t		 messages;	/* per publisher, 0 = until duration */
-	double		 rate;		/* open loop, msgs/s over all publishers */
-	int		 window;	/* closed loop, outstanding per publisher */
-	size_t		 size;		/* bytes of message text */
-	pid_t		 server_pid;
-	char		*json;
-	int		 concurrency;	/* handshakes in flight */
-	int		 source_addrs;	/* 127.0.0.1 .. 127.0.0.N */
-	double		 drain;		/* seconds allowed after publishing */
-	double		 reconnect_ms;	/* resume: mean time between reconnects */
-	size_t		 fragment;	/* split client messages, 0 = no */
-	int		 ceiling_per_message;	/* one write per receiver per msg */
-	int64_t		 ceiling_batch;	/* free messages before a pass */
-	int		 stalled;	/* subscribers that stop reading */
-	int		 stall_rcvbuf;	/* their SO_RCVBUF, bytes */
-	int64_t		 replay_events;	/* replay: events published before */
-	double		 replay_at;	/* replay: seconds into the run */
-	char		*strace;	/* strace -c output file */
-	int		 verbose;
-	char		*command;	/* argv, for the record */
-} opts;
+struct opts	 opts;
 
 /* --- histogram ------------------------------------------------------------ */
 
@@ -133,102 +93,11 @@ static struct {
 #define HIST_SUB	128
 #define HIST_BUCKETS	(HIST_LINEAR + (64 - 8) * HIST_SUB)
 
-struct hist {
-	uint64_t	 count;
-	uint64_t	 min;
-	uint64_t	 max;
-	double		 sum;
-	uint64_t	*b;
-};
-
 /* --- connections ---------------------------------------------------------- */
 
-/*
- * STALL: subscribes, then stops reading (--stalled); RESUMER: the replay
- * scenario's client that leaves, misses events and comes back with RESUME.
- * Neither counts in the fan-out's completion or latency.
- */
-enum role { ROLE_PUB, ROLE_SUB, ROLE_IDLE, ROLE_RECV, ROLE_STALL, ROLE_RESUMER };
-
-enum conn_state {
-	CS_NEW,			/* not started */
-	CS_CONNECTING,		/* TCP connect in progress */
-	CS_HANDSHAKE,		/* request sent, reading the 101 */
-	CS_HELLO,		/* upgraded, waiting for HELLO */
-	CS_OPEN,		/* talking */
-	CS_CLOSING,		/* our close frame is out */
-	CS_DEAD			/* gone (cleanly or not) */
-};
-
-/* What the next reply on a connection must be. */
-enum expect {
-	EXP_NICK, EXP_SUBEVENT, EXP_CREATE, EXP_SUB, EXP_MSG, EXP_PING,
-	EXP_RESUME
-};
 static const char *expect_names[] = { "NICK", "SUBEVENT", "CREATE", "SUB",
     "MSG", "PING", "RESUME" };
 
-struct conn {
-	int		 c_idx;		/* in run.conns */
-	int		 c_id;		/* within its role */
-	enum role	 c_role;
-	enum conn_state	 c_state;
-	struct bufferevent *c_bev;
-	struct ws_parser c_parser;
-	char		 c_name[40];
-	char		 c_key[32];	/* Sec-WebSocket-Key */
-	int		 c_inflight;	/* counted in run.inflight */
-	int		 c_setup_left;	/* setup replies still due */
-	int		 c_ready;
-	int		 c_ping_out;	/* barrier PING sent, PONG not yet */
-	int		 c_close_got;
-	uint16_t	 c_close_code;
-	int		 c_settled;	/* stalled: closed by the server or caught up */
-
-	/* Replies due, oldest first (a ring). */
-	unsigned char	*c_exp;
-	size_t		 c_exp_head;
-	size_t		 c_exp_len;
-	size_t		 c_exp_cap;
-
-	/* Resume scenario: the reconnect cycle. */
-	struct event	*c_timer;	/* next disconnect */
-	int		 c_reconnecting; /* closing to come back, or back and
-					    not yet RESUMED */
-	int		 c_replaying;	/* between CONFIRM SUBEVENT and RESUMED */
-	int64_t		 c_replayed;	/* events in this replay */
-	int64_t		 c_gone_at;	/* ns: the disconnect began */
-
-	/* Subscriber: what arrived. */
-	int64_t		 c_last_seq;
-	int64_t		*c_last_n;	/* per publisher */
-	uint64_t	 c_received;
-
-	/* Publisher. */
-	int64_t		 c_sent;	/* MSGs sent */
-	int64_t		 c_confirmed;	/* CONFIRM MSG received */
-	int64_t		 c_done;	/* confirmed and delivered everywhere */
-	int64_t		 c_confirm_seq;	/* seq of the last CONFIRM */
-};
-
-/* Per publisher, indexed by message number n (1-based). */
-struct pubrec {
-	int64_t		*pr_seq;	/* seq first seen for n, 0 = not yet */
-	int64_t		*pr_ts;		/* send time, ns */
-	uint32_t	*pr_cnt;	/* subscribers that have it */
-	size_t		 pr_cap;
-};
-
-enum phase {
-	PH_SETUP,	/* the creator connects and makes the channel */
-	PH_JOIN,	/* everyone else connects and joins */
-	PH_HOLD,	/* connections: idle for the duration */
-	PH_RUN,		/* publishing */
-	PH_DRAIN,	/* publishing stopped, waiting for every delivery */
-	PH_BARRIER,	/* PING round trip on every connection */
-	PH_CLOSE,	/* close handshake on every connection */
-	PH_DONE
-};
 static const char *phase_names[] = { "setup", "join", "hold", "run", "drain",
     "barrier", "close", "done" };
 
@@ -270,150 +139,12 @@ struct ceiling {
 	char		 cl_error[256];
 };
 
-static struct {
-	struct event_base *base;
-	struct conn	*conns;
-	int		 nconns;
-	struct conn	**pubs;
-	int		 npubs;
-	struct conn	**subs;
-	int		 nsubs;
-	struct conn	**stall;	/* --stalled subscribers */
-	int		 nstall;
-	struct conn	*resumer;	/* replay scenario */
-	uint32_t	 need;		/* subscribers a message must reach */
-	struct pubrec	*recs;
-	int64_t		*last_n;	/* nsubs * npubs */
-
-	enum phase	 phase;
-	int		 aborting;
-	int		 launch_next;	/* next conn to start */
-	int		 launch_end;
-	int		 inflight;
-	int		 ready;
-	int		 dead;
-	int		 closed_ok;
-	int		 pings_out;
-	int		 publishing;
-	int		 stop;		/* no more MSGs */
-
-	char		 runid[16];
-	char		 chan[48];
-	char		*ev_prefix;	/* "EVENT message CREATE <chan> " */
-	size_t		 ev_prefixlen;
-	char		*confirm_prefix; /* "CONFIRM MSG <chan> " */
-	size_t		 confirm_prefixlen;
-	char		**pubnames;
-	size_t		*pubnamelen;
-	char		*pad;
-	size_t		 textcap;
-	char		*text;		/* scratch: a text being built */
-	char		*text2;		/* scratch: a text being checked */
-	char		*line;		/* scratch: a line being sent */
-
-	struct event	*phase_ev;	/* timeout of the current phase */
-	struct event	*stop_ev;	/* end of the publishing time */
-	struct event	*tick_ev;	/* open loop pacing */
-	struct event	*hold_ev;
-	struct event	*watch_ev;	/* stall detection while publishing */
-	int64_t		 tick_at;	/* open loop: when the timer should fire */
-	int64_t		 tick_late_max;	/* how late it fired, at most, ns */
-	uint64_t	 watch_progress;
-	int64_t		 watch_at;
-
-	/* Measurements. */
-	int64_t		 t_start;	/* first connect */
-	int64_t		 t_connected;	/* all connected and set up */
-	int64_t		 t0;		/* publishing began */
-	int64_t		 t_stop;	/* publishing ended */
-	int64_t		 t_last_confirm;
-	int64_t		 t_last_delivery;
-	int64_t		 t_end;		/* drained */
-	uint64_t	 total_sent;
-	uint64_t	 total_confirmed;
-	uint64_t	 total_deliveries;
-	char		 epoch[64];	/* from HELLO */
-	int		 reconnecting;	/* subscribers away or replaying */
-	uint64_t	 reconnects;
-	uint64_t	 replayed;
-	struct hist	 resume_lat;	/* close started -> RESUMED */
-
-	/* Replay scenario. */
-	enum { RS_INIT, RS_LEAVING, RS_PREFILL, RS_JOINING, RS_WAIT,
-	    RS_REPLAYING, RS_DONE } replay_state;
-	int		 prefilling;	/* publishers fill the journal */
-	int64_t		*prefill_n;	/* per publisher */
-	uint64_t	 base_confirmed; /* MSGs confirmed before the run */
-	int64_t		 prefill_t0, prefill_t1;
-	int64_t		 replay_t0;	/* the resumer reconnects */
-	int64_t		 replay_t_cmd;	/* RESUME sent */
-	int64_t		 replay_t1;	/* RESUMED arrived */
-	int64_t		 replay_count;	/* RESUMED's count */
-	int64_t		 replay_stall[2]; /* /healthz loop_stall_max_us around it */
-	int		 stop_pending;	/* duration over, replay still running */
-	struct event	*replay_ev;
-	struct hist	 lat_quiet;	/* deliveries not overlapping the replay */
-	struct hist	 lat_replay;	/* deliveries overlapping it */
-
-	/* Stalled subscribers. */
-	int		 stall_unsettled;
-	uint64_t	 stall_received;
-	int		 stall_close_1013;
-	int		 stall_close_other;
-	int		 stall_eof;	/* EOF with no close frame */
-	int		 stall_reset;
-	int		 stall_caught_up;
-
-	struct hist	 lat;		/* end to end */
-	struct hist	 rtt;		/* MSG -> CONFIRM */
-	struct hist	 conn_lat;	/* connect -> HELLO */
-	int64_t		*conn_t;	/* per conn: connect started */
-	double		 srv_cpu0, srv_cpu1;
-	double		 srv_loop_cpu[2];	/* the main (event loop) thread */
-	long		 srv_rss0, srv_rss1, srv_rss_conn;
-	long		 srv_rss_peak;	/* sampled every 100 ms while running */
-	int64_t		 srv_sndq_peak;	/* --stalled: the server's TCP send queues */
-	double		 srv_cpu_conn;	/* connections: when all were open */
-	int		 srv_ok;
-	struct rusage	 ru0, ru1;
-	double		 busy[2];	/* machine busy CPU-s, start and end */
-	double		 others_cpu;	/* other processes' CPU-s in the run */
-	int64_t		 srv_syscr[2];
-	int64_t		 srv_syscw[2];
-
-	/* Errors. */
-	uint64_t	 errors;
-	char		*error_text[BENCH_MAX_ERRORS];
-	int		 nerror_text;
-	char		*abort_reason;
-} run;
+struct run	 run;
 
 static uint64_t	 rng_state;
 
-static void	 run_check(void);
-static void	 run_abort(const char *, ...) printflike(1, 2);
-static const char *run_phase_name(void);
-static const char *opts_scenario_name(void);
-static void	 conn_start(struct conn *);
-static void	 pub_pump(struct conn *);
-static void	 pub_advance(int);
 static void	 barrier_start(void);
-static void	 close_start(void);
-static void	 run_timeout(double);
-static void	 ceiling_check(void);
-static void	 resume_done(struct conn *, const char *, size_t);
-static void	 resume_schedule(struct conn *);
 static void	 ceiling_stop_cb(evutil_socket_t, short, void *);
-static void	 ceiling_advance(int);
-static int64_t	 ceiling_sent(int);
-static int64_t	 ceiling_done(int);
-static int64_t	 ceiling_t0(void);
-static double	 ceiling_cpu(void);
-static int64_t	 ceiling_writes(void);
-static void	 stall_check(struct conn *);
-static void	 stall_closed(struct conn *, uint16_t);
-static void	 stall_lost(struct conn *, short);
-static void	 resume_prefill(void);
 static int64_t	 healthz_stall(void);
 
 /* --- small helpers -------------------------------------------------------- */
@@ -424,7 +155,7 @@ static int64_t	 healthz_stall(void);
  * (4 ms here): the open loop's send timer then fires up to 4 ms late, and
  * that lateness, not the server's, shows up in every latency.
  */
-static struct event_base *
+struct event_base *
 run_base_new(void)
 {
 	struct event_config	*cfg;
@@ -440,7 +171,7 @@ run_base_new(void)
 }
 
 /* xorshift64*: mask keys and handshake keys need no cryptography here. */
-static uint64_t
+uint64_t
 run_random(void)
 {
 	rng_state ^= rng_state >> 12;
@@ -466,7 +197,7 @@ u64_dec(char *out, uint64_t v)
 }
 
 /* Parse an unsigned decimal that spans exactly [s, s+len). */
-static int
+int
 check_decimal(const char *s, size_t len, int64_t *v)
 {
 	uint64_t	x = 0;
@@ -484,7 +215,7 @@ check_decimal(const char *s, size_t len, int64_t *v)
 }
 
 /* A printable copy of a received line for an error message. */
-static const char *
+const char *
 run_shorten(const char *s, size_t len)
 {
 	static char	buf[200];
@@ -500,7 +231,7 @@ run_shorten(const char *s, size_t len)
 }
 
 /* Record an error; the run goes on unless the caller aborts it. */
-static void printflike(1, 2)
+void
 run_error(const char *fmt, ...)
 {
 	va_list	 ap;
@@ -520,7 +251,7 @@ run_error(const char *fmt, ...)
 
 /* --- histogram ------------------------------------------------------------ */
 
-static void
+void
 hist_init(struct hist *h)
 {
 	memset(h, 0, sizeof *h);
@@ -553,7 +284,7 @@ hist_top(size_t i)
 	return ((((uint64_t)HIST_SUB + m) << (e - 7)) + ((uint64_t)1 << (e - 7)) - 1);
 }
 
-static inline void
+void
 hist_add(struct hist *h, int64_t v)
 {
 	uint64_t	u = v < 0 ? 0 : (uint64_t)v;
@@ -599,7 +330,7 @@ us(uint64_t ns)
 	return ((double)ns / 1000.0);
 }
 
-static json_t *
+json_t *
 hist_json(const struct hist *h)
 {
 	json_t	*o = json_object();
@@ -616,7 +347,7 @@ hist_json(const struct hist *h)
 	return (o);
 }
 
-static void
+void
 hist_print(const char *what, const struct hist *h)
 {
 	if (h->count == 0) {
@@ -682,7 +413,7 @@ proc_main_thread_cpu(pid_t pid)
 }
 
 /* VmRSS of a process in kB; -1 if it cannot be read. */
-static long
+long
 proc_rss_kb(pid_t pid)
 {
 	char	 path[64], line[256];
@@ -731,7 +462,7 @@ proc_io(pid_t pid, int64_t *syscr, int64_t *syscw)
  * 20000 connections cost this process tens of milliseconds each time.
  * -1 if it cannot be read.
  */
-static int64_t
+int64_t
 proc_send_queues(void)
 {
 	struct {
@@ -871,7 +602,7 @@ machine_busy(void)
 }
 
 /* Sample the server (if we know it) and ourselves. */
-static void
+void
 proc_sample(double *cpu, long *rss, struct rusage *ru)
 {
 	int	end = ru == &run.ru1;
@@ -908,7 +639,7 @@ proc_sample(double *cpu, long *rss, struct rusage *ru)
 static pid_t	 strace_pid;
 static json_t	*strace_calls;	/* syscall -> calls, once strace stopped */
 
-static void
+void
 proc_strace_start(void)
 {
 	char	 errpath[PATH_MAX], pidstr[24], buf[4096];
@@ -958,7 +689,7 @@ proc_strace_start(void)
 }
 
 /* Detach strace (SIGINT makes it write its table) and read the counts. */
-static void
+void
 proc_strace_stop(void)
 {
 	char	 line[512], *tok[8], *t, *save;
@@ -991,7 +722,7 @@ proc_strace_stop(void)
 }
 
 /* Calls of one syscall in the strace table (0 if absent). */
-static int64_t
+int64_t
 proc_strace_count(const char *name)
 {
 	json_t	*v;
@@ -1003,7 +734,7 @@ proc_strace_count(const char *name)
 }
 
 /* The strace table, or NULL if there was none. */
-static json_t *
+json_t *
 proc_strace_table(void)
 {
 	return (strace_calls);
@@ -1018,20 +749,6 @@ ru_cpu(const struct rusage *ru)
 
 /* --- JSON of events ------------------------------------------------------- */
 
-/*
- * A small strict scanner for the event object: seq and ts (integers),
- * username and text (strings) are required and unique; other members are
- * skipped but must be well-formed JSON.
- */
-struct evjson {
-	int64_t		 seq;
-	int64_t		 ts;
-	const char	*user;
-	size_t		 userlen;
-	const char	*text;
-	size_t		 textlen;
-};
-
 /* Scratch for strings with escapes, each of js_cap bytes. */
 static char	*js_user;
 static char	*js_text;
@@ -1039,7 +756,7 @@ static char	*js_skipped;
 static size_t	 js_cap;
 
 /* Room for decoded strings of up to cap bytes. */
-static void
+void
 js_init(size_t cap)
 {
 	js_cap = cap;
@@ -1287,7 +1004,7 @@ js_skip(const char *p, const char *e, int depth)
 }
 
 /* Parse the JSON of a message event; NULL or a reason it is wrong. */
-static const char *
+const char *
 js_event(const char *p, size_t len, struct evjson *ev)
 {
 	const char	*e = p + len, *k, *s;
@@ -1359,7 +1076,7 @@ js_event(const char *p, size_t len, struct evjson *ev)
  * The text of message n of publisher p, sent at ts (ns): "<ts> <p>.<n>",
  * then " xxx..." up to opts.size bytes (at least one x if any padding).
  */
-static size_t
+size_t
 pub_text(char *out, int64_t ts, int p, int64_t n)
 {
 	size_t	len, k;
@@ -1400,7 +1117,7 @@ text_parse(const char *s, size_t len, int64_t *ts, int64_t *p, int64_t *n)
 }
 
 /* Grow a publisher's record to hold message n. */
-static void
+void
 pub_reserve(struct pubrec *pr, int64_t n)
 {
 	size_t	cap = pr->pr_cap, old = pr->pr_cap;
@@ -1448,7 +1165,7 @@ conn_frame(struct conn *c, int opcode, int fin, const void *data, size_t len)
 }
 
 /* Queue one text message, fragmented if --fragment asks for it. */
-static void
+void
 conn_text(struct conn *c, const char *text, size_t len)
 {
 	size_t	off = 0, n;
@@ -1465,7 +1182,7 @@ conn_text(struct conn *c, const char *text, size_t len)
 }
 
 /* Push the reply a command will get. */
-static void
+void
 conn_expect(struct conn *c, enum expect what)
 {
 	size_t	i, ncap;
@@ -1487,7 +1204,7 @@ conn_expect(struct conn *c, enum expect what)
 }
 
 /* Send a command line and remember the reply it is due. */
-static void printflike(3, 4)
+void
 conn_command(struct conn *c, enum expect what, const char *fmt, ...)
 {
 	va_list	 ap;
@@ -1503,7 +1220,7 @@ conn_command(struct conn *c, enum expect what, const char *fmt, ...)
 }
 
 /* Start the close handshake: our close frame, then wait for the echo. */
-static void
+void
 conn_close(struct conn *c, uint16_t code, const char *reason)
 {
 	unsigned char	payload[WS_MAX_CONTROL];
@@ -1538,7 +1255,7 @@ conn_drop_bev(struct conn *c)
 }
 
 /* The end of a connection; freed from a deferred event, never in its cb. */
-static void
+void
 conn_dead(struct conn *c, int clean)
 {
 	if (c->c_state == CS_DEAD)
@@ -1557,7 +1274,7 @@ conn_dead(struct conn *c, int clean)
 }
 
 /* A connection failed: an error, and the run cannot be trusted further. */
-static void printflike(2, 3)
+void
 conn_fail(struct conn *c, const char *fmt, ...)
 {
 	va_list	 ap;
@@ -1574,7 +1291,7 @@ conn_fail(struct conn *c, const char *fmt, ...)
 }
 
 /* Start the next connections while fewer than --concurrency are in flight. */
-static void
+void
 conn_launch(void)
 {
 	while (!run.aborting && run.launch_next < run.launch_end &&
@@ -1588,7 +1305,7 @@ conn_launch(void)
 }
 
 /* The connection finished its handshake or its setup commands. */
-static void
+void
 conn_ready(struct conn *c)
 {
 	if (c->c_ready)
@@ -1609,7 +1326,7 @@ conn_ready(struct conn *c)
 }
 
 /* The upgrade is done and HELLO arrived: send this role's setup. */
-static void
+void
 conn_open(struct conn *c)
 {
 	c->c_state = CS_OPEN;
@@ -1934,7 +1651,7 @@ check_reply(struct conn *c, const char *s, size_t len)
 }
 
 /* One text message from the server: one line. */
-static void
+void
 check_line(struct conn *c, const char *s, size_t len)
 {
 	/* One trailing newline is tolerated, as the server tolerates ours. */
@@ -2106,7 +1823,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 }
 
 /* Open the TCP connection (from 127.0.0.x if asked) and start talking. */
-static void
+void
 conn_start(struct conn *c)
 {
 	struct sockaddr_in	 src;
@@ -2167,7 +1884,7 @@ conn_start(struct conn *c)
 static void	 reconnect_cb(evutil_socket_t, short, void *);
 
 /* Schedule this subscriber's next disconnect, about --reconnect-ms away. */
-static void
+void
 resume_schedule(struct conn *c)
 {
 	struct timeval	tv;
@@ -2201,7 +1918,7 @@ reconnect_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* RESUMED <head> <count>: the replay is complete; check its count. */
-static void
+void
 resume_done(struct conn *c, const char *s, size_t len)
 {
 	const char	*sp;
@@ -2294,7 +2011,7 @@ stall_settle(struct conn *c)
 }
 
 /* Closed by the server, as expected (1013, past max_output): echo it. */
-static void
+void
 stall_closed(struct conn *c, uint16_t code)
 {
 	if (code == WS_CLOSE_TRY_AGAIN)
@@ -2307,7 +2024,7 @@ stall_closed(struct conn *c, uint16_t code)
 }
 
 /* The server gave up on a stalled subscriber before its close got out. */
-static void
+void
 stall_lost(struct conn *c, short what)
 {
 	if (what & BEV_EVENT_ERROR)
@@ -2320,7 +2037,7 @@ stall_lost(struct conn *c, short what)
 }
 
 /* After the drain: a stalled subscriber that was never closed caught up. */
-static void
+void
 stall_check(struct conn *c)
 {
 	if (run.phase < PH_BARRIER || c->c_settled || c->c_state != CS_OPEN ||
@@ -2334,7 +2051,7 @@ stall_check(struct conn *c)
 /* --- replay: one client catches up on many events during a fan-out ------- */
 
 /* The resumer left: fill the journal with --replay-events messages. */
-static void
+void
 resume_prefill(void)
 {
 	int64_t	per = opts.replay_events / run.npubs;
@@ -2354,7 +2071,7 @@ resume_prefill(void)
 }
 
 /* Setup of the replay scenario, step by step; called from run_check. */
-static void
+void
 resume_setup_check(void)
 {
 	struct conn	*c = run.resumer;
@@ -2410,7 +2127,7 @@ replay_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* The run began: the resumer comes back --replay-at seconds into it. */
-static void
+void
 resume_replay_start(void)
 {
 	struct timeval	tv;
@@ -2423,7 +2140,7 @@ resume_replay_start(void)
 }
 
 /* Messages confirmed in the measured run (the replay's prefill excluded). */
-static uint64_t
+uint64_t
 run_live_confirmed(void)
 {
 	return (run.total_confirmed - run.base_confirmed);
@@ -2467,7 +2184,7 @@ pub_may_send(struct conn *c)
 }
 
 /* Closed loop: keep --window messages outstanding. */
-static void
+void
 pub_pump(struct conn *c)
 {
 	int	window = run.prefilling ? PREFILL_WINDOW : opts.window;
@@ -2479,7 +2196,7 @@ pub_pump(struct conn *c)
 }
 
 /* Completion moves in order: a message is done when confirmed and everywhere. */
-static void
+void
 pub_advance(int p)
 {
 	struct pubrec	*pr = &run.recs[p];
@@ -2498,7 +2215,7 @@ pub_advance(int p)
  * message is sent when it is due, not on the next tick of a fixed clock,
  * so its latency is the server's and not a tick's rounding.
  */
-static int64_t
+int64_t
 pub_tick_arm(struct event *ev, int64_t now, int64_t next)
 {
 	struct timeval	tv;
@@ -2514,7 +2231,7 @@ pub_tick_arm(struct event *ev, int64_t now, int64_t next)
 }
 
 /* The scheduled time of message k of a publisher sending per msgs/s. */
-static int64_t
+int64_t
 pub_tick_due(int64_t t0, double per, int64_t k)
 {
 	return (t0 + (int64_t)((double)k / per * 1e9));
@@ -2547,7 +2264,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Publishing begins: the open loop's timer, or every closed-loop window. */
-static void
+void
 pub_start(void)
 {
 	int	i;
@@ -2564,14 +2281,14 @@ pub_start(void)
 /* --- phases --------------------------------------------------------------- */
 
 /* The current phase, for messages. */
-static const char *
+const char *
 run_phase_name(void)
 {
 	return (phase_names[run.phase]);
 }
 
 /* Stop the run now: the report says why. */
-static void
+void
 run_abort(const char *fmt, ...)
 {
 	va_list	 ap;
@@ -2592,7 +2309,7 @@ run_abort(const char *fmt, ...)
 }
 
 /* The oldest incomplete message of any publisher and who lacks it. */
-static char *
+char *
 check_missing(void)
 {
 	char	*s = NULL;
@@ -2725,7 +2442,7 @@ phase_timeout_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* (Re)arm the timeout of the current phase. */
-static void
+void
 run_timeout(double sec)
 {
 	struct timeval	tv;
@@ -2836,7 +2553,7 @@ close_start(void)
 }
 
 /* Has every publisher's message reached every subscriber? */
-static int
+int
 check_drained(void)
 {
 	int	i;
@@ -2852,7 +2569,7 @@ check_drained(void)
 }
 
 /* Move to the next phase when the current one is complete. */
-static void
+void
 run_check(void)
 {
 	if (run.aborting)
@@ -3266,7 +2983,7 @@ ceiling_note_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Listen on 127.0.0.1:0 and start the thread; receivers connect there. */
-static void
+void
 ceiling_start(void)
 {
 	struct ceiling		*cl = &ceiling;
@@ -3323,7 +3040,7 @@ ceiling_start(void)
 }
 
 /* Stop the thread and close its sockets. */
-static void
+void
 ceiling_finish(void)
 {
 	struct ceiling	*cl = &ceiling;
@@ -3344,7 +3061,7 @@ ceiling_finish(void)
 }
 
 /* The ceiling's phases: receivers connected, producing, drained. */
-static void
+void
 ceiling_check(void)
 {
 	int64_t	total = 0;
@@ -3383,7 +3100,7 @@ ceiling_check(void)
 }
 
 /* Completion moves in order, as in pub_advance(); wake a waiting thread. */
-static void
+void
 ceiling_advance(int p)
 {
 	struct pubrec	*pr = &run.recs[p];
@@ -3402,35 +3119,35 @@ ceiling_advance(int p)
 }
 
 /* Messages of publisher p sent so far (the thread counts them). */
-static int64_t
+int64_t
 ceiling_sent(int p)
 {
 	return (atomic_load(&ceiling.cl_sent[p]));
 }
 
 /* Messages of publisher p every receiver has. */
-static int64_t
+int64_t
 ceiling_done(int p)
 {
 	return (atomic_load(&ceiling.cl_done[p]));
 }
 
 /* When the thread began producing, ns. */
-static int64_t
+int64_t
 ceiling_t0(void)
 {
 	return (atomic_load(&ceiling.cl_t0));
 }
 
 /* The thread's CPU seconds while producing (after ceiling_finish). */
-static double
+double
 ceiling_cpu(void)
 {
 	return (ceiling.cl_cpu);
 }
 
 /* The thread's write syscalls (after ceiling_finish). */
-static int64_t
+int64_t
 ceiling_writes(void)
 {
 	return (ceiling.cl_writes);
@@ -3510,7 +3227,7 @@ numbers(struct numbers *nb)
 	nb->expected = (uint64_t)run.nsubs * run_live_confirmed();
 }
 
-static void
+void
 report_print(void)
 {
 	struct numbers	nb;
@@ -3642,7 +3359,7 @@ report_print(void)
 		printf("    %s\n", run.error_text[i]);
 }
 
-static json_t *
+json_t *
 report_json(void)
 {
 	struct numbers	 nb;
@@ -3861,7 +3578,7 @@ report_json(void)
 /* --- options -------------------------------------------------------------- */
 
 /* The scenario's name, for the report. */
-static const char *
+const char *
 opts_scenario_name(void)
 {
 	return (scenario_names[opts.scenario]);
@@ -3966,7 +3683,7 @@ bad:
 	exit(2);
 }
 
-static void
+void
 opts_parse(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -4131,7 +3848,7 @@ opts_parse(int argc, char **argv)
 /* --- main ----------------------------------------------------------------- */
 
 /* Lay out the connections of the scenario and the shared scratch. */
-static void
+void
 run_setup(void)
 {
 	struct rlimit	 rl;
@@ -4276,7 +3993,7 @@ run_setup(void)
 }
 
 /* Connect, run the scenario's phases to the end (or an abort), measure. */
-static void
+void
 run_loop(void)
 {
 	run.base = run_base_new();
