@@ -173,17 +173,14 @@ conn_dead(struct conn *c, int clean)
 void
 conn_fail(struct conn *c, const char *fmt, ...)
 {
-	va_list	 ap;
-	char	*s;
+	va_list	ap;
 
+	if (c->c_state == CS_DEAD)
+		return;
+	conn_dead(c, 0);
 	va_start(ap, fmt);
-	xvasprintf(&s, fmt, ap);
+	run_vabort(c->c_name, fmt, ap);
 	va_end(ap);
-	if (c->c_state != CS_DEAD) {
-		conn_dead(c, 0);
-		run_abort("%s (%s): %s", c->c_name, run_phase_name(), s);
-	}
-	free(s);
 }
 
 /* Start the next connections while fewer than --concurrency are in flight. */

@@ -103,29 +103,33 @@ run_live_confirmed(void)
 	return (run.total_confirmed - run.base_confirmed);
 }
 
-/* The current phase, for messages. */
-const char *
-run_phase_name(void)
-{
-	return (phase_names[run.phase]);
-}
-
 /* Stop the run now: the report says why. */
 void
 run_abort(const char *fmt, ...)
 {
-	va_list	 ap;
-	char	*s;
+	va_list	ap;
 
 	va_start(ap, fmt);
-	xvasprintf(&s, fmt, ap);
+	run_vabort(NULL, fmt, ap);
 	va_end(ap);
-	if (run.aborting) {
-		free(s);
+}
+
+/* As run_abort(), for what went wrong on connection who (or NULL). */
+void
+run_vabort(const char *who, const char *fmt, va_list ap)
+{
+	char	*s, *why;
+
+	if (run.aborting)
 		return;
-	}
-	run_error("aborted: %s", s);
-	run.abort_reason = s;
+	xvasprintf(&s, fmt, ap);
+	if (who != NULL) {
+		xasprintf(&why, "%s (%s): %s", who, phase_names[run.phase], s);
+		free(s);
+	} else
+		why = s;
+	run_error("aborted: %s", why);
+	run.abort_reason = why;
 	run.aborting = 1;
 	run.phase = PH_DONE;
 	event_base_loopbreak(run.base);
