@@ -300,47 +300,57 @@ hold_cb(evutil_socket_t fd, short what, void *arg)
 	barrier_start();
 }
 
-/* PING every connection: a PONG proves nothing is queued in front of it. */
+/*
+ * The last two phases do one thing to every open connection, then wait
+ * for the answers: 10 s and a millisecond per connection at most.
+ */
 static void
-barrier_start(void)
+run_each_open(enum phase phase, void (*fn)(struct conn *))
 {
 	int	i;
 
-	run.phase = PH_BARRIER;
-	for (i = 0; i < run.nconns; i++) {
-		struct conn	*c = &run.conns[i];
-
-		if (c->c_state != CS_OPEN)
-			continue;
-		if (c->c_role == ROLE_STALL) {
-			/* Read again: the rest, then the server's close. */
-			bufferevent_enable(c->c_bev, EV_READ);
-			stall_check(c);
-			continue;
-		}
-		conn_command(c, EXP_PING, "PING b%d", c->c_idx);
-		c->c_ping_out = 1;
-		run.pings_out++;
-	}
+	run.phase = phase;
+	for (i = 0; i < run.nconns; i++)
+		if (run.conns[i].c_state == CS_OPEN)
+			fn(&run.conns[i]);
 	run_timeout(10 + run.nconns / 1000.0);
 	run_check();
 }
 
-/* Close every connection with 1000 and wait for the echoes. */
+/* A PONG proves nothing is queued in front of it; the stalled read again. */
+static void
+barrier_one(struct conn *c)
+{
+	if (c->c_role == ROLE_STALL) {
+		/* The rest, then the server's close. */
+		bufferevent_enable(c->c_bev, EV_READ);
+		stall_check(c);
+		return;
+	}
+	conn_command(c, EXP_PING, "PING b%d", c->c_idx);
+	c->c_ping_out = 1;
+	run.pings_out++;
+}
+
+/* Close with 1000; the phase ends with the echoes. */
+static void
+close_one(struct conn *c)
+{
+	conn_close(c, WS_CLOSE_NORMAL, "bench done");
+}
+
+/* PING every connection. */
+static void
+barrier_start(void)
+{
+	run_each_open(PH_BARRIER, barrier_one);
+}
+
+/* Close every connection and wait for the echoes. */
 static void
 close_start(void)
 {
-	int	i;
-
-	run.phase = PH_CLOSE;
-	for (i = 0; i < run.nconns; i++) {
-		struct conn	*c = &run.conns[i];
-
-		if (c->c_state == CS_OPEN)
-			conn_close(c, WS_CLOSE_NORMAL, "bench done");
-	}
-	run_timeout(10 + run.nconns / 1000.0);
-	run_check();
+	run_each_open(PH_CLOSE, close_one);
 }
 
 /* Move to the next phase when the current one is complete. */
