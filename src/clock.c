@@ -7,7 +7,9 @@
 
 #include <time.h>
 
-#include "wschatd.h"
+#include <event2/event.h>
+
+#include "util.h"
 
 #ifdef WSCHAT_DEBUG
 static int64_t	clock_wall_override;
@@ -34,24 +36,28 @@ clock_wall_ms(void)
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
-/* Milliseconds on a clock that never jumps. */
+/* Nanoseconds on a clock that never jumps; the units below divide it. */
 int64_t
-clock_mono_ms(void)
+clock_mono_ns(void)
 {
 	struct timespec	ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	return ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+}
+
+/* Milliseconds on the same clock. */
+int64_t
+clock_mono_ms(void)
+{
+	return (clock_mono_ns() / 1000000);
 }
 
 /* Microseconds on the same clock. */
 int64_t
 clock_mono_us(void)
 {
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+	return (clock_mono_ns() / 1000);
 }
 
 #define CLOCK_STALL_TICK_US	10000

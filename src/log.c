@@ -1,17 +1,19 @@
 /*
  * log.c: logging to stderr, syslog or a file, in the manner of OpenBSD's
- * log.c. fatal() and fatalx() are the fatal error path.
+ * log.c. fatal() and fatalx() are the fatal error path. It sits below
+ * xmalloc.c (which dies through fatal), so it allocates with plain libc.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "wschatd.h"
+#include "util.h"
 
 static int	 log_dest = LOG_TO_STDERR;
 static int	 log_level;
@@ -37,13 +39,15 @@ log_init(const char *dest, int verbose, char **cause)
 		return (0);
 	}
 	if ((f = fopen(dest, "a")) == NULL) {
-		xasprintf(cause, "%s: %s", dest, strerror(errno));
+		if (asprintf(cause, "%s: %s", dest, strerror(errno)) == -1)
+			fatalx("%s: asprintf", __func__);
 		return (-1);
 	}
 	log_close();
 	setvbuf(f, NULL, _IOLBF, 0);
 	log_file = f;
-	log_path = xstrdup(dest);
+	if ((log_path = strdup(dest)) == NULL)
+		fatal("%s: strdup", __func__);
 	log_dest = LOG_TO_FILE;
 	return (0);
 }

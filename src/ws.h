@@ -141,4 +141,12 @@ void		 ws_accept_key(const char *key, char out[WS_ACCEPT_LEN + 1]);
 /* Whether a Sec-WebSocket-Key is base64 of exactly 16 bytes. */
 int		 ws_key_valid(const char *key);
 
+/*
+ * ws-evbuffer.c: ws_parse() fed from the front of an evbuffer, draining
+ * what it consumed, until a result other than WS_NEED_MORE or until the
+ * buffer is empty (then WS_NEED_MORE). The outputs are as ws_parse()'s.
+ */
+struct evbuffer;
+enum ws_result	 ws_evbuffer_parse(struct ws_parser *, struct evbuffer *);
+
 #endif

@@ -4,10 +4,11 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "wschatd.h"
+#include "util.h"
 
 /* malloc or die. */
 void *

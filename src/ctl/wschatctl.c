@@ -22,10 +22,11 @@
 #define CTL_FOLLOW_MS		200
 #define CTL_FOLLOW_PAGE		1000
 
+/* The usage text: on stdout for -h, else on stderr as a usage error. */
 static __dead void
-usage(void)
+usage(int status)
 {
-	fprintf(stderr,
+	fprintf(status ? stderr : stdout,
 	    "usage: wschatctl [-V] [-d db] command [args]\n"
 	    "       stats\n"
 	    "       tail [-f] [-n count]\n"
@@ -33,7 +34,7 @@ usage(void)
 	    "       prune [--events count] [--days days]\n"
 	    "       check\n"
 	    "       backup file\n");
-	exit(2);
+	exit(status);
 }
 
 /* Print an error and exit 1. */
@@ -56,7 +57,7 @@ ctl_number(const char *opt, const char *s)
 	long long	 v;
 
 	if (s == NULL)
-		usage();
+		usage(2);
 	errno = 0;
 	v = strtoll(s, &end, 10);
 	if (*s < '0' || *s > '9' || *end != '\0' || errno == ERANGE) {
@@ -78,7 +79,7 @@ ctl_count(int argc, char **argv, int64_t dflt, int *follow)
 		else if (follow != NULL && strcmp(argv[i], "-f") == 0)
 			*follow = 1;
 		else
-			usage();
+			usage(2);
 	}
 	return (dflt);
 }
@@ -91,7 +92,7 @@ ctl_stats(struct journal *j, int argc, char **argv)
 	char			*cause = NULL;
 
 	if (argc != 0)
-		usage();
+		usage(2);
 	if (journal_stats(j, &js, &cause) != 0)
 		ctl_fail("stats", cause);
 	printf("epoch        %s\n", journal_epoch(j));
@@ -197,7 +198,7 @@ ctl_history(struct journal *j, int argc, char **argv)
 	size_t			 i;
 
 	if (argc < 1 || argv[0][0] == '-')
-		usage();
+		usage(2);
 	n = ctl_count(argc - 1, argv + 1, CTL_HISTORY_DEFAULT, NULL);
 	if (n == 0)
 		return (0);
@@ -227,7 +228,7 @@ ctl_prune(struct journal *j, int argc, char **argv)
 		else if (strcmp(argv[i], "--days") == 0 && i + 1 < argc)
 			keep_days = ctl_number("--days", argv[++i]);
 		else
-			usage();
+			usage(2);
 	}
 	if (keep_events <= 0 && keep_days <= 0) {
 		fprintf(stderr, "wschatctl: prune: give --events N (N > 0) "
@@ -257,7 +258,7 @@ ctl_check(struct journal *j, int argc, char **argv)
 	int	 n;
 
 	if (argc != 0)
-		usage();
+		usage(2);
 	if ((n = journal_check(j, ctl_problem, NULL, &cause)) == -1)
 		ctl_fail("check", cause);
 	if (n == 0) {
@@ -274,7 +275,7 @@ ctl_backup(struct journal *j, int argc, char **argv)
 	char	*cause = NULL;
 
 	if (argc != 1)
-		usage();
+		usage(2);
 	if (journal_backup(j, argv[0], &cause) != 0)
 		ctl_fail("backup", cause);
 	printf("backed up to %s\n", argv[0]);
@@ -302,28 +303,33 @@ main(int argc, char **argv)
 	size_t		 i;
 	int		 ch, rv;
 
+	/* Asking for help is no usage error: stdout and exit 0. */
+	if (argc > 1 && strcmp(argv[1], "--help") == 0)
+		usage(0);
 	while ((ch = getopt(argc, argv, "+d:hV")) != -1) {
 		switch (ch) {
 		case 'd':
 			db = optarg;
 			break;
+		case 'h':
+			usage(0);
 		case 'V':
 			printf("wschatctl/%s\n", PACKAGE_VERSION);
 			return (0);
 		default:
-			usage();
+			usage(2);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc < 1)
-		usage();
+		usage(2);
 	for (i = 0; i < sizeof ctl_commands / sizeof ctl_commands[0]; i++) {
 		if (strcmp(argv[0], ctl_commands[i].name) == 0)
 			break;
 	}
 	if (i == sizeof ctl_commands / sizeof ctl_commands[0])
-		usage();
+		usage(2);
 
 	if ((j = journal_open_admin(db, &cause)) == NULL)
 		ctl_fail(NULL, cause);
