@@ -162,7 +162,7 @@ struct journal {
 	int		 j_ckpt_stopping;
 };
 
-/* journal.c */
+/* journal-sql.c: the helpers every part steps its connections with */
 int		 journal_wstep(struct journal *, sqlite3_stmt *);
 void		 journal_wfail(struct journal *, int rc, char **cause);
 int		 journal_wexec(struct journal *, sqlite3_stmt *, char **cause);
