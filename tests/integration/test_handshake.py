@@ -1,7 +1,9 @@
 """
-The opening handshake, /healthz, and RFC 6455 framing as docs/PROTOCOL.md
-("Transport", "Close codes the server sends") specifies them; and the front
-door's sockets: accept_batch, send_buffer and the descriptor table.
+The opening handshake and /healthz as docs/PROTOCOL.md ("Transport")
+specifies them: request validation, Origin, status codes and headers, and
+the hand-off of bytes that follow the request; and the front door's
+sockets: accept_batch, send_buffer and the descriptor table. Frames after
+the upgrade are test_framing.py's.
 """
 
 import json
@@ -11,9 +13,8 @@ import resource
 import signal
 
 import harness
-from harness import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,
-                     RawWS, accept_for, frame, http_request, plain_request,
-                     upgrade_request, ws_key)
+from harness import (OP_CLOSE, OP_TEXT, RawWS, accept_for, frame,
+                     http_request, plain_request, upgrade_request, ws_key)
 
 
 class HandshakeTest(harness.WschatTestCase):
@@ -72,6 +73,12 @@ class HandshakeTest(harness.WschatTestCase):
         resp = harness.read_response(s, body=False)
         self.assertEqual(resp.status, 101, "lower-case header names: %r" % resp)
         self.assertEqual(resp.header("Sec-WebSocket-Accept"), accept_for(key))
+
+    def test_frame_pipelined_with_request_is_processed(self):
+        d = self.daemon()
+        ws = self.raw(d, extra=frame(OP_TEXT, "PING x"))
+        ws.read_hello()
+        ws.expect("PONG x")
 
     # --- refused handshakes -------------------------------------------------
 
@@ -356,168 +363,6 @@ class HandshakeTest(harness.WschatTestCase):
                                "max_output = %d and send_buffer = %d"
                                % (posted, max_output, sndbuf))
         self.assertLessEqual(posted, bound)
-
-    # --- framing --------------------------------------------------------------
-
-    def test_frame_pipelined_with_request_is_processed(self):
-        d = self.daemon()
-        ws = self.raw(d, extra=frame(OP_TEXT, "PING x"))
-        ws.read_hello()
-        ws.expect("PONG x")
-
-    def assert_violation(self, d, data, code, what, hello=True):
-        ws = self.raw(d)
-        if hello:
-            ws.read_hello()
-        ws.send(data)
-        try:
-            ws.expect_close(code)
-        except AssertionError as e:
-            raise AssertionError("%s: %s" % (what, e))
-
-    def test_unmasked_frame_closes_1002(self):
-        d = self.daemon()
-        self.assert_violation(d, frame(OP_TEXT, b"", mask=False), 1002,
-                              "unmasked text frame")
-
-    def test_rsv1_bit_closes_1002(self):
-        d = self.daemon()
-        self.assert_violation(d, frame(OP_TEXT, b"PING x", rsv=4), 1002,
-                              "RSV1 set without an extension")
-
-    def test_reserved_data_opcode_closes_1002(self):
-        d = self.daemon()
-        self.assert_violation(d, frame(0x3, b"x"), 1002, "opcode 0x3")
-
-    def test_reserved_control_opcode_closes_1002(self):
-        d = self.daemon()
-        self.assert_violation(d, frame(0xB, b"x"), 1002, "opcode 0xB")
-
-    def test_continuation_without_message_closes_1002(self):
-        d = self.daemon()
-        self.assert_violation(d, frame(OP_CONT, b"PING"), 1002,
-                              "continuation frame with no message open")
-
-    def test_fragmented_ping_closes_1002(self):
-        d = self.daemon()
-        self.assert_violation(d, frame(OP_PING, b"x", fin=False), 1002,
-                              "ping with FIN clear")
-
-    def test_binary_message_closes_1003(self):
-        d = self.daemon()
-        self.assert_violation(d, frame(OP_BINARY, b"PING x"), 1003,
-                              "binary message")
-
-    def test_invalid_utf8_text_closes_1007(self):
-        d = self.daemon()
-        self.assert_violation(d, frame(OP_TEXT, b"PING \xff\xfe"), 1007,
-                              "text message that is not UTF-8")
-
-    def test_frame_over_max_frame_closes_1009(self):
-        d = self.daemon(max_frame=1024)
-        # Only the header: the server must judge the frame by its length
-        # field, before the payload arrives.
-        head = frame(OP_TEXT, b"", length=2000)
-        self.assert_violation(d, head, 1009, "frame of 2000 > max_frame 1024")
-
-    def test_ping_over_125_bytes_closes_1002(self):
-        d = self.daemon()
-        self.assert_violation(d, frame(OP_PING, b"p" * 126), 1002,
-                              "ping with a 126-byte payload")
-
-    def test_close_reason_not_utf8_closes_1007(self):
-        d = self.daemon()
-        self.assert_violation(d, frame(OP_CLOSE, b"\x03\xe8\xff\xfe"), 1007,
-                              "close frame whose reason is not UTF-8")
-
-    def test_close_with_invalid_code_closes_1002(self):
-        d = self.daemon()
-        self.assert_violation(d, frame(OP_CLOSE, harness.close_payload(1005)),
-                              1002, "close frame carrying code 1005")
-
-    def test_ping_of_125_bytes_gets_pong(self):
-        d = self.daemon()
-        ws = self.raw(d)
-        ws.read_hello()
-        ws.send_frame(OP_PING, b"q" * 125)
-        f = ws.read_frame()
-        self.assertEqual((f.opcode, f.payload), (OP_PONG, b"q" * 125),
-                         "pong to a 125-byte ping")
-
-    def test_ping_gets_pong_with_same_payload(self):
-        d = self.daemon()
-        ws = self.raw(d)
-        ws.read_hello()
-        ws.send_frame(OP_PING, b"are you there?")
-        f = ws.read_frame()
-        self.assertEqual(f.opcode, OP_PONG, "answer to a ping: %r" % f)
-        self.assertEqual(f.payload, b"are you there?",
-                         "pong must echo the ping payload")
-        ws.send_text("PING after")
-        ws.expect("PONG after")
-
-    def test_client_close_is_echoed_with_1000(self):
-        d = self.daemon()
-        ws = self.raw(d)
-        ws.read_hello()
-        ws.send_frame(OP_CLOSE, harness.close_payload(1000, "done"))
-        f = ws.read_frame()
-        self.assertEqual(f.opcode, OP_CLOSE, "answer to a close: %r" % f)
-        code, reason = f.close_info()
-        self.assertEqual(code, 1000, "close echo code: %r" % f)
-        self.assertTrue(reason, "every close carries a reason: %r" % f)
-        rest = ws.s.read_to_eof()
-        self.assertEqual(rest, b"", "data after the close echo")
-
-    def test_fragmented_text_with_ping_between(self):
-        d = self.daemon()
-        ws = self.raw(d)
-        ws.read_hello()
-        ws.send(frame(OP_TEXT, b"PIN", fin=False) +
-                frame(OP_PING, b"mid") +
-                frame(OP_CONT, b"G fr", fin=False) +
-                frame(OP_CONT, b"ag", fin=True))
-        line = ws.read_text()
-        self.assertEqual(line, "PONG frag",
-                         "reassembled 'PIN'+'G fr'+'ag' is 'PING frag'")
-        self.assertEqual(ws.pongs, [b"mid"],
-                         "the ping inside the message must get its pong")
-
-    def test_fragment_split_inside_utf8_character(self):
-        d = self.daemon()
-        ws = self.raw(d)
-        ws.read_hello()
-        token = "caf\u00e9\u20ac".encode("utf-8")	# é and € are multi-byte
-        data = b"PING " + token
-        cut = len(data) - 2				# inside the euro sign
-        ws.send(frame(OP_TEXT, data[:cut], fin=False) +
-                frame(OP_CONT, data[cut:], fin=True))
-        ws.expect("PONG caf\u00e9\u20ac")
-
-    def test_frame_one_byte_per_send(self):
-        d = self.daemon()
-        ws = self.raw(d)
-        ws.read_hello()
-        for b in frame(OP_TEXT, b"PING slowly"):
-            ws.send(bytes([b]))
-        ws.expect("PONG slowly")
-
-    def test_16bit_length_frame(self):
-        d = self.daemon()
-        ws = self.raw(d)
-        ws.read_hello()
-        token = "t" * 300
-        ws.send_frame(OP_TEXT, "PING " + token)
-        ws.expect("PONG " + token)
-
-    def test_trailing_newline_is_ignored(self):
-        d = self.daemon()
-        ws = self.raw(d)
-        ws.read_hello()
-        ws.send_text("PING lf\n")
-        ws.expect("PONG lf")
-        ws.send_text("PING crlf\r\n")
-        ws.expect("PONG crlf")
 
 
 if __name__ == "__main__":
