@@ -1185,8 +1185,10 @@ class WschatTestCase(unittest.IsolatedAsyncioTestCase):
         return c
 
     def raw(self, d, **kw):
+        """A RawWS (RawWS.connect's options) past its HELLO."""
         r = RawWS.connect(d.port, **kw)
         self._raws.append(r)
+        r.read_hello()
         return r
 
     def sock(self, d, **kw):
@@ -1198,7 +1200,6 @@ class WschatTestCase(unittest.IsolatedAsyncioTestCase):
         """A raw client (4 KB receive buffer) named slow that joins channel
         with the message intent; it reads nothing more unless told to."""
         slow = self.raw(d, rcvbuf=4096)
-        slow.read_hello()
         for line in ("NICK slow", "SUB " + channel, "SUBEVENT message"):
             slow.send_text(line)
             slow.expect("CONFIRM " + line)

@@ -219,7 +219,6 @@ class CommandsTest(harness.WschatTestCase):
     async def test_pipelined_nick_switch_applies_in_order(self):
         """Commands after a NICK in the same write run as the new name."""
         ws = self.raw(self.d)
-        ws.read_hello()
         cmds = [("NICK amy", "CONFIRM NICK amy"),
                 ("CREATE amys", "CONFIRM CREATE amys"),
                 ("NICK ben", "CONFIRM NICK ben"),
@@ -366,7 +365,6 @@ class CommandsTest(harness.WschatTestCase):
     async def test_pipelined_replies_in_order(self):
         """50 mixed commands in one TCP write: 50 replies, in order."""
         ws = self.raw(self.d)
-        ws.read_hello()
         cmds = [("NICK piper", re.escape("CONFIRM NICK piper"))]
         i = 0
         while len(cmds) < 50:

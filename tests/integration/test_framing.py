@@ -12,10 +12,8 @@ from harness import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,
 
 class FramingTest(harness.WschatTestCase):
 
-    def assert_violation(self, d, data, code, what, hello=True):
+    def assert_violation(self, d, data, code, what):
         ws = self.raw(d)
-        if hello:
-            ws.read_hello()
         ws.send(data)
         try:
             ws.expect_close(code)
@@ -89,7 +87,6 @@ class FramingTest(harness.WschatTestCase):
     def test_ping_gets_pong_with_same_payload(self):
         d = self.daemon()
         ws = self.raw(d)
-        ws.read_hello()
         ws.send_frame(OP_PING, b"are you there?")
         f = ws.read_frame()
         self.assertEqual(f.opcode, OP_PONG, "answer to a ping: %r" % f)
@@ -101,7 +98,6 @@ class FramingTest(harness.WschatTestCase):
     def test_ping_of_125_bytes_gets_pong(self):
         d = self.daemon()
         ws = self.raw(d)
-        ws.read_hello()
         ws.send_frame(OP_PING, b"q" * 125)
         f = ws.read_frame()
         self.assertEqual((f.opcode, f.payload), (OP_PONG, b"q" * 125),
@@ -110,7 +106,6 @@ class FramingTest(harness.WschatTestCase):
     def test_client_close_is_echoed_with_1000(self):
         d = self.daemon()
         ws = self.raw(d)
-        ws.read_hello()
         ws.send_frame(OP_CLOSE, harness.close_payload(1000, "done"))
         f = ws.read_frame()
         self.assertEqual(f.opcode, OP_CLOSE, "answer to a close: %r" % f)
@@ -125,7 +120,6 @@ class FramingTest(harness.WschatTestCase):
     def test_fragmented_text_with_ping_between(self):
         d = self.daemon()
         ws = self.raw(d)
-        ws.read_hello()
         ws.send(frame(OP_TEXT, b"PIN", fin=False) +
                 frame(OP_PING, b"mid") +
                 frame(OP_CONT, b"G fr", fin=False) +
@@ -139,7 +133,6 @@ class FramingTest(harness.WschatTestCase):
     def test_fragment_split_inside_utf8_character(self):
         d = self.daemon()
         ws = self.raw(d)
-        ws.read_hello()
         token = "caf\u00e9\u20ac".encode("utf-8")	# é and € are multi-byte
         data = b"PING " + token
         cut = len(data) - 2				# inside the euro sign
@@ -150,7 +143,6 @@ class FramingTest(harness.WschatTestCase):
     def test_frame_one_byte_per_send(self):
         d = self.daemon()
         ws = self.raw(d)
-        ws.read_hello()
         for b in frame(OP_TEXT, b"PING slowly"):
             ws.send(bytes([b]))
         ws.expect("PONG slowly")
@@ -158,7 +150,6 @@ class FramingTest(harness.WschatTestCase):
     def test_16bit_length_frame(self):
         d = self.daemon()
         ws = self.raw(d)
-        ws.read_hello()
         token = "t" * 300
         ws.send_frame(OP_TEXT, "PING " + token)
         ws.expect("PONG " + token)
@@ -166,7 +157,6 @@ class FramingTest(harness.WschatTestCase):
     def test_trailing_newline_is_ignored(self):
         d = self.daemon()
         ws = self.raw(d)
-        ws.read_hello()
         ws.send_text("PING lf\n")
         ws.expect("PONG lf")
         ws.send_text("PING crlf\r\n")

@@ -20,7 +20,6 @@ class LimitsTest(harness.WschatTestCase):
     async def test_burst_gets_ratelimited(self):
         d = self.daemon(**self.RATE)
         ws = self.raw(d)
-        ws.read_hello()
         ws.send(b"".join(frame(OP_TEXT, "PING b%d" % i) for i in range(7)))
         replies = [ws.read_text() for _ in range(7)]
         for i, r in enumerate(replies):
@@ -40,7 +39,6 @@ class LimitsTest(harness.WschatTestCase):
     async def test_continued_abuse_closes_1008(self):
         d = self.daemon(**self.RATE)
         ws = self.raw(d)
-        ws.read_hello()
         ws.send(b"".join(frame(OP_TEXT, "PING a%d" % i) for i in range(30)))
         replies = []
         try:
@@ -65,7 +63,6 @@ class LimitsTest(harness.WschatTestCase):
     async def test_rate_limit_is_per_connection(self):
         d = self.daemon(**self.RATE)
         ws = self.raw(d)
-        ws.read_hello()
         ws.send(b"".join(frame(OP_TEXT, "PING x%d" % i) for i in range(7)))
         for _ in range(7):
             ws.read_text()
@@ -161,7 +158,6 @@ class LimitsTest(harness.WschatTestCase):
     async def test_message_over_max_message_closes_1009(self):
         d = self.daemon(max_frame=1024, max_message=4096)
         ws = self.raw(d)
-        ws.read_hello()
         chunk = b"x" * 1000
         # Four fragments (4000 bytes) fit; the fifth's header says 1000
         # more. Its payload is not sent: the server judges by the header.
@@ -174,7 +170,6 @@ class LimitsTest(harness.WschatTestCase):
     async def test_message_at_max_message_is_accepted(self):
         d = self.daemon(max_frame=1024, max_message=4096, max_line=4096)
         ws = self.raw(d)
-        ws.read_hello()
         token = b"y" * (4096 - 5)
         data = b"PING " + token
         ws.send(b"".join(frame(OP_TEXT if i == 0 else OP_CONT,
@@ -187,7 +182,6 @@ class LimitsTest(harness.WschatTestCase):
         1007; the server keeps serving."""
         d = self.daemon()
         ws = self.raw(d)
-        ws.read_hello()
         ws.send(data)
         ws.expect_close(1007)
         await self.assert_alive(d)
@@ -214,7 +208,6 @@ class LimitsTest(harness.WschatTestCase):
     async def test_silent_client_is_pinged_then_closed_1008(self):
         d = self.daemon(ping_interval=1, ping_timeout=2)
         ws = self.raw(d)
-        ws.read_hello()
         f = ws.read_frame()
         self.assertEqual(f.opcode, OP_PING,
                          "a silent client is pinged after ping_interval: %r"
@@ -230,7 +223,6 @@ class LimitsTest(harness.WschatTestCase):
         # after HELLO is the keepalive ping at ping_interval (2 s), not EOF.
         d = self.daemon(handshake_timeout=1, ping_interval=2, ping_timeout=30)
         ws = self.raw(d)
-        ws.read_hello()
         ws.send_text("PING first")	# one command, then only listening
         ws.expect("PONG first")
         f = ws.read_frame()
@@ -244,7 +236,6 @@ class LimitsTest(harness.WschatTestCase):
     async def test_client_answering_pings_stays(self):
         d = self.daemon(ping_interval=1, ping_timeout=2)
         ws = self.raw(d)
-        ws.read_hello()
         for _ in range(3):
             f = ws.read_frame()
             self.assertEqual(f.opcode, OP_PING, "expected a ping: %r" % f)

@@ -47,7 +47,6 @@ class ShutdownTest(harness.WschatTestCase):
     def test_exit_with_unresponsive_client_within_shutdown_timeout(self):
         d = self.daemon(shutdown_timeout=2)
         ws = self.raw(d)		# never answers the close
-        ws.read_hello()
         started = time.monotonic()
         d.send_signal(signal.SIGTERM)
         rc = d.wait(2 + MARGIN)
@@ -60,7 +59,6 @@ class ShutdownTest(harness.WschatTestCase):
     def test_shutdown_timeout_0_exits_at_once(self):
         d = self.daemon(shutdown_timeout=0)
         ws = self.raw(d)
-        ws.read_hello()
         d.send_signal(signal.SIGTERM)
         self.assertEqual(d.wait(MARGIN), 0, "exit status")
         ws.expect_close(1001, reply=False)
@@ -68,7 +66,6 @@ class ShutdownTest(harness.WschatTestCase):
     def test_no_new_connection_during_shutdown(self):
         d = self.daemon(shutdown_timeout=5)
         lingerer = self.raw(d)		# never answers: the shutdown waits
-        lingerer.read_hello()
         d.send_signal(signal.SIGTERM)
         # Once the 1001 is out the server is shutting down.
         lingerer.expect_close(1001, reply=False, expect_eof=False)
@@ -108,7 +105,6 @@ class ShutdownTest(harness.WschatTestCase):
 
         # Something that must log: a connection failing the protocol.
         ws = self.raw(d)
-        ws.read_hello()
         ws.send(frame(OP_TEXT, b"", mask=False))
         ws.expect_close(1002)
         harness.wait_for(lambda: os.path.getsize(log) > 0,
