@@ -1191,6 +1191,20 @@ class WschatTestCase(unittest.IsolatedAsyncioTestCase):
         r.read_hello()
         return r
 
+    def assert_closes(self, d, data, code, what=None):
+        """A new raw WebSocket sends data (bytes of frames) and must be
+        closed with code and a reason (RawWS.expect_close); returns the
+        reason. what names the case in the failure."""
+        ws = self.raw(d)
+        ws.send(data)
+        try:
+            reason, _ = ws.expect_close(code)
+        except AssertionError as e:
+            if what is None:
+                raise
+            raise AssertionError("%s: %s" % (what, e)) from None
+        return reason
+
     def sock(self, d, **kw):
         s = Sock(d.port, **kw)
         self._raws.append(s)

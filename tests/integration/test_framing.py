@@ -12,75 +12,67 @@ from harness import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,
 
 class FramingTest(harness.WschatTestCase):
 
-    def assert_violation(self, d, data, code, what):
-        ws = self.raw(d)
-        ws.send(data)
-        try:
-            ws.expect_close(code)
-        except AssertionError as e:
-            raise AssertionError("%s: %s" % (what, e))
-
     # --- violations and their close codes ------------------------------------
 
     def test_unmasked_frame_closes_1002(self):
         d = self.daemon()
-        self.assert_violation(d, frame(OP_TEXT, b"", mask=False), 1002,
-                              "unmasked text frame")
+        self.assert_closes(d, frame(OP_TEXT, b"", mask=False), 1002,
+                           "unmasked text frame")
 
     def test_rsv1_bit_closes_1002(self):
         d = self.daemon()
-        self.assert_violation(d, frame(OP_TEXT, b"PING x", rsv=4), 1002,
-                              "RSV1 set without an extension")
+        self.assert_closes(d, frame(OP_TEXT, b"PING x", rsv=4), 1002,
+                           "RSV1 set without an extension")
 
     def test_reserved_data_opcode_closes_1002(self):
         d = self.daemon()
-        self.assert_violation(d, frame(0x3, b"x"), 1002, "opcode 0x3")
+        self.assert_closes(d, frame(0x3, b"x"), 1002, "opcode 0x3")
 
     def test_reserved_control_opcode_closes_1002(self):
         d = self.daemon()
-        self.assert_violation(d, frame(0xB, b"x"), 1002, "opcode 0xB")
+        self.assert_closes(d, frame(0xB, b"x"), 1002, "opcode 0xB")
 
     def test_continuation_without_message_closes_1002(self):
         d = self.daemon()
-        self.assert_violation(d, frame(OP_CONT, b"PING"), 1002,
-                              "continuation frame with no message open")
+        self.assert_closes(d, frame(OP_CONT, b"PING"), 1002,
+                           "continuation frame with no message open")
 
     def test_fragmented_ping_closes_1002(self):
         d = self.daemon()
-        self.assert_violation(d, frame(OP_PING, b"x", fin=False), 1002,
-                              "ping with FIN clear")
+        self.assert_closes(d, frame(OP_PING, b"x", fin=False), 1002,
+                           "ping with FIN clear")
 
     def test_ping_over_125_bytes_closes_1002(self):
         d = self.daemon()
-        self.assert_violation(d, frame(OP_PING, b"p" * 126), 1002,
-                              "ping with a 126-byte payload")
+        self.assert_closes(d, frame(OP_PING, b"p" * 126), 1002,
+                           "ping with a 126-byte payload")
 
     def test_close_with_invalid_code_closes_1002(self):
         d = self.daemon()
-        self.assert_violation(d, frame(OP_CLOSE, harness.close_payload(1005)),
-                              1002, "close frame carrying code 1005")
+        self.assert_closes(d, frame(OP_CLOSE, harness.close_payload(1005)),
+                           1002, "close frame carrying code 1005")
 
     def test_binary_message_closes_1003(self):
         d = self.daemon()
-        self.assert_violation(d, frame(OP_BINARY, b"PING x"), 1003,
-                              "binary message")
+        self.assert_closes(d, frame(OP_BINARY, b"PING x"), 1003,
+                           "binary message")
 
     def test_invalid_utf8_text_closes_1007(self):
         d = self.daemon()
-        self.assert_violation(d, frame(OP_TEXT, b"PING \xff\xfe"), 1007,
-                              "text message that is not UTF-8")
+        self.assert_closes(d, frame(OP_TEXT, b"PING \xff\xfe"), 1007,
+                           "text message that is not UTF-8")
 
     def test_close_reason_not_utf8_closes_1007(self):
         d = self.daemon()
-        self.assert_violation(d, frame(OP_CLOSE, b"\x03\xe8\xff\xfe"), 1007,
-                              "close frame whose reason is not UTF-8")
+        self.assert_closes(d, frame(OP_CLOSE, b"\x03\xe8\xff\xfe"), 1007,
+                           "close frame whose reason is not UTF-8")
 
     def test_frame_over_max_frame_closes_1009(self):
         d = self.daemon(max_frame=1024)
         # Only the header: the server must judge the frame by its length
         # field, before the payload arrives.
         head = frame(OP_TEXT, b"", length=2000)
-        self.assert_violation(d, head, 1009, "frame of 2000 > max_frame 1024")
+        self.assert_closes(d, head, 1009, "frame of 2000 > max_frame 1024")
 
     # --- control frames ------------------------------------------------------
 

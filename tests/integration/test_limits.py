@@ -157,14 +157,12 @@ class LimitsTest(harness.WschatTestCase):
 
     async def test_message_over_max_message_closes_1009(self):
         d = self.daemon(max_frame=1024, max_message=4096)
-        ws = self.raw(d)
         chunk = b"x" * 1000
         # Four fragments (4000 bytes) fit; the fifth's header says 1000
         # more. Its payload is not sent: the server judges by the header.
-        ws.send(frame(OP_TEXT, b"PING " + chunk[5:], fin=False) +
-                frame(OP_CONT, chunk, fin=False) * 3 +
-                frame(OP_CONT, b"", fin=True, length=1000))
-        ws.expect_close(1009)
+        self.assert_closes(d, frame(OP_TEXT, b"PING " + chunk[5:], fin=False) +
+                           frame(OP_CONT, chunk, fin=False) * 3 +
+                           frame(OP_CONT, b"", fin=True, length=1000), 1009)
         await self.assert_alive(d)
 
     async def test_message_at_max_message_is_accepted(self):
@@ -177,31 +175,31 @@ class LimitsTest(harness.WschatTestCase):
                          for i in range(0, len(data), 1024)))
         ws.expect("PONG " + token.decode())
 
-    async def assert_closes_1007(self, data):
-        """Bytes data (frames) with invalid UTF-8 close the connection with
-        1007; the server keeps serving."""
+    async def test_invalid_utf8_closes_1007(self):
         d = self.daemon()
-        ws = self.raw(d)
-        ws.send(data)
-        ws.expect_close(1007)
+        self.assert_closes(d, frame(OP_TEXT, b"MSG x \xc3\x28"), 1007)
         await self.assert_alive(d)
 
-    async def test_invalid_utf8_closes_1007(self):
-        await self.assert_closes_1007(frame(OP_TEXT, b"MSG x \xc3\x28"))
-
     async def test_invalid_utf8_across_fragments_closes_1007(self):
-        await self.assert_closes_1007(
-            frame(OP_TEXT, b"PING \xe2\x82", fin=False) +
-            frame(OP_CONT, b"\x28", fin=True))
+        d = self.daemon()
+        self.assert_closes(d, frame(OP_TEXT, b"PING \xe2\x82", fin=False) +
+                           frame(OP_CONT, b"\x28", fin=True), 1007)
+        await self.assert_alive(d)
 
     async def test_truncated_utf8_closes_1007(self):
-        await self.assert_closes_1007(frame(OP_TEXT, b"PING \xe2\x82"))
+        d = self.daemon()
+        self.assert_closes(d, frame(OP_TEXT, b"PING \xe2\x82"), 1007)
+        await self.assert_alive(d)
 
     async def test_utf8_surrogate_closes_1007(self):
-        await self.assert_closes_1007(frame(OP_TEXT, b"PING \xed\xa0\x80"))
+        d = self.daemon()
+        self.assert_closes(d, frame(OP_TEXT, b"PING \xed\xa0\x80"), 1007)
+        await self.assert_alive(d)
 
     async def test_overlong_utf8_closes_1007(self):
-        await self.assert_closes_1007(frame(OP_TEXT, b"PING \xc0\xaf"))
+        d = self.daemon()
+        self.assert_closes(d, frame(OP_TEXT, b"PING \xc0\xaf"), 1007)
+        await self.assert_alive(d)
 
     # --- keepalive and handshake timeout --------------------------------------
 

@@ -104,9 +104,7 @@ class ShutdownTest(harness.WschatTestCase):
         old_size = os.path.getsize(rotated)
 
         # Something that must log: a connection failing the protocol.
-        ws = self.raw(d)
-        ws.send(frame(OP_TEXT, b"", mask=False))
-        ws.expect_close(1002)
+        self.assert_closes(d, frame(OP_TEXT, b"", mask=False), 1002)
         harness.wait_for(lambda: os.path.getsize(log) > 0,
                          what="a log line in the reopened log file")
         self.assertEqual(os.path.getsize(rotated), old_size,
