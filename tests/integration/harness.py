@@ -664,6 +664,10 @@ class RawWS:
     def send_text(self, line):
         self.send_frame(OP_TEXT, line.encode("utf-8"))
 
+    def send_lines(self, lines):
+        """One text message per line, all in one write (pipelined)."""
+        self.s.sendall(b"".join(frame(OP_TEXT, line) for line in lines))
+
     def read_frame(self, timeout=TIMEOUT):
         deadline = time.monotonic() + timeout
         b0, b1 = self.s.read_exact(2, deadline, "a frame header")

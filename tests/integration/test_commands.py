@@ -7,7 +7,6 @@ syntax and reply ordering, as docs/PROTOCOL.md ("Lines", "Greeting",
 import re
 
 import harness
-from harness import OP_TEXT, frame
 
 SEQ = r"(0|[1-9][0-9]*)"
 
@@ -227,7 +226,7 @@ class CommandsTest(harness.WschatTestCase):
                 ("NICK amy", "CONFIRM NICK amy"),
                 ("LSSUBS", "LSSUBS 0"),
                 ("DELETE amys", "CONFIRM DELETE amys")]
-        ws.send(b"".join(frame(OP_TEXT, c) for c, _ in cmds))
+        ws.send_lines(c for c, _ in cmds)
         for line, want in cmds:
             got = ws.read_text()
             ok = got.startswith(want) if want.endswith(" ") else got == want
@@ -382,7 +381,7 @@ class CommandsTest(harness.WschatTestCase):
             cmds += group
             i += 1
         cmds = cmds[:50]
-        ws.send(b"".join(frame(OP_TEXT, c) for c, _ in cmds))
+        ws.send_lines(c for c, _ in cmds)
         seqs = []
         for n, (line, pattern) in enumerate(cmds):
             got = ws.read_text()

@@ -20,7 +20,7 @@ class LimitsTest(harness.WschatTestCase):
     async def test_burst_gets_ratelimited(self):
         d = self.daemon(**self.RATE)
         ws = self.raw(d)
-        ws.send(b"".join(frame(OP_TEXT, "PING b%d" % i) for i in range(7)))
+        ws.send_lines("PING b%d" % i for i in range(7))
         replies = [ws.read_text() for _ in range(7)]
         for i, r in enumerate(replies):
             self.assertTrue(r == "PONG b%d" % i or
@@ -39,7 +39,7 @@ class LimitsTest(harness.WschatTestCase):
     async def test_continued_abuse_closes_1008(self):
         d = self.daemon(**self.RATE)
         ws = self.raw(d)
-        ws.send(b"".join(frame(OP_TEXT, "PING a%d" % i) for i in range(30)))
+        ws.send_lines("PING a%d" % i for i in range(30))
         replies = []
         try:
             while True:
@@ -63,7 +63,7 @@ class LimitsTest(harness.WschatTestCase):
     async def test_rate_limit_is_per_connection(self):
         d = self.daemon(**self.RATE)
         ws = self.raw(d)
-        ws.send(b"".join(frame(OP_TEXT, "PING x%d" % i) for i in range(7)))
+        ws.send_lines("PING x%d" % i for i in range(7))
         for _ in range(7):
             ws.read_text()
         other = await self.client(d)
