@@ -810,18 +810,19 @@ class ClientClosed(AssertionError):
 
 
 class Client:
-    """A websockets connection speaking the wschat line protocol."""
+    """A websockets connection speaking the wschat line protocol. Every
+    wait defaults to the timeout it was connected with."""
 
     _count = 0
 
-    def __init__(self, ws, hello, name):
+    def __init__(self, ws, hello, name, timeout):
         self.ws = ws
         self.hello = hello
         self.name = name
+        self.timeout = timeout
         m = HELLO_RE.match(hello)
         self.version, self.epoch, self.head = \
             m.group(1), m.group(2), int(m.group(3))
-        self.username = None
         self.last_sent = None
 
     @classmethod
@@ -852,17 +853,18 @@ class Client:
             await ws.close()
             raise AssertionError("%s: first message is not 'HELLO wschatd/<ver>"
                                  " <epoch> <seq>': %r" % (name, hello))
-        return cls(ws, hello, name)
+        return cls(ws, hello, name, timeout)
 
     async def send(self, line):
         self.last_sent = line
         try:
-            await asyncio.wait_for(self.ws.send(line), TIMEOUT)
+            await asyncio.wait_for(self.ws.send(line), self.timeout)
         except asyncio.TimeoutError:
             raise AssertionError("%s: send of %r blocked for %.1fs"
-                                 % (self.name, line[:80], TIMEOUT))
+                                 % (self.name, line[:80], self.timeout))
 
-    async def recv(self, timeout=TIMEOUT, what="a message"):
+    async def recv(self, timeout=None, what="a message"):
+        timeout = self.timeout if timeout is None else timeout
         try:
             msg = await asyncio.wait_for(self.ws.recv(), timeout)
         except asyncio.TimeoutError:
@@ -876,14 +878,14 @@ class Client:
                                  % (self.name, msg[:100]))
         return msg
 
-    async def expect(self, line, timeout=TIMEOUT):
+    async def expect(self, line, timeout=None):
         got = await self.recv(timeout, what=repr(line))
         if got != line:
             raise AssertionError("%s: expected %r, got %r (last sent: %r)"
                                  % (self.name, line, got, self.last_sent))
         return got
 
-    async def expect_prefix(self, prefix, timeout=TIMEOUT):
+    async def expect_prefix(self, prefix, timeout=None):
         got = await self.recv(timeout, what="a line starting with %r" % prefix)
         if not got.startswith(prefix):
             raise AssertionError("%s: expected a line starting with %r, got %r"
@@ -891,7 +893,7 @@ class Client:
                                  % (self.name, prefix, got, self.last_sent))
         return got
 
-    async def expect_match(self, pattern, timeout=TIMEOUT):
+    async def expect_match(self, pattern, timeout=None):
         got = await self.recv(timeout, what="a line matching %r" % pattern)
         m = re.fullmatch(pattern, got)
         if not m:
@@ -900,20 +902,16 @@ class Client:
                                  % (self.name, pattern, got, self.last_sent))
         return m
 
-    async def cmd(self, line, reply, timeout=TIMEOUT):
+    async def cmd(self, line, reply, timeout=None):
         """Send a command and expect exactly this reply."""
         await self.send(line)
         return await self.expect(reply, timeout)
 
-    async def cmd_prefix(self, line, prefix, timeout=TIMEOUT):
+    async def cmd_prefix(self, line, prefix, timeout=None):
         await self.send(line)
         return await self.expect_prefix(prefix, timeout)
 
-    async def nick(self, name):
-        await self.cmd("NICK " + name, "CONFIRM NICK " + name)
-        self.username = name
-
-    async def expect_event(self, type_, action, resource, timeout=TIMEOUT):
+    async def expect_event(self, type_, action, resource, timeout=None):
         """Expect 'EVENT type action resource {json}'; returns the object."""
         line = await self.recv(timeout, what="EVENT %s %s %s"
                                % (type_, action, resource))
@@ -934,9 +932,10 @@ class Client:
             raise AssertionError("%s: expected nothing before 'PONG %s', got %r"
                                  % (self.name, token, got))
 
-    async def expect_closed(self, code, timeout=TIMEOUT, allow_messages=False):
+    async def expect_closed(self, code, timeout=None, allow_messages=False):
         """Wait for the server to close with code and a non-empty reason.
         Returns (reason, messages received before the close)."""
+        timeout = self.timeout if timeout is None else timeout
         msgs = []
         deadline = time.monotonic() + timeout
         while True:
@@ -963,13 +962,14 @@ class Client:
 
     async def close(self):
         try:
-            await asyncio.wait_for(self.ws.close(), TIMEOUT)
+            await asyncio.wait_for(self.ws.close(), self.timeout)
         except (asyncio.TimeoutError, OSError,
                 websockets.exceptions.WebSocketException):
             pass
 
-    async def wait_closed(self, timeout=TIMEOUT):
+    async def wait_closed(self, timeout=None):
         """Close and wait until the TCP connection is gone."""
+        timeout = self.timeout if timeout is None else timeout
         await self.close()
         try:
             await asyncio.wait_for(self.ws.wait_closed(), timeout)
@@ -1181,11 +1181,17 @@ class WschatTestCase(unittest.IsolatedAsyncioTestCase):
             d.kill()
             d.cleanup()
 
-    async def client(self, d, nick=None, name=None, **kw):
+    async def client(self, d, nick=None, intents=(), name=None, **kw):
+        """A Client of d (its waits default to d's timeout) named nick, if
+        given, holding these intents; name labels it in failures (default:
+        nick). Each NICK and SUBEVENT must be confirmed by the next line."""
+        kw.setdefault("timeout", d.timeout)
         c = await Client.connect(d.url, name=name or nick, **kw)
         self._clients.append(c)
         if nick is not None:
-            await c.nick(nick)
+            await c.cmd("NICK " + nick, "CONFIRM NICK " + nick)
+        for i in intents:
+            await c.cmd("SUBEVENT " + i, "CONFIRM SUBEVENT " + i)
         return c
 
     def raw(self, d, **kw):
@@ -1239,21 +1245,12 @@ class WschatTestCase(unittest.IsolatedAsyncioTestCase):
 class JournalTestCase(WschatTestCase):
     """For tests of the journal behind the wire: daemons they can restart
     on the same database, with no rate limit or pings in the way, and
-    clients whose replies may come after events."""
+    longer waits (SLOW_TIMEOUT) for them and their clients."""
 
     def server(self, overrides=None, start=True):
         settings = {"rate_limit": 0, "ping_interval": 0}
         settings.update(overrides or {})
         return self.new_daemon(settings, start, SLOW_TIMEOUT)
-
-    async def connect(self, d, nick=None, intents=(), name=None):
-        """A client, named nick (if given) with these intents."""
-        c = await self.client(d, name=name or nick, timeout=SLOW_TIMEOUT)
-        if nick is not None:
-            await command(c, "NICK " + nick, "CONFIRM NICK " + nick)
-        for i in intents:
-            await command(c, "SUBEVENT " + i, "CONFIRM SUBEVENT " + i)
-        return c
 
 
 def main(daemon_required=False):

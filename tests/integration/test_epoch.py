@@ -95,14 +95,14 @@ class EpochTest(JournalTestCase):
     async def reconnect(self, srv, nick, resume):
         """NICK, every SUBEVENT and the RESUME in one write, as a client
         coming back does; returns the connection after the confirmations."""
-        c = await self.client(srv, name=nick + "-back", timeout=TIMEOUT)
+        c = await self.client(srv, name=nick + "-back")
         cmds = ["NICK " + nick] + ["SUBEVENT " + i for i in ALL_INTENTS] + \
             [resume]
         await asyncio.wait_for(asyncio.gather(
             *[c.ws.send(line) for line in cmds]), TIMEOUT)
-        await c.expect("CONFIRM NICK " + nick, TIMEOUT)
+        await c.expect("CONFIRM NICK " + nick)
         for i in ALL_INTENTS:
-            await c.expect("CONFIRM SUBEVENT " + i, TIMEOUT)
+            await c.expect("CONFIRM SUBEVENT " + i)
         return c
 
     async def replay(self, c, what):
@@ -125,10 +125,10 @@ class EpochTest(JournalTestCase):
     async def chat(self, srv, nmsgs):
         """olga makes channel a and talks; rita, in a with every intent,
         sees it all. Returns (olga, rita, rita's events)."""
-        olga = await self.connect(srv, "olga")
+        olga = await self.client(srv, "olga")
         await command(olga, "CREATE a", "CONFIRM CREATE a")
         await command(olga, "SUB a", "CONFIRM SUB a")
-        rita = await self.connect(srv, "rita", ALL_INTENTS)
+        rita = await self.client(srv, "rita", ALL_INTENTS)
         seen = []
         await command(rita, "SUB a", "CONFIRM SUB a", seen)
         await self.talk(olga, nmsgs, "m")
@@ -180,7 +180,7 @@ class EpochTest(JournalTestCase):
         db = DB(self, srv.db)
         self.assertEqual(db.one("SELECT value FROM meta WHERE key = 'epoch'"),
                          new)
-        olga = await self.connect(srv, "olga")
+        olga = await self.client(srv, "olga")
         self.assertEqual((olga.epoch, olga.head), (new, kept),
                          "HELLO after the power loss: %r" % olga.hello)
         # Seqs go on from the head: the lost ones number other events now,
@@ -236,7 +236,7 @@ class EpochTest(JournalTestCase):
         m = await srv.wait_log_async(
             r"new epoch ([0-9a-f]{16}) \(was %s\): the database is a copy "
             r"made by wschatctl backup" % epoch, since=mark)
-        olga = await self.connect(srv, "olga")
+        olga = await self.client(srv, "olga")
         self.assertEqual((olga.epoch, olga.head), (m.group(1), kept))
         await self.talk(olga, 4, "again")
         F = await self.reconnect(srv, "rita", "RESUME %d %s" % (cursor, epoch))
@@ -247,7 +247,7 @@ class EpochTest(JournalTestCase):
         """A run_state this wschatd does not know counts as a loss, and
         wschatctl check reports it."""
         srv = self.server()
-        c = await self.connect(srv, "olga")
+        c = await self.client(srv, "olga")
         await command(c, "CREATE a", "CONFIRM CREATE a")
         epoch = c.epoch
         await c.close()
@@ -262,7 +262,7 @@ class EpochTest(JournalTestCase):
         m = await srv.wait_log_async(
             r"new epoch ([0-9a-f]{16}) \(was %s\): meta run_state is "
             r"'paused'" % epoch, since=mark)
-        c = await self.connect(srv, name="hello")
+        c = await self.client(srv, name="hello")
         self.assertEqual((c.epoch, c.head), (m.group(1), 1))
         r = ctl(srv.db, "check")
         if r is not None:
@@ -296,7 +296,7 @@ class EpochTest(JournalTestCase):
 
             await srv.start_async()
             await srv.wait_log_async(r"applied migration 0002-run-state")
-            c = await self.connect(srv, name="hello")
+            c = await self.client(srv, name="hello")
             self.assertEqual(c.head, events)
             if events:
                 await srv.wait_log_async(

@@ -89,9 +89,9 @@ class JournalTest(JournalTestCase):
     async def test_events_match_journal(self):
         srv = self.server()
         db = DB(self, srv.db)
-        watcher = await self.connect(srv, "watcher", ALL_INTENTS)
-        alice = await self.connect(srv, "alice")
-        bob = await self.connect(srv, "bob")
+        watcher = await self.client(srv, "watcher", ALL_INTENTS)
+        alice = await self.client(srv, "alice")
+        bob = await self.client(srv, "bob")
         texts = {}
         steps = [
             (alice, "CREATE general", "CONFIRM CREATE general"),
@@ -165,7 +165,7 @@ class JournalTest(JournalTestCase):
     async def test_hello_head_and_epoch_survive_restart(self):
         srv = self.server()
         db = DB(self, srv.db)
-        c = await self.connect(srv, "hank")
+        c = await self.client(srv, "hank")
         self.assertEqual(c.head, 0, "a new journal's HELLO head is not 0: %r"
                          % c.hello)
         self.assertEqual(c.epoch, db.one("SELECT value FROM meta WHERE "
@@ -178,7 +178,7 @@ class JournalTest(JournalTestCase):
                           re.compile(r"CONFIRM MSG h1 \d+"))
         head = db.head()
         self.assertEqual(head, 7)
-        c2 = await self.connect(srv, name="hello-check")
+        c2 = await self.client(srv, name="hello-check")
         self.assertEqual(c2.head, head, "HELLO head %d, journal max(seq) %d"
                          % (c2.head, head))
         self.assertEqual(c2.epoch, c.epoch)
@@ -188,7 +188,7 @@ class JournalTest(JournalTestCase):
 
         await srv.stop_async()
         await srv.start_async()
-        c3 = await self.connect(srv, name="after-restart")
+        c3 = await self.client(srv, name="after-restart")
         self.assertEqual((c3.epoch, c3.head), (epoch, head),
                          "HELLO after a restart on the same db: %r" % c3.hello)
         await command(c3, "NICK hank", "CONFIRM NICK hank")
@@ -202,14 +202,14 @@ class JournalTest(JournalTestCase):
         await command(c3, "CREATE h2", "CONFIRM CREATE h2")
         self.assertEqual(db.head(), head + 2)
         self.assertEqual(db.one("SELECT count(*) FROM events"), head + 2)
-        c4 = await self.connect(srv, name="hello-check2")
+        c4 = await self.client(srv, name="hello-check2")
         self.assertEqual(c4.head, head + 2)
 
     async def test_new_database_new_epoch(self):
         a = self.server()
         b = self.server()
-        ca = await self.connect(a, name="a")
-        cb = await self.connect(b, name="b")
+        ca = await self.client(a, name="a")
+        cb = await self.client(b, name="b")
         self.assertRegex(ca.epoch, r"^[0-9a-f]+$")
         self.assertNotEqual(ca.epoch, cb.epoch,
                             "two new databases have the same epoch")
@@ -226,7 +226,7 @@ class JournalTest(JournalTestCase):
             except FileNotFoundError:
                 pass
         await a.start_async()
-        cc = await self.connect(a, name="c")
+        cc = await self.client(a, name="c")
         self.assertNotEqual(cc.epoch, ca.epoch,
                             "a recreated database kept the old epoch")
         self.assertEqual(cc.head, 0)
@@ -236,8 +236,8 @@ class JournalTest(JournalTestCase):
     async def test_confirm_after_commit(self):
         srv = self.server()
         db = DB(self, srv.db)
-        c = await self.connect(srv, "carl")
-        other = await self.connect(srv, "other")
+        c = await self.client(srv, "carl")
+        other = await self.client(srv, "other")
         # Another client keeps the writer busy so batches group up.
         busy_stop = asyncio.Event()
 
@@ -290,12 +290,12 @@ class JournalTest(JournalTestCase):
     async def test_crash_loses_nothing_seen(self):
         srv = self.server()
         db = DB(self, srv.db)
-        pub = await self.connect(srv, "pub")
+        pub = await self.client(srv, "pub")
         await command(pub, "CREATE room", "CONFIRM CREATE room")
         await command(pub, "SUB room", "CONFIRM SUB room")
         subs = {}
         for name in ("s1", "s2"):
-            c = await self.connect(srv, name, ALL_INTENTS)
+            c = await self.client(srv, name, ALL_INTENTS)
             await command(c, "SUB room", "CONFIRM SUB room")
             subs[name] = c
         for c in subs.values():
@@ -365,7 +365,7 @@ class JournalTest(JournalTestCase):
 
         # Restart on the same database.
         await srv.start_async()
-        hello = await self.connect(srv, name="hello-after-crash")
+        hello = await self.client(srv, name="hello-after-crash")
         self.assertEqual(hello.epoch, epoch)
         head = db.head()
         self.assertEqual(hello.head, head, "HELLO head %d, journal max(seq) %d"
@@ -400,13 +400,13 @@ class JournalTest(JournalTestCase):
         # Resume each subscriber from its last seen seq: exact replay.
         for name, lines in received.items():
             last = seq_of(lines[-1])
-            c = await self.client(srv, name=name + "-resumed", timeout=TIMEOUT)
+            c = await self.client(srv, name=name + "-resumed")
             for line in ["NICK " + name] + ["SUBEVENT " + i for i in ALL_INTENTS] \
                     + ["RESUME %d %s" % (last, epoch)]:
                 await c.send(line)
-            await c.expect("CONFIRM NICK " + name, TIMEOUT)
+            await c.expect("CONFIRM NICK " + name)
             for i in ALL_INTENTS:
-                await c.expect("CONFIRM SUBEVENT " + i, TIMEOUT)
+                await c.expect("CONFIRM SUBEVENT " + i)
             got = await read_until(c, lambda l: not l.startswith("EVENT "),
                                    "RESUMED")
             self.assertEqual(got[-1], "RESUMED %d %d" % (head, len(got) - 1),
@@ -417,7 +417,7 @@ class JournalTest(JournalTestCase):
             subs[name] = c
 
         # New events continue from head+1 without gaps.
-        pub2 = await self.connect(srv, "pub")
+        pub2 = await self.client(srv, "pub")
         for i in range(20):
             await command(pub2, "MSG room after %d" % i,
                           "CONFIRM MSG room %d" % (head + 1 + i))
@@ -437,7 +437,7 @@ class JournalTest(JournalTestCase):
     # -- failed journal writes -----------------------------------------------
 
     async def fault_client(self, srv, user, ch1, ch2, nmsgs):
-        c = await self.client(srv, name=user, timeout=TIMEOUT)
+        c = await self.client(srv, name=user)
         cmds = ["NICK " + user] + ["SUBEVENT " + i for i in ALL_INTENTS] + \
             ["CREATE " + ch1, "SUB " + ch1] + \
             ["MSG %s hello-%s-%d" % (ch1, user, i) for i in range(nmsgs)] + \
@@ -622,7 +622,7 @@ class JournalTest(JournalTestCase):
                       % os.environ.get("WSCHATCTL"))
         srv = self.server()
         db = DB(self, srv.db)
-        c = await self.connect(srv, "admin")
+        c = await self.client(srv, "admin")
         await command(c, "CREATE ops", "CONFIRM CREATE ops")
         await command(c, "SUB ops", "CONFIRM SUB ops")
         texts = ["ctl message %d" % i for i in range(8)]

@@ -113,7 +113,7 @@ class ResumeTest(JournalTestCase):
     async def leave(self, c):
         """Close c and wait until its TCP connection is gone, so the server
         has let go of its name."""
-        await c.wait_closed(TIMEOUT)
+        await c.wait_closed()
 
     async def reconnect(self, srv, nick, intents, resume, name=None,
                         rcvbuf=None):
@@ -131,16 +131,16 @@ class ResumeTest(JournalTestCase):
             sock.connect(("127.0.0.1", srv.port))
             sock.setblocking(False)
             kw["sock"] = sock
-        c = await self.client(srv, name=name or nick, timeout=TIMEOUT, **kw)
+        c = await self.client(srv, name=name or nick, **kw)
         cmds = ["NICK " + nick] + ["SUBEVENT " + i for i in intents]
         if resume is not None:
             cmds.append(resume)
         await asyncio.wait_for(asyncio.gather(
             *[c.ws.send(line) for line in cmds]), TIMEOUT)
         c.last_sent = resume
-        await c.expect("CONFIRM NICK " + nick, TIMEOUT)
+        await c.expect("CONFIRM NICK " + nick)
         for i in intents:
-            await c.expect("CONFIRM SUBEVENT " + i, TIMEOUT)
+            await c.expect("CONFIRM SUBEVENT " + i)
         return c
 
     async def read_snapshot(self, c, what):
@@ -193,19 +193,19 @@ class ResumeTest(JournalTestCase):
         twin, stays online with rita's intents and memberships throughout.
         Returns a dict describing it."""
         s = {"events_T": [], "events_M": []}
-        olga = await self.connect(srv, "olga")
-        uma = await self.connect(srv, "uma")
+        olga = await self.client(srv, "olga")
+        uma = await self.client(srv, "uma")
         for ch in ("a", "b", "c", "d", "x"):
             await command(olga, "CREATE " + ch, "CONFIRM CREATE " + ch)
             await command(olga, "SUB " + ch, "CONFIRM SUB " + ch)
         if pete:
-            s["pete"] = await self.connect(srv, "pete")
+            s["pete"] = await self.client(srv, "pete")
             await command(s["pete"], "SUB a", "CONFIRM SUB a")
         r1_events = []
-        r1 = await self.connect(srv, "rita", ALL_INTENTS)
+        r1 = await self.client(srv, "rita", ALL_INTENTS)
         for ch in ("a", "b", "c", "x"):
             await command(r1, "SUB " + ch, "CONFIRM SUB " + ch, r1_events)
-        T = await self.connect(srv, "tina", ALL_INTENTS)
+        T = await self.client(srv, "tina", ALL_INTENTS)
         for ch in ("a", "b", "c", "x"):
             await command(T, "SUB " + ch, "CONFIRM SUB " + ch, s["events_T"])
         await sync(r1, r1_events)
@@ -236,7 +236,7 @@ class ResumeTest(JournalTestCase):
         await act(olga, "MSG x p1 in x", msg("x"))
         # rita comes back briefly and changes her own membership; tina
         # mirrors it with nothing posted in between.
-        M = await self.connect(srv, "rita", ALL_INTENTS, name="rita-mid")
+        M = await self.client(srv, "rita", ALL_INTENTS, name="rita-mid")
         M_ev = s["events_M"]
         await command(M, "UNSUB x", "CONFIRM UNSUB x", M_ev)
         await command(M, "SUB e", "CONFIRM SUB e", M_ev)
@@ -259,7 +259,7 @@ class ResumeTest(JournalTestCase):
             for i in range(k, k + n):
                 await olga.send("MSG a bulk %d%s" % (i, pad))
             for i in range(n):
-                await olga.expect_match(r"CONFIRM MSG a \d+", TIMEOUT)
+                await olga.expect_match(r"CONFIRM MSG a \d+")
             await sync(T, T_ev)
         await act(olga, "MSG b p2 in b", msg("b"))
         s["T"] = T
@@ -333,7 +333,7 @@ class ResumeTest(JournalTestCase):
                     for i in range(n, n + 5):
                         await pete.send("MSG a live %d" % i)
                     for i in range(5):
-                        await pete.expect_match(r"CONFIRM MSG a \d+", TIMEOUT)
+                        await pete.expect_match(r"CONFIRM MSG a \d+")
                     n += 5
                     if n >= 10:
                         started.set()
@@ -370,7 +370,7 @@ class ResumeTest(JournalTestCase):
                 F, "RESUME %d %s" % (cursor, epoch))
             post = []
             while len(post) < 30 and pthread.is_alive():
-                line = await F.recv(TIMEOUT, "live events after RESUMED")
+                line = await F.recv(what="live events after RESUMED")
                 self.assertTrue(line.startswith("EVENT "), line)
                 post.append(line)
         finally:
@@ -425,10 +425,10 @@ class ResumeTest(JournalTestCase):
         head when she left, epoch)."""
         srv = self.server(overrides)
         db = DB(self, srv.db)
-        olga = await self.connect(srv, "olga")
+        olga = await self.client(srv, "olga")
         await command(olga, "CREATE a", "CONFIRM CREATE a")
         await command(olga, "SUB a", "CONFIRM SUB a")
-        rita = await self.connect(srv, "rita", ALL_INTENTS)
+        rita = await self.client(srv, "rita", ALL_INTENTS)
         await command(rita, "SUB a", "CONFIRM SUB a")
         cursor, epoch = db.head(), rita.epoch
         await self.leave(rita)
@@ -444,7 +444,7 @@ class ResumeTest(JournalTestCase):
             for i in range(k, k + 50):
                 await olga.send("MSG a %04d %s" % (i, big))
             for i in range(50):
-                await olga.expect_match(r"CONFIRM MSG a \d+", TIMEOUT)
+                await olga.expect_match(r"CONFIRM MSG a \d+")
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (cursor, epoch))
         try:
@@ -466,7 +466,7 @@ class ResumeTest(JournalTestCase):
             for i in range(k, min(k + 100, n)):
                 await olga.send("MSG a %04d" % i)
             for i in range(k, min(k + 100, n)):
-                await olga.expect_match(r"CONFIRM MSG a \d+", TIMEOUT)
+                await olga.expect_match(r"CONFIRM MSG a \d+")
 
     async def test_stream_rate_paces_a_replay(self):
         # stream_rate 200 lines/s: a replay of 400 events cannot take less
@@ -481,12 +481,12 @@ class ResumeTest(JournalTestCase):
         t0 = time.monotonic()
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (cursor, epoch))
-        first = await F.recv(TIMEOUT, "the replay's first event")
+        first = await F.recv(what="the replay's first event")
         self.assertTrue(first.startswith("EVENT message CREATE a "), first)
         replay = asyncio.ensure_future(read_replay(
             F, "RESUME %d at stream_rate 200" % cursor))
         await olga.send("MSG a during the replay")
-        m = await olga.expect_match(r"CONFIRM MSG a (\d+)", TIMEOUT)
+        m = await olga.expect_match(r"CONFIRM MSG a (\d+)")
         self.assertFalse(replay.done(), "RESUMED came before olga's MSG, "
                          "sent after the replay's first event, was "
                          "confirmed: 400 events at stream_rate 200 should "
@@ -499,7 +499,7 @@ class ResumeTest(JournalTestCase):
         self.assertEqual((head, count), (int(m.group(1)) - 1, 400))
         self.assertEqual(events, [wire(r) for r in db.events(cursor)
                                   if r[0] <= head])
-        live = await F.recv(TIMEOUT, "olga's live message after RESUMED")
+        live = await F.recv(what="olga's live message after RESUMED")
         self.assertEqual(seq_of(live), int(m.group(1)), live)
         self.assertEqual(await sync(F), [], "events after the live one")
 
@@ -553,7 +553,7 @@ class ResumeTest(JournalTestCase):
         seen = []
         try:
             while True:
-                line = await F.recv(TIMEOUT, "the replay and RESUMED")
+                line = await F.recv(what="the replay and RESUMED")
                 if not line.startswith("EVENT "):
                     break
                 seen.append(sent[0])
@@ -569,7 +569,7 @@ class ResumeTest(JournalTestCase):
     async def test_resume_at_head(self):
         srv = self.server()
         db = DB(self, srv.db)
-        olga = await self.connect(srv, "olga")
+        olga = await self.client(srv, "olga")
         await command(olga, "CREATE a", "CONFIRM CREATE a")
         await command(olga, "SUB a", "CONFIRM SUB a")
         await command(olga, "MSG a one", "CONFIRM MSG a 3")
@@ -577,7 +577,7 @@ class ResumeTest(JournalTestCase):
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (head, olga.epoch))
         self.assertEqual(F.head, head)
-        await F.expect("RESUMED %d 0" % head, TIMEOUT)
+        await F.expect("RESUMED %d 0" % head)
         await command(F, "RESUME %d" % head, "RESUMED %d 0" % head)
         self.assertEqual(await sync(F), [])
         # The HELLO cursor of a fresh connection works the same.
@@ -589,9 +589,9 @@ class ResumeTest(JournalTestCase):
 
     async def world(self, srv):
         """Channels a, b, c; rita in a and b; messages everywhere."""
-        olga = await self.connect(srv, "olga")
-        uma = await self.connect(srv, "uma")
-        rita = await self.connect(srv, "rita", ALL_INTENTS)
+        olga = await self.client(srv, "olga")
+        uma = await self.client(srv, "uma")
+        rita = await self.client(srv, "rita", ALL_INTENTS)
         for ch in ("a", "b", "c"):
             await command(olga, "CREATE " + ch, "CONFIRM CREATE " + ch)
         await command(olga, "SUB a", "CONFIRM SUB a")
@@ -707,7 +707,7 @@ class ResumeTest(JournalTestCase):
         olga, uma, rita = await self.world(srv)
         head = db.head()
         # Before NICK: channels, no SUB lines.
-        anon = await self.connect(srv, name="anon")
+        anon = await self.client(srv, name="anon")
         await anon.send("SNAPSHOT")
         lines = await self.read_snapshot(anon, "SNAPSHOT before NICK")
         snap = self.check_snapshot(db, lines, None, 20, head)
@@ -740,7 +740,7 @@ class ResumeTest(JournalTestCase):
                 "SNAPSHOT ") or l.startswith("SNAPSHOT END"), "SNAPSHOT END")
             after = []
             while len(after) < 20 and not ptask.done():
-                after.append(await rita.recv(TIMEOUT, "events after SNAPSHOT"))
+                after.append(await rita.recv(what="events after SNAPSHOT"))
         finally:
             stop.set()
             await asyncio.wait_for(ptask, TIMEOUT)
@@ -763,8 +763,8 @@ class ResumeTest(JournalTestCase):
         # max_output. A client that reads must still get all of it.
         srv = self.server()
         db = DB(self, srv.db)
-        olga = await self.connect(srv, "olga")
-        rita = await self.connect(srv, "rita", ALL_INTENTS)
+        olga = await self.client(srv, "olga")
+        rita = await self.client(srv, "rita", ALL_INTENTS)
         big = "z" * 4000
         chans = ["big%02d" % i for i in range(15)]
         for ch in chans:
@@ -776,7 +776,7 @@ class ResumeTest(JournalTestCase):
             for i in range(20):
                 await olga.send("MSG %s %02d %s" % (ch, i, big))
             for i in range(20):
-                await olga.expect_match(r"CONFIRM MSG %s \d+" % ch, TIMEOUT)
+                await olga.expect_match(r"CONFIRM MSG %s \d+" % ch)
         F = await self.reconnect(srv, "rita", ALL_INTENTS, "SNAPSHOT")
         try:
             lines = await self.read_snapshot(F, "SNAPSHOT of 300 messages of "
@@ -795,7 +795,7 @@ class ResumeTest(JournalTestCase):
 
     async def test_malformed_resume(self):
         srv = self.server()
-        c = await self.connect(srv, name="nobody")
+        c = await self.client(srv, name="nobody")
         await command(c, "RESUME 0", re.compile(r"ERROR NOTIDENTIFIED .+"))
         await command(c, "NICK rita", "CONFIRM NICK rita")
         for line in ("RESUME abc", "RESUME -1", "RESUME", "RESUME 1x",
@@ -809,11 +809,11 @@ class ResumeTest(JournalTestCase):
     async def test_resume_across_restart(self):
         srv = self.server()
         db = DB(self, srv.db)
-        olga = await self.connect(srv, "olga")
+        olga = await self.client(srv, "olga")
         for ch in ("a", "b", "c"):
             await command(olga, "CREATE " + ch, "CONFIRM CREATE " + ch)
             await command(olga, "SUB " + ch, "CONFIRM SUB " + ch)
-        rita = await self.connect(srv, "rita", ALL_INTENTS)
+        rita = await self.client(srv, "rita", ALL_INTENTS)
         seen = []
         await command(rita, "SUB a", "CONFIRM SUB a", seen)
         await command(rita, "SUB b", "CONFIRM SUB b", seen)
@@ -827,7 +827,7 @@ class ResumeTest(JournalTestCase):
         await srv.stop_async()
 
         await srv.start_async()
-        olga = await self.connect(srv, "olga")
+        olga = await self.client(srv, "olga")
         self.assertEqual(olga.epoch, epoch)
         await command(olga, "MSG a after restart", re.compile(r"CONFIRM MSG a \d+"))
         await command(olga, "SUB b", "CONFIRM SUB b")
@@ -858,8 +858,8 @@ class ResumeTest(JournalTestCase):
     async def test_history(self):
         srv = self.server({"history_max": 10})
         db = DB(self, srv.db)
-        olga = await self.connect(srv, "olga")
-        anon = await self.connect(srv, name="anon")
+        olga = await self.client(srv, "olga")
+        anon = await self.client(srv, name="anon")
         await command(anon, "HISTORY h", re.compile(r"ERROR NOTIDENTIFIED .+"))
         for ch in ("h", "o"):
             await command(olga, "CREATE " + ch, "CONFIRM CREATE " + ch)
@@ -873,7 +873,7 @@ class ResumeTest(JournalTestCase):
             "SELECT data FROM events WHERE type = 'message' AND "
             "resource = 'h' ORDER BY seq DESC")]
         self.assertEqual(len(all_h), 37)
-        rita = await self.connect(srv, "rita")
+        rita = await self.client(srv, "rita")
         await command(rita, "HISTORY h", re.compile(r"ERROR NOTMEMBER .+"))
         await command(rita, "HISTORY nosuch", re.compile(r"ERROR NOSUCHCHANNEL .+"))
         await command(olga, "HISTORY nosuch", re.compile(r"ERROR NOSUCHCHANNEL .+"))
