@@ -17,8 +17,10 @@ harness.py: run the real wschatd and talk to it, for the integration tests.
   with SIGTERM at the end, and the test fails if the daemon died on its own,
   did not exit 0, or printed a sanitizer report.
 - For the journal tests: DB reads the live database (read-only), command()
-  and sync() talk while events arrive, and JournalTestCase starts daemons
-  fit for restarts.
+  and sync() talk while events arrive, read_replay() and read_snapshot()
+  read what a RESUME sends, expected_events() says by the documented rule
+  what a client should have received, and JournalTestCase starts daemons
+  fit for restarts and reconnects clients with a RESUME.
 - main() runs the tests: exit 0 = pass, 1 = fail, 77 = skip (no $WSCHATD).
 
 Nothing here synchronises with sleep: every wait is for a specific line,
@@ -1066,6 +1068,73 @@ def seq_of(line):
     return parse_event(line)[3]["seq"]
 
 
+def expected_events(db, user, intents, after, upto):
+    """The EVENT lines a connection of user with these intents receives live
+    for seqs in (after, upto], by the rule in docs/PROTOCOL.md: channel and
+    user events by intent; message events by intent if user was a member of
+    the channel when the event happened. Needs the whole journal."""
+    rows = db.events()
+    if rows and rows[0][0] != 1:
+        raise AssertionError("expected_events needs an unpruned journal "
+                             "(it starts at seq %d)" % rows[0][0])
+    member = set()
+    out = []
+    for row in rows:
+        seq, _, typ, action, resource, actor = row[:6]
+        if after < seq <= upto and typ in intents and \
+                (typ != "message" or resource in member):
+            out.append(wire(row))
+        if typ == "user" and actor == user:
+            if action == "JOIN":
+                member.add(resource)
+            elif action == "PART":
+                member.discard(resource)
+    return out
+
+
+def parse_snapshot(lines):
+    """Check the shape of a SNAPSHOT BEGIN..END block; returns its parts."""
+    snap = {"channels": [], "subs": [], "members": {}, "messages": {}}
+    order = ["BEGIN", "CHANNEL", "SUB", "MEMBER", "MESSAGE", "END"]
+    at = 0
+    for i, line in enumerate(lines):
+        parts = line.split(" ", 3)
+        if parts[0] != "SNAPSHOT" or len(parts) < 3:
+            raise AssertionError("not a snapshot line: %r" % line)
+        kind = parts[1]
+        if kind not in order:
+            raise AssertionError("unknown snapshot line: %r" % line)
+        k = order.index(kind)
+        if k < at or (kind == "BEGIN" and i != 0) or \
+                (kind == "END" and i != len(lines) - 1):
+            raise AssertionError("snapshot line %r out of the documented "
+                                 "order (BEGIN, CHANNEL, SUB, MEMBER, "
+                                 "MESSAGE, END): %r" % (line, lines))
+        at = k
+        if kind in ("BEGIN", "END"):
+            if not re.fullmatch(r"SNAPSHOT (BEGIN|END) \d+", line):
+                raise AssertionError("bad snapshot line %r" % line)
+            snap[kind] = int(parts[2])
+        elif kind == "CHANNEL":
+            snap["channels"].append((parts[2], json.loads(parts[3])))
+        elif kind == "SUB":
+            if len(parts) != 3:
+                raise AssertionError("bad snapshot line %r" % line)
+            snap["subs"].append(parts[2])
+        elif kind == "MEMBER":
+            if len(parts) != 4 or " " in parts[3]:
+                raise AssertionError("bad snapshot line %r" % line)
+            snap["members"].setdefault(parts[2], []).append(parts[3])
+        elif kind == "MESSAGE":
+            snap["messages"].setdefault(parts[2], []).append(parts[3])
+    if "BEGIN" not in snap or "END" not in snap:
+        raise AssertionError("snapshot without BEGIN or END: %r" % lines)
+    if snap["BEGIN"] != snap["END"]:
+        raise AssertionError("SNAPSHOT BEGIN %d but END %d"
+                             % (snap["BEGIN"], snap["END"]))
+    return snap
+
+
 # --- talking while events arrive ---------------------------------------------
 
 _tokens = [0]
@@ -1096,12 +1165,27 @@ async def read_replay(c, what):
     Returns (events, head, count)."""
     lines = await read_until(c, lambda l: not l.startswith("EVENT "),
                              "RESUMED after %s" % what)
-    m = re.fullmatch(r"RESUMED (\d+) (\d+)", lines[-1])
+    m = re.fullmatch(r"RESUMED (0|[1-9]\d*) (0|[1-9]\d*)", lines[-1])
     if m is None:
         raise AssertionError("%s: expected a replay ending in RESUMED "
                              "<head> <count>, got %r (after %d events)"
                              % (what, lines[-1], len(lines) - 1))
     return lines[:-1], int(m.group(1)), int(m.group(2))
+
+
+async def read_snapshot(c, what):
+    """A snapshot (SNAPSHOT BEGIN <seq> .. SNAPSHOT END <seq>), where what
+    (a RESUME that cannot replay, or a SNAPSHOT) must have sent one.
+    Returns its lines."""
+    lines = await read_until(c, lambda l: l.startswith("SNAPSHOT END")
+                             or not l.startswith("SNAPSHOT "),
+                             "SNAPSHOT END after %s" % what)
+    if not lines[0].startswith("SNAPSHOT BEGIN "):
+        raise AssertionError("%s: expected SNAPSHOT BEGIN <seq> (not a "
+                             "replay), got %r" % (what, lines[0]))
+    if not lines[-1].startswith("SNAPSHOT END "):
+        raise AssertionError("%s: snapshot ended with %r" % (what, lines[-1]))
+    return lines
 
 
 async def sync(c, events=None):
@@ -1251,6 +1335,34 @@ class JournalTestCase(WschatTestCase):
         settings = {"rate_limit": 0, "ping_interval": 0}
         settings.update(overrides or {})
         return self.new_daemon(settings, start, SLOW_TIMEOUT)
+
+    async def reconnect(self, d, nick, intents, resume, name=None,
+                        rcvbuf=None):
+        """A client coming back: NICK, its SUBEVENTs and resume (a RESUME
+        or SNAPSHOT line, or None) sent at once; returns it after the NICK
+        and SUBEVENT confirmations. rcvbuf shrinks its socket's receive
+        buffer (so the server must wait for it to read)."""
+        kw = {}
+        if rcvbuf is not None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            # A small MSS keeps the server's send buffer small, too.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+            sock.settimeout(d.timeout)
+            sock.connect(("127.0.0.1", d.port))
+            sock.setblocking(False)
+            kw["sock"] = sock
+        c = await self.client(d, name=name or nick, **kw)
+        cmds = ["NICK " + nick] + ["SUBEVENT " + i for i in intents]
+        if resume is not None:
+            cmds.append(resume)
+        await asyncio.wait_for(asyncio.gather(
+            *[c.ws.send(line) for line in cmds]), c.timeout)
+        c.last_sent = resume
+        await c.expect("CONFIRM NICK " + nick)
+        for i in intents:
+            await c.expect("CONFIRM SUBEVENT " + i)
+        return c
 
 
 def main(daemon_required=False):

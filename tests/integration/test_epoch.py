@@ -17,7 +17,6 @@ Nothing here sleeps: every wait is for a line, an event, a close or a
 process exit, and fails the test when its timeout runs out.
 """
 
-import asyncio
 import os
 import re
 import sqlite3
@@ -27,9 +26,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (ALL_INTENTS, DB, SLOW_TIMEOUT,  # noqa: E402
-                     JournalTestCase, command, main, read_replay,
-                     read_until, seq_of, sync)
-from test_resume import expected_events, parse_snapshot  # noqa: E402
+                     JournalTestCase, command, expected_events, main,
+                     parse_snapshot, read_replay, read_snapshot, seq_of,
+                     sync)
 
 TIMEOUT = SLOW_TIMEOUT
 OTHER_BOOT = "00000000-0000-4000-8000-000000000000"
@@ -92,35 +91,12 @@ def ctl(path, *args):
 
 class EpochTest(JournalTestCase):
 
-    async def reconnect(self, srv, nick, resume):
-        """NICK, every SUBEVENT and the RESUME in one write, as a client
-        coming back does; returns the connection after the confirmations."""
-        c = await self.client(srv, name=nick + "-back")
-        cmds = ["NICK " + nick] + ["SUBEVENT " + i for i in ALL_INTENTS] + \
-            [resume]
-        await asyncio.wait_for(asyncio.gather(
-            *[c.ws.send(line) for line in cmds]), TIMEOUT)
-        await c.expect("CONFIRM NICK " + nick)
-        for i in ALL_INTENTS:
-            await c.expect("CONFIRM SUBEVENT " + i)
-        return c
-
     async def replay(self, c, what):
         """A RESUME's replay, which must end in RESUMED; returns the events
         and the RESUMED line's head."""
         events, head, count = await read_replay(c, what)
         self.assertEqual(count, len(events))
         return events, head
-
-    async def snapshot(self, c, what):
-        """A snapshot instead of a replay; returns its parsed parts."""
-        lines = await read_until(c, lambda l: not l.startswith("SNAPSHOT ")
-                                 or l.startswith("SNAPSHOT END "),
-                                 "SNAPSHOT END after %s" % what)
-        if not lines[0].startswith("SNAPSHOT BEGIN "):
-            raise AssertionError("%s: expected SNAPSHOT BEGIN <seq> (not a "
-                                 "replay), got %r" % (what, lines[0]))
-        return parse_snapshot(lines)
 
     async def chat(self, srv, nmsgs):
         """olga makes channel a and talks; rita, in a with every intent,
@@ -191,16 +167,18 @@ class EpochTest(JournalTestCase):
         self.assertGreater(db.head(), cursor)
 
         # rita's cursor names events of the old epoch: a snapshot.
-        F = await self.reconnect(srv, "rita", "RESUME %d %s" % (cursor, epoch))
-        snap = await self.snapshot(F, "RESUME %d %s after the power loss"
-                                   % (cursor, epoch))
+        F = await self.reconnect(srv, "rita", ALL_INTENTS,
+                                 "RESUME %d %s" % (cursor, epoch))
+        snap = parse_snapshot(await read_snapshot(
+            F, "RESUME %d %s after the power loss" % (cursor, epoch)))
         self.assertEqual(snap["BEGIN"], kept + 6)
         self.assertEqual(snap["subs"], ["a"])
         self.assertEqual(await sync(F), [])
         await F.close()
 
         # A cursor of the new epoch replays exactly.
-        F = await self.reconnect(srv, "rita", "RESUME %d %s" % (kept, new))
+        F = await self.reconnect(srv, "rita", ALL_INTENTS,
+                                 "RESUME %d %s" % (kept, new))
         got, head = await self.replay(F, "RESUME in the new epoch")
         self.assertEqual(head, kept + 6)
         self.assertEqual(got, expected_events(db, "rita", ALL_INTENTS, kept,
@@ -239,8 +217,10 @@ class EpochTest(JournalTestCase):
         olga = await self.client(srv, "olga")
         self.assertEqual((olga.epoch, olga.head), (m.group(1), kept))
         await self.talk(olga, 4, "again")
-        F = await self.reconnect(srv, "rita", "RESUME %d %s" % (cursor, epoch))
-        snap = await self.snapshot(F, "RESUME after restoring a backup")
+        F = await self.reconnect(srv, "rita", ALL_INTENTS,
+                                 "RESUME %d %s" % (cursor, epoch))
+        snap = parse_snapshot(await read_snapshot(
+            F, "RESUME after restoring a backup"))
         self.assertEqual(snap["BEGIN"], kept + 4)
 
     async def test_unknown_run_state(self):
@@ -322,7 +302,8 @@ class EpochTest(JournalTestCase):
         await srv.kill9_async()
         self.assertEqual(meta(srv.db, "run_state"), "running")
         await self.crashed_and_back(srv, epoch)
-        F = await self.reconnect(srv, "rita", "RESUME %d %s" % (cursor, epoch))
+        F = await self.reconnect(srv, "rita", ALL_INTENTS,
+                                 "RESUME %d %s" % (cursor, epoch))
         self.assertEqual(F.epoch, epoch)
         got, head = await self.replay(F, "RESUME after a kill -9")
         self.assertEqual(got, seen[-1:])
@@ -345,7 +326,8 @@ class EpochTest(JournalTestCase):
 
         mark = srv.mark()
         await srv.start_async()
-        F = await self.reconnect(srv, "rita", "RESUME %d %s" % (cursor, epoch))
+        F = await self.reconnect(srv, "rita", ALL_INTENTS,
+                                 "RESUME %d %s" % (cursor, epoch))
         self.assertEqual(F.epoch, epoch)
         got, head = await self.replay(F, "RESUME after a clean restart")
         self.assertEqual(got, seen[1:])
@@ -366,7 +348,8 @@ class EpochTest(JournalTestCase):
         await self.crashed_and_back(srv, epoch)
         self.assertIsNotNone(srv.log_search(r"journal_sync = full, so every "
                                             r"commit was on disk"))
-        F = await self.reconnect(srv, "rita", "RESUME %d %s" % (cursor, epoch))
+        F = await self.reconnect(srv, "rita", ALL_INTENTS,
+                                 "RESUME %d %s" % (cursor, epoch))
         got, head = await self.replay(F, "RESUME after a crash with full")
         self.assertEqual(got, seen[1:])
         self.assertEqual(got, expected_events(db, "rita", ALL_INTENTS, cursor,

@@ -27,8 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import websockets.exceptions  # noqa: E402
 
 from harness import (ALL_INTENTS, DB, SLOW_TIMEOUT,  # noqa: E402
-                     JournalTestCase, command, main, parse_event, read_until,
-                     seq_of, sync, wire)
+                     JournalTestCase, command, main, parse_event, read_replay,
+                     read_until, seq_of, sync, wire)
 
 TIMEOUT = SLOW_TIMEOUT
 INTERNAL = "ERROR INTERNAL journal write failed"
@@ -400,19 +400,13 @@ class JournalTest(JournalTestCase):
         # Resume each subscriber from its last seen seq: exact replay.
         for name, lines in received.items():
             last = seq_of(lines[-1])
-            c = await self.client(srv, name=name + "-resumed")
-            for line in ["NICK " + name] + ["SUBEVENT " + i for i in ALL_INTENTS] \
-                    + ["RESUME %d %s" % (last, epoch)]:
-                await c.send(line)
-            await c.expect("CONFIRM NICK " + name)
-            for i in ALL_INTENTS:
-                await c.expect("CONFIRM SUBEVENT " + i)
-            got = await read_until(c, lambda l: not l.startswith("EVENT "),
-                                   "RESUMED")
-            self.assertEqual(got[-1], "RESUMED %d %d" % (head, len(got) - 1),
-                             "%s: RESUME %d %s after the crash (expected a "
-                             "replay, not a snapshot)" % (name, last, epoch))
-            self.assertEqual(got[:-1], [wire(r) for r in db.events(last)],
+            what = "%s: RESUME %d %s after the crash" % (name, last, epoch)
+            c = await self.reconnect(srv, name, ALL_INTENTS,
+                                     "RESUME %d %s" % (last, epoch),
+                                     name=name + "-resumed")
+            got, got_head, count = await read_replay(c, what)
+            self.assertEqual((got_head, count), (head, len(got)), what)
+            self.assertEqual(got, [wire(r) for r in db.events(last)],
                              "%s: replay after the crash" % name)
             subs[name] = c
 

@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import sys
 import threading
 import time
@@ -25,35 +24,12 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (ALL_INTENTS, DB, SLOW_TIMEOUT,  # noqa: E402
-                     Client, ClientClosed, JournalTestCase, command, main,
-                     parse_event, read_replay, read_until, seq_of, sync,
+                     Client, ClientClosed, JournalTestCase, command,
+                     expected_events, main, parse_event, parse_snapshot,
+                     read_replay, read_snapshot, read_until, seq_of, sync,
                      wire)
 
 TIMEOUT = SLOW_TIMEOUT
-
-
-def expected_events(db, user, intents, after, upto):
-    """The EVENT lines a connection of user with these intents receives live
-    for seqs in (after, upto], by the rule in docs/PROTOCOL.md: channel and
-    user events by intent; message events by intent if user was a member of
-    the channel when the event happened. Needs the whole journal."""
-    rows = db.events()
-    if rows and rows[0][0] != 1:
-        raise AssertionError("expected_events needs an unpruned journal "
-                             "(it starts at seq %d)" % rows[0][0])
-    member = set()
-    out = []
-    for row in rows:
-        seq, _, typ, action, resource, actor = row[:6]
-        if after < seq <= upto and typ in intents and \
-                (typ != "message" or resource in member):
-            out.append(wire(row))
-        if typ == "user" and actor == user:
-            if action == "JOIN":
-                member.add(resource)
-            elif action == "PART":
-                member.discard(resource)
-    return out
 
 
 def texts_of(lines):
@@ -65,94 +41,12 @@ def texts_of(lines):
     return out
 
 
-def parse_snapshot(lines):
-    """Check the shape of a SNAPSHOT BEGIN..END block; returns its parts."""
-    snap = {"channels": [], "subs": [], "members": {}, "messages": {}}
-    order = ["BEGIN", "CHANNEL", "SUB", "MEMBER", "MESSAGE", "END"]
-    at = 0
-    for i, line in enumerate(lines):
-        parts = line.split(" ", 3)
-        if parts[0] != "SNAPSHOT" or len(parts) < 3:
-            raise AssertionError("not a snapshot line: %r" % line)
-        kind = parts[1]
-        if kind not in order:
-            raise AssertionError("unknown snapshot line: %r" % line)
-        k = order.index(kind)
-        if k < at or (kind == "BEGIN" and i != 0) or \
-                (kind == "END" and i != len(lines) - 1):
-            raise AssertionError("snapshot line %r out of the documented "
-                                 "order (BEGIN, CHANNEL, SUB, MEMBER, "
-                                 "MESSAGE, END): %r" % (line, lines))
-        at = k
-        if kind in ("BEGIN", "END"):
-            if not re.fullmatch(r"SNAPSHOT (BEGIN|END) \d+", line):
-                raise AssertionError("bad snapshot line %r" % line)
-            snap[kind] = int(parts[2])
-        elif kind == "CHANNEL":
-            snap["channels"].append((parts[2], json.loads(parts[3])))
-        elif kind == "SUB":
-            if len(parts) != 3:
-                raise AssertionError("bad snapshot line %r" % line)
-            snap["subs"].append(parts[2])
-        elif kind == "MEMBER":
-            if len(parts) != 4 or " " in parts[3]:
-                raise AssertionError("bad snapshot line %r" % line)
-            snap["members"].setdefault(parts[2], []).append(parts[3])
-        elif kind == "MESSAGE":
-            snap["messages"].setdefault(parts[2], []).append(parts[3])
-    if "BEGIN" not in snap or "END" not in snap:
-        raise AssertionError("snapshot without BEGIN or END: %r" % lines)
-    if snap["BEGIN"] != snap["END"]:
-        raise AssertionError("SNAPSHOT BEGIN %d but END %d"
-                             % (snap["BEGIN"], snap["END"]))
-    return snap
-
-
 class ResumeTest(JournalTestCase):
 
     async def leave(self, c):
         """Close c and wait until its TCP connection is gone, so the server
         has let go of its name."""
         await c.wait_closed()
-
-    async def reconnect(self, srv, nick, intents, resume, name=None,
-                        rcvbuf=None):
-        """A new connection sends NICK, its SUBEVENTs and `resume` in one
-        go; returns it after the NICK and SUBEVENT confirmations. rcvbuf
-        shrinks its socket's receive buffer (so the server must wait for
-        it to read)."""
-        kw = {}
-        if rcvbuf is not None:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-            # A small MSS keeps the server's send buffer small, too.
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
-            sock.settimeout(TIMEOUT)
-            sock.connect(("127.0.0.1", srv.port))
-            sock.setblocking(False)
-            kw["sock"] = sock
-        c = await self.client(srv, name=name or nick, **kw)
-        cmds = ["NICK " + nick] + ["SUBEVENT " + i for i in intents]
-        if resume is not None:
-            cmds.append(resume)
-        await asyncio.wait_for(asyncio.gather(
-            *[c.ws.send(line) for line in cmds]), TIMEOUT)
-        c.last_sent = resume
-        await c.expect("CONFIRM NICK " + nick)
-        for i in intents:
-            await c.expect("CONFIRM SUBEVENT " + i)
-        return c
-
-    async def read_snapshot(self, c, what):
-        lines = await read_until(c, lambda l: l.startswith("SNAPSHOT END")
-                                 or not l.startswith("SNAPSHOT "),
-                                 "SNAPSHOT END after %s" % what)
-        if not lines[0].startswith("SNAPSHOT BEGIN "):
-            raise AssertionError("%s: expected SNAPSHOT BEGIN <seq>, got %r"
-                                 % (what, lines[0]))
-        if not lines[-1].startswith("SNAPSHOT END "):
-            raise AssertionError("%s: snapshot ended with %r" % (what, lines[-1]))
-        return lines
 
     def check_snapshot(self, db, lines, user, nmsgs, seq=None):
         """Compare a snapshot with the journal as of its seq."""
@@ -616,7 +510,7 @@ class ResumeTest(JournalTestCase):
         head = db.head()
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (head + 100, epoch))
-        lines = await self.read_snapshot(F, "RESUME %d (future)" % (head + 100))
+        lines = await read_snapshot(F, "RESUME %d (future)" % (head + 100))
         snap = self.check_snapshot(db, lines, "rita", 20, head)
         self.assertEqual(snap["subs"], ["b", "a"])
         self.assertEqual(len(snap["messages"]["a"]), 20)
@@ -639,7 +533,7 @@ class ResumeTest(JournalTestCase):
         head = db.head()
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (head - 2, other))
-        lines = await self.read_snapshot(F, "RESUME with another epoch")
+        lines = await read_snapshot(F, "RESUME with another epoch")
         self.check_snapshot(db, lines, "rita", 20, head)
         self.assertEqual(await sync(F), [])
 
@@ -667,7 +561,7 @@ class ResumeTest(JournalTestCase):
         self.assertEqual(db.head(), head)
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (cursor, epoch))
-        lines = await self.read_snapshot(F, "RESUME from a pruned cursor")
+        lines = await read_snapshot(F, "RESUME from a pruned cursor")
         self.check_snapshot(db, lines, "rita", 20, head)
         await self.leave(F)
         # The oldest cursor still fully retained replays exactly.
@@ -687,12 +581,12 @@ class ResumeTest(JournalTestCase):
         head = db.head()
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (head - 50, epoch))
-        lines = await self.read_snapshot(F, "RESUME 50 behind")
+        lines = await read_snapshot(F, "RESUME 50 behind")
         self.check_snapshot(db, lines, "rita", 20, head)
         await self.leave(F)
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (head - 11, epoch))
-        await self.read_snapshot(F, "RESUME 11 behind")
+        await read_snapshot(F, "RESUME 11 behind")
         await self.leave(F)
         # Exactly resume_max_events behind still replays.
         G = await self.reconnect(srv, "rita", ALL_INTENTS,
@@ -709,7 +603,7 @@ class ResumeTest(JournalTestCase):
         # Before NICK: channels, no SUB lines.
         anon = await self.client(srv, name="anon")
         await anon.send("SNAPSHOT")
-        lines = await self.read_snapshot(anon, "SNAPSHOT before NICK")
+        lines = await read_snapshot(anon, "SNAPSHOT before NICK")
         snap = self.check_snapshot(db, lines, None, 20, head)
         self.assertEqual(snap["subs"], [])
         self.assertEqual([c for c, _ in snap["channels"]], ["a", "b", "c"])
@@ -779,7 +673,7 @@ class ResumeTest(JournalTestCase):
                 await olga.expect_match(r"CONFIRM MSG %s \d+" % ch)
         F = await self.reconnect(srv, "rita", ALL_INTENTS, "SNAPSHOT")
         try:
-            lines = await self.read_snapshot(F, "SNAPSHOT of 300 messages of "
+            lines = await read_snapshot(F, "SNAPSHOT of 300 messages of "
                                              "4 KB")
         except ClientClosed as e:
             raise AssertionError(
