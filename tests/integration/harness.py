@@ -30,6 +30,7 @@ message, close or exit, and fails the test when its timeout runs out.
 import asyncio
 import base64
 import hashlib
+import itertools
 import json
 import os
 import shlex
@@ -99,6 +100,14 @@ def sanitizer_report(lines):
 
 def tail(lines, n=30):
     return "\n".join("    " + line for line in lines[-n:])
+
+
+_tokens = itertools.count(1)
+
+
+def next_token():
+    """A word no other PING of this run carries, to match its PONG."""
+    return "t%d" % next(_tokens)
 
 
 # --- the daemon ------------------------------------------------------------
@@ -926,15 +935,14 @@ class Client:
     async def nothing_pending(self, token=None):
         """Prove nothing is queued for this client: replies and events
         arrive in order, so the answer to a PING comes after them."""
-        Client._count += 1
-        token = token or "sync%d" % Client._count
+        token = token or next_token()
         await self.send("PING " + token)
         got = await self.recv(what="PONG " + token)
         if got != "PONG " + token:
             raise AssertionError("%s: expected nothing before 'PONG %s', got %r"
                                  % (self.name, token, got))
 
-    async def expect_closed(self, code, timeout=None, allow_messages=False):
+    async def expect_close(self, code, timeout=None, allow_messages=False):
         """Wait for the server to close with code and a non-empty reason.
         Returns (reason, messages received before the close)."""
         timeout = self.timeout if timeout is None else timeout
@@ -1137,14 +1145,6 @@ def parse_snapshot(lines):
 
 # --- talking while events arrive ---------------------------------------------
 
-_tokens = [0]
-
-
-def token():
-    _tokens[0] += 1
-    return "t%d" % _tokens[0]
-
-
 async def read_until(c, pred, what, timeout=SLOW_TIMEOUT):
     """Lines up to and including the first one pred accepts."""
     out = []
@@ -1191,7 +1191,7 @@ async def read_snapshot(c, what):
 async def sync(c, events=None):
     """PING/PONG: everything queued for c before it is read; it must all be
     EVENT lines (appended to events)."""
-    t = token()
+    t = next_token()
     await c.send("PING " + t)
     lines = await read_until(c, lambda l: l == "PONG " + t, "PONG " + t)
     for line in lines[:-1]:

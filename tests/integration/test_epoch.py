@@ -173,7 +173,7 @@ class EpochTest(JournalTestCase):
             F, "RESUME %d %s after the power loss" % (cursor, epoch)))
         self.assertEqual(snap["BEGIN"], kept + 6)
         self.assertEqual(snap["subs"], ["a"])
-        self.assertEqual(await sync(F), [])
+        await F.nothing_pending()
         await F.close()
 
         # A cursor of the new epoch replays exactly.

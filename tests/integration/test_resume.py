@@ -43,11 +43,6 @@ def texts_of(lines):
 
 class ResumeTest(JournalTestCase):
 
-    async def leave(self, c):
-        """Close c and wait until its TCP connection is gone, so the server
-        has let go of its name."""
-        await c.wait_closed()
-
     def check_snapshot(self, db, lines, user, nmsgs, seq=None):
         """Compare a snapshot with the journal as of its seq."""
         snap = parse_snapshot(lines)
@@ -108,7 +103,7 @@ class ResumeTest(JournalTestCase):
                         and '"username":"tina"' in r1_events[-1], r1_events)
         s["cursor"] = seq_of(r1_events[-1])
         s["epoch"] = r1.epoch
-        await self.leave(r1)
+        await r1.wait_closed()
         T_ev = s["events_T"]
 
         async def act(c, line, reply):
@@ -139,7 +134,7 @@ class ResumeTest(JournalTestCase):
         await sync(M, M_ev)
         await sync(T, T_ev)
         self.assertEqual(len(M_ev), 4, "rita's brief connection: %r" % M_ev)
-        await self.leave(M)
+        await M.wait_closed()
         # Offline, part 2.
         await act(olga, "MSG x p2 in x", msg("x"))
         await act(olga, "MSG e p2 in e", msg("e"))
@@ -199,8 +194,7 @@ class ResumeTest(JournalTestCase):
                          "replay differs from what rita's brief connection "
                          "received live")
         self.check_meaningful(replay)
-        self.assertEqual(await sync(F), [], "events after RESUMED with "
-                         "nothing happening")
+        await F.nothing_pending()	# nothing more after RESUMED
 
     async def test_replay_with_live_publisher(self):
         srv = self.server()
@@ -211,7 +205,7 @@ class ResumeTest(JournalTestCase):
         s = await self.offline_scenario(srv, db, bulk=1560, pete=True,
                                         pad=" " + "x" * 1500)
         cursor, epoch = s["cursor"], s["epoch"]
-        await self.leave(s["pete"])
+        await s["pete"].wait_closed()
         # The publisher runs in a thread with its own event loop, so it
         # keeps posting while this loop reads rita's replay.
         stop = threading.Event()
@@ -325,7 +319,7 @@ class ResumeTest(JournalTestCase):
         rita = await self.client(srv, "rita", ALL_INTENTS)
         await command(rita, "SUB a", "CONFIRM SUB a")
         cursor, epoch = db.head(), rita.epoch
-        await self.leave(rita)
+        await rita.wait_closed()
         return srv, db, olga, cursor, epoch
 
     async def test_replay_of_large_messages(self):
@@ -395,7 +389,7 @@ class ResumeTest(JournalTestCase):
                                   if r[0] <= head])
         live = await F.recv(what="olga's live message after RESUMED")
         self.assertEqual(seq_of(live), int(m.group(1)), live)
-        self.assertEqual(await sync(F), [], "events after the live one")
+        await F.nothing_pending()	# nothing after the live one
 
     async def test_keepalive_during_a_long_replay(self):
         # A replay of 300 events at stream_rate 100 takes about 3 s, longer
@@ -473,7 +467,7 @@ class ResumeTest(JournalTestCase):
         self.assertEqual(F.head, head)
         await F.expect("RESUMED %d 0" % head)
         await command(F, "RESUME %d" % head, "RESUMED %d 0" % head)
-        self.assertEqual(await sync(F), [])
+        await F.nothing_pending()
         # The HELLO cursor of a fresh connection works the same.
         G = await self.reconnect(srv, "sam", ALL_INTENTS, None)
         await command(G, "RESUME %d %s" % (G.head, G.epoch),
@@ -506,7 +500,7 @@ class ResumeTest(JournalTestCase):
         db = DB(self, srv.db)
         olga, uma, rita = await self.world(srv)
         epoch = rita.epoch
-        await self.leave(rita)
+        await rita.wait_closed()
         head = db.head()
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (head + 100, epoch))
@@ -529,13 +523,13 @@ class ResumeTest(JournalTestCase):
         other = "%016x" % (int(epoch, 16) ^ 0xffff) if len(epoch) <= 16 \
             else epoch[::-1]
         self.assertNotEqual(other, epoch)
-        await self.leave(rita)
+        await rita.wait_closed()
         head = db.head()
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (head - 2, other))
         lines = await read_snapshot(F, "RESUME with another epoch")
         self.check_snapshot(db, lines, "rita", 20, head)
-        self.assertEqual(await sync(F), [])
+        await F.nothing_pending()
 
     async def test_snapshot_after_pruning(self):
         srv, db, olga, cursor, epoch = await self.rita_left_a(
@@ -563,7 +557,7 @@ class ResumeTest(JournalTestCase):
                                  "RESUME %d %s" % (cursor, epoch))
         lines = await read_snapshot(F, "RESUME from a pruned cursor")
         self.check_snapshot(db, lines, "rita", 20, head)
-        await self.leave(F)
+        await F.wait_closed()
         # The oldest cursor still fully retained replays exactly.
         first = db.one("SELECT min(seq) FROM events")
         G = await self.reconnect(srv, "rita", ALL_INTENTS,
@@ -583,11 +577,11 @@ class ResumeTest(JournalTestCase):
                                  "RESUME %d %s" % (head - 50, epoch))
         lines = await read_snapshot(F, "RESUME 50 behind")
         self.check_snapshot(db, lines, "rita", 20, head)
-        await self.leave(F)
+        await F.wait_closed()
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (head - 11, epoch))
         await read_snapshot(F, "RESUME 11 behind")
-        await self.leave(F)
+        await F.wait_closed()
         # Exactly resume_max_events behind still replays.
         G = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (head - 10, epoch))
@@ -665,7 +659,7 @@ class ResumeTest(JournalTestCase):
             await command(olga, "CREATE " + ch, "CONFIRM CREATE " + ch)
             await command(olga, "SUB " + ch, "CONFIRM SUB " + ch)
             await command(rita, "SUB " + ch, "CONFIRM SUB " + ch)
-        await self.leave(rita)
+        await rita.wait_closed()
         for ch in chans:
             for i in range(20):
                 await olga.send("MSG %s %02d %s" % (ch, i, big))
@@ -695,7 +689,7 @@ class ResumeTest(JournalTestCase):
         for line in ("RESUME abc", "RESUME -1", "RESUME", "RESUME 1x",
                      "RESUME 0 abc extra", "RESUME +1", "RESUME 0x10"):
             await command(c, line, re.compile(r"ERROR BADARGS .+"))
-        self.assertEqual(await sync(c), [])
+        await c.nothing_pending()
         await command(c, "RESUME 0", "RESUMED 0 0")
 
     # -- across a restart ------------------------------------------------------
@@ -713,7 +707,7 @@ class ResumeTest(JournalTestCase):
         await command(rita, "SUB b", "CONFIRM SUB b", seen)
         await sync(rita, seen)
         cursor, epoch = seq_of(seen[-1]), rita.epoch
-        await self.leave(rita)
+        await rita.wait_closed()
         await command(olga, "MSG a before restart", re.compile(r"CONFIRM MSG a \d+"))
         await command(olga, "MSG c not for rita", re.compile(r"CONFIRM MSG c \d+"))
         await command(olga, "UNSUB b", "CONFIRM UNSUB b")
@@ -737,7 +731,7 @@ class ResumeTest(JournalTestCase):
         self.assertEqual(count, len(replay))
         self.assertEqual(texts_of(replay), ["before restart", "after restart",
                                             "in b"])
-        self.assertEqual(await sync(F), [])
+        await F.nothing_pending()
 
     # -- HISTORY ---------------------------------------------------------------
 

@@ -31,7 +31,7 @@ class ShutdownTest(harness.WschatTestCase):
         started = time.monotonic()
         d.send_signal(sig)
         results = await asyncio.gather(
-            *(x.expect_closed(1001, timeout=5 + MARGIN) for x in (a, b, c)))
+            *(x.expect_close(1001, timeout=5 + MARGIN) for x in (a, b, c)))
         for reason, _ in results:
             self.assertTrue(reason.strip(), "1001 carries a reason")
         rc = await d.wait_async(5 + MARGIN)
