@@ -922,6 +922,24 @@ class Client:
         await self.send(line)
         return await self.expect_prefix(prefix, timeout)
 
+    async def sub(self, channel, create=False):
+        """SUB channel, after CREATE channel if create. Each reply must be
+        the next line: a client with the user or channel intent gets its
+        own event first, and uses command() instead."""
+        if create:
+            await self.cmd("CREATE " + channel, "CONFIRM CREATE " + channel)
+        await self.cmd("SUB " + channel, "CONFIRM SUB " + channel)
+
+    async def post(self, channel, texts):
+        """One MSG to channel per text, all sent before any CONFIRM is read
+        (so one text is one round trip); each CONFIRM MSG must be the next
+        line. Returns their seqs."""
+        texts = list(texts)
+        for text in texts:
+            await self.send("MSG %s %s" % (channel, text))
+        rx = r"CONFIRM MSG %s (0|[1-9]\d*)" % re.escape(channel)
+        return [int((await self.expect_match(rx)).group(1)) for _ in texts]
+
     async def expect_event(self, type_, action, resource, timeout=None):
         """Expect 'EVENT type action resource {json}'; returns the object."""
         line = await self.recv(timeout, what="EVENT %s %s %s"
@@ -1201,6 +1219,24 @@ async def sync(c, events=None):
         if events is not None:
             events.append(line)
     return lines[:-1]
+
+
+async def post_until(c, channel, stop, most, started=None):
+    """c posts "live <n>" to channel, one MSG at a time, until stop (an
+    asyncio.Event) is set or most were posted, to keep the writer busy
+    while the test does something else; started, if given, is set once 3
+    were (or at the end). Returns how many were posted."""
+    n = 0
+    try:
+        while not stop.is_set() and n < most:
+            await c.post(channel, ["live %d" % n])
+            n += 1
+            if n == 3 and started is not None:
+                started.set()
+    finally:
+        if started is not None:
+            started.set()
+    return n
 
 
 async def command(c, line, reply, events=None):

@@ -205,8 +205,7 @@ class CommandsTest(harness.WschatTestCase):
 
     async def test_membership_follows_the_name(self):
         a = await self.client(self.d, nick="first")
-        await a.cmd("CREATE club", "CONFIRM CREATE club")
-        await a.cmd("SUB club", "CONFIRM SUB club")
+        await a.sub("club", create=True)
         await a.cmd("NICK second", "CONFIRM NICK second")
         await a.cmd("LSSUBS", "LSSUBS 0")
         await a.cmd_prefix("MSG club hi", "ERROR NOTMEMBER ")
@@ -248,8 +247,7 @@ class CommandsTest(harness.WschatTestCase):
     async def test_msg_text_with_spaces_and_tab(self):
         a = await self.client(self.d, nick="alice")
         await a.cmd("SUBEVENT message", "CONFIRM SUBEVENT message")
-        await a.cmd("CREATE talk", "CONFIRM CREATE talk")
-        await a.cmd("SUB talk", "CONFIRM SUB talk")
+        await a.sub("talk", create=True)
         seqs = []
         for text in ("hello, world and more", "tab\there", "x",
                      "ends with dot.", "MSG talk nested",
@@ -268,8 +266,7 @@ class CommandsTest(harness.WschatTestCase):
 
     async def test_msg_without_text_is_badargs(self):
         a = await self.client(self.d, nick="alice")
-        await a.cmd("CREATE talk", "CONFIRM CREATE talk")
-        await a.cmd("SUB talk", "CONFIRM SUB talk")
+        await a.sub("talk", create=True)
         await a.cmd("MSG talk",
                     "ERROR BADARGS MSG requires channel and text arguments")
 
@@ -347,8 +344,7 @@ class CommandsTest(harness.WschatTestCase):
 
     async def test_control_characters_in_msg_text(self):
         a = await self.client(self.d, nick="alice")
-        await a.cmd("CREATE talk", "CONFIRM CREATE talk")
-        await a.cmd("SUB talk", "CONFIRM SUB talk")
+        await a.sub("talk", create=True)
         for text in ("bell\x07", "nul\x00byte", "esc\x1b[31m", "cr\rin"):
             await a.cmd_prefix("MSG talk " + text, "ERROR BADARGS ")
         await a.cmd_prefix("MSG talk tab\tok", "CONFIRM MSG talk ")

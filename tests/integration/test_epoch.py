@@ -18,7 +18,6 @@ process exit, and fails the test when its timeout runs out.
 """
 
 import os
-import re
 import sqlite3
 import subprocess
 import sys
@@ -102,8 +101,7 @@ class EpochTest(JournalTestCase):
         """olga makes channel a and talks; rita, in a with every intent,
         sees it all. Returns (olga, rita, rita's events)."""
         olga = await self.client(srv, "olga")
-        await command(olga, "CREATE a", "CONFIRM CREATE a")
-        await command(olga, "SUB a", "CONFIRM SUB a")
+        await olga.sub("a", create=True)
         rita = await self.client(srv, "rita", ALL_INTENTS)
         seen = []
         await command(rita, "SUB a", "CONFIRM SUB a", seen)
@@ -113,8 +111,7 @@ class EpochTest(JournalTestCase):
 
     async def talk(self, olga, n, prefix):
         for i in range(n):
-            await command(olga, "MSG a %s%d" % (prefix, i),
-                          re.compile(r"CONFIRM MSG a \d+"))
+            await olga.post("a", ["%s%d" % (prefix, i)])
 
     async def crashed_and_back(self, srv, epoch):
         """After a kill -9 and a restart that must keep the epoch."""

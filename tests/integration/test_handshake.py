@@ -337,18 +337,15 @@ class HandshakeTest(harness.WschatTestCase):
         d = self.daemon(max_output=max_output, send_buffer=sndbuf,
                         rate_limit=0)
         poster = await self.client(d, nick="poster")
-        await poster.cmd("CREATE flood", "CONFIRM CREATE flood")
-        await poster.cmd("SUB flood", "CONFIRM SUB flood")
+        await poster.sub("flood", create=True)
         slow = self.slow_subscriber(d, "flood")
         # From here on the slow client reads nothing.
         since = d.mark()
         text = "m" * 1000
         posted = 0		# bytes of text, less than what went out
         while posted <= bound and not d.log_search("slow consumer", since):
-            for i in range(16):
-                await poster.send("MSG flood %d %s" % (i, text))
-            for i in range(16):
-                await poster.expect_match(r"CONFIRM MSG flood \d+")
+            await poster.post("flood", ("%d %s" % (i, text)
+                                        for i in range(16)))
             posted += 16 * len(text)
         await d.wait_log_async("slow consumer", since=since,
                                what="the stalled client closed as a slow "

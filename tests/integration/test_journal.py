@@ -27,8 +27,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import websockets.exceptions  # noqa: E402
 
 from harness import (ALL_INTENTS, DB, SLOW_TIMEOUT,  # noqa: E402
-                     JournalTestCase, command, main, parse_event, read_replay,
-                     read_until, seq_of, sync, wire)
+                     JournalTestCase, command, main, parse_event,
+                     post_until, read_replay, read_until, seq_of, sync,
+                     wire)
 
 TIMEOUT = SLOW_TIMEOUT
 INTERNAL = "ERROR INTERNAL journal write failed"
@@ -125,13 +126,11 @@ class JournalTest(JournalTestCase):
         ]
         for i, text in enumerate(samples):
             c = alice if i % 2 == 0 else bob
-            reply = await command(c, "MSG general " + text,
-                                  re.compile(r"CONFIRM MSG general (\d+)"))
-            texts[int(reply.split()[-1])] = text
+            seq, = await c.post("general", [text])
+            texts[seq] = text
             await watch()
-        reply = await command(bob, "MSG random in random",
-                              re.compile(r"CONFIRM MSG random (\d+)"))
-        texts[int(reply.split()[-1])] = "in random"
+        seq, = await bob.post("random", ["in random"])
+        texts[seq] = "in random"
         await watch()
         await command(bob, "UNSUB random", "CONFIRM UNSUB random")
         await watch()
@@ -171,11 +170,9 @@ class JournalTest(JournalTestCase):
         self.assertEqual(c.epoch, db.one("SELECT value FROM meta WHERE "
                                          "key = 'epoch'"),
                          "HELLO epoch is not meta.epoch")
-        await command(c, "CREATE h1", "CONFIRM CREATE h1")
-        await command(c, "SUB h1", "CONFIRM SUB h1")
+        await c.sub("h1", create=True)
         for i in range(5):
-            await command(c, "MSG h1 m%d" % i,
-                          re.compile(r"CONFIRM MSG h1 \d+"))
+            await c.post("h1", ["m%d" % i])
         head = db.head()
         self.assertEqual(head, 7)
         c2 = await self.client(srv, name="hello-check")
@@ -240,19 +237,9 @@ class JournalTest(JournalTestCase):
         other = await self.client(srv, "other")
         # Another client keeps the writer busy so batches group up.
         busy_stop = asyncio.Event()
-
-        await command(other, "CREATE noise", "CONFIRM CREATE noise")
-        await command(other, "SUB noise", "CONFIRM SUB noise")
-
-        async def noise():
-            n = 0
-            while not busy_stop.is_set() and n < 5000:
-                await command(other, "MSG noise n%d" % n,
-                              re.compile(r"CONFIRM MSG noise \d+"))
-                n += 1
-            return n
-
-        task = asyncio.ensure_future(noise())
+        await other.sub("noise", create=True)
+        task = asyncio.ensure_future(post_until(other, "noise", busy_stop,
+                                                5000))
         try:
             await command(c, "CREATE conf", "CONFIRM CREATE conf")
             self.assertEqual(db.q("SELECT creator FROM channels WHERE "
@@ -266,14 +253,12 @@ class JournalTest(JournalTestCase):
                                     "channel = 'conf' AND user = 'carl'"), 1,
                              "CONFIRM SUB before the membership row")
             for i in range(100):
-                reply = await command(c, "MSG conf c%d" % i,
-                                      re.compile(r"CONFIRM MSG conf (\d+)"))
-                s = int(reply.split()[-1])
+                s, = await c.post("conf", ["c%d" % i])
                 row = db.q("SELECT channel, user, text FROM messages "
                            "WHERE seq = ?", s)
                 self.assertEqual(row, [("conf", "carl", "c%d" % i)],
-                                 "%r arrived before seq %d was committed"
-                                 % (reply, s))
+                                 "CONFIRM MSG conf %d arrived before seq %d "
+                                 "was committed" % (s, s))
             await command(c, "UNSUB conf", "CONFIRM UNSUB conf")
             self.assertEqual(db.one("SELECT count(*) FROM memberships WHERE "
                                     "channel = 'conf' AND user = 'carl'"), 0)
@@ -291,8 +276,7 @@ class JournalTest(JournalTestCase):
         srv = self.server()
         db = DB(self, srv.db)
         pub = await self.client(srv, "pub")
-        await command(pub, "CREATE room", "CONFIRM CREATE room")
-        await command(pub, "SUB room", "CONFIRM SUB room")
+        await pub.sub("room", create=True)
         subs = {}
         for name in ("s1", "s2"):
             c = await self.client(srv, name, ALL_INTENTS)
@@ -617,11 +601,10 @@ class JournalTest(JournalTestCase):
         srv = self.server()
         db = DB(self, srv.db)
         c = await self.client(srv, "admin")
-        await command(c, "CREATE ops", "CONFIRM CREATE ops")
-        await command(c, "SUB ops", "CONFIRM SUB ops")
+        await c.sub("ops", create=True)
         texts = ["ctl message %d" % i for i in range(8)]
         for t in texts:
-            await command(c, "MSG ops " + t, re.compile(r"CONFIRM MSG ops \d+"))
+            await c.post("ops", [t])
         head = db.head()
         nevents = db.one("SELECT count(*) FROM events")
 

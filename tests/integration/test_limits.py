@@ -75,11 +75,10 @@ class LimitsTest(harness.WschatTestCase):
     async def test_slow_consumer_closed_1013_others_unaffected(self):
         d = self.daemon(max_output=65536, rate_limit=0, max_line=2048)
         poster = await self.client(d, nick="poster")
-        await poster.cmd("CREATE flood", "CONFIRM CREATE flood")
-        await poster.cmd("SUB flood", "CONFIRM SUB flood")
+        await poster.sub("flood", create=True)
 
         fast = await self.client(d, nick="fast")
-        await fast.cmd("SUB flood", "CONFIRM SUB flood")
+        await fast.sub("flood")
         await fast.cmd("SUBEVENT message", "CONFIRM SUBEVENT message")
 
         slow = self.slow_subscriber(d, "flood")
@@ -103,12 +102,8 @@ class LimitsTest(harness.WschatTestCase):
             since = d.mark()
             while len(posted) < 5000 and not d.log_search("slow consumer",
                                                           since):
-                for i in range(50):
-                    await poster.send("MSG flood %d %s" % (len(posted) + i,
-                                                           text))
-                for i in range(50):
-                    m = await poster.expect_match(r"CONFIRM MSG flood (\d+)")
-                    posted.append(int(m.group(1)))
+                posted += await poster.post("flood", (
+                    "%d %s" % (len(posted) + i, text) for i in range(50)))
                 if reader.done():
                     reader.result()		# raise the reader's failure
             await d.wait_log_async("slow consumer", since=since,

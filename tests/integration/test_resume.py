@@ -26,8 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (ALL_INTENTS, DB, SLOW_TIMEOUT,  # noqa: E402
                      Client, ClientClosed, JournalTestCase, command,
                      expected_events, main, parse_event, parse_snapshot,
-                     read_replay, read_snapshot, read_until, seq_of, sync,
-                     wire)
+                     post_until, read_replay, read_snapshot, read_until,
+                     seq_of, sync, wire)
 
 TIMEOUT = SLOW_TIMEOUT
 
@@ -85,11 +85,10 @@ class ResumeTest(JournalTestCase):
         olga = await self.client(srv, "olga")
         uma = await self.client(srv, "uma")
         for ch in ("a", "b", "c", "d", "x"):
-            await command(olga, "CREATE " + ch, "CONFIRM CREATE " + ch)
-            await command(olga, "SUB " + ch, "CONFIRM SUB " + ch)
+            await olga.sub(ch, create=True)
         if pete:
             s["pete"] = await self.client(srv, "pete")
-            await command(s["pete"], "SUB a", "CONFIRM SUB a")
+            await s["pete"].sub("a")
         r1_events = []
         r1 = await self.client(srv, "rita", ALL_INTENTS)
         for ch in ("a", "b", "c", "x"):
@@ -145,10 +144,8 @@ class ResumeTest(JournalTestCase):
         # Bulk, pipelined in chunks the twin drains: several replay pages.
         for k in range(0, bulk, 100):
             n = min(100, bulk - k)
-            for i in range(k, k + n):
-                await olga.send("MSG a bulk %d%s" % (i, pad))
-            for i in range(n):
-                await olga.expect_match(r"CONFIRM MSG a \d+")
+            await olga.post("a", ("bulk %d%s" % (i, pad)
+                                  for i in range(k, k + n)))
             await sync(T, T_ev)
         await act(olga, "MSG b p2 in b", msg("b"))
         s["T"] = T
@@ -218,10 +215,8 @@ class ResumeTest(JournalTestCase):
                 await command(pete, "NICK pete", "CONFIRM NICK pete")
                 n = 0
                 while not stop.is_set() and n < 3000:
-                    for i in range(n, n + 5):
-                        await pete.send("MSG a live %d" % i)
-                    for i in range(5):
-                        await pete.expect_match(r"CONFIRM MSG a \d+")
+                    await pete.post("a", ("live %d" % i
+                                          for i in range(n, n + 5)))
                     n += 5
                     if n >= 10:
                         started.set()
@@ -314,8 +309,7 @@ class ResumeTest(JournalTestCase):
         srv = self.server(overrides)
         db = DB(self, srv.db)
         olga = await self.client(srv, "olga")
-        await command(olga, "CREATE a", "CONFIRM CREATE a")
-        await command(olga, "SUB a", "CONFIRM SUB a")
+        await olga.sub("a", create=True)
         rita = await self.client(srv, "rita", ALL_INTENTS)
         await command(rita, "SUB a", "CONFIRM SUB a")
         cursor, epoch = db.head(), rita.epoch
@@ -329,10 +323,8 @@ class ResumeTest(JournalTestCase):
         srv, db, olga, cursor, epoch = await self.rita_left_a()
         big = "y" * 4000
         for k in range(0, 600, 50):
-            for i in range(k, k + 50):
-                await olga.send("MSG a %04d %s" % (i, big))
-            for i in range(50):
-                await olga.expect_match(r"CONFIRM MSG a \d+")
+            await olga.post("a", ("%04d %s" % (i, big)
+                                  for i in range(k, k + 50)))
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (cursor, epoch))
         try:
@@ -351,10 +343,7 @@ class ResumeTest(JournalTestCase):
     async def post_to_a(self, olga, n):
         """olga posts n short messages to channel a, 100 at a time."""
         for k in range(0, n, 100):
-            for i in range(k, min(k + 100, n)):
-                await olga.send("MSG a %04d" % i)
-            for i in range(k, min(k + 100, n)):
-                await olga.expect_match(r"CONFIRM MSG a \d+")
+            await olga.post("a", ("%04d" % i for i in range(k, min(k + 100, n))))
 
     async def test_stream_rate_paces_a_replay(self):
         # stream_rate 200 lines/s: a replay of 400 events cannot take less
@@ -373,8 +362,7 @@ class ResumeTest(JournalTestCase):
         self.assertTrue(first.startswith("EVENT message CREATE a "), first)
         replay = asyncio.ensure_future(read_replay(
             F, "RESUME %d at stream_rate 200" % cursor))
-        await olga.send("MSG a during the replay")
-        m = await olga.expect_match(r"CONFIRM MSG a (\d+)")
+        live_seq, = await olga.post("a", ["during the replay"])
         self.assertFalse(replay.done(), "RESUMED came before olga's MSG, "
                          "sent after the replay's first event, was "
                          "confirmed: 400 events at stream_rate 200 should "
@@ -384,11 +372,11 @@ class ResumeTest(JournalTestCase):
         self.assertGreaterEqual(took, 1.9, "a replay of 400 events at "
                                 "stream_rate 200 ended after %.3f s" % took)
         events = [first] + rest
-        self.assertEqual((head, count), (int(m.group(1)) - 1, 400))
+        self.assertEqual((head, count), (live_seq - 1, 400))
         self.assertEqual(events, [wire(r) for r in db.events(cursor)
                                   if r[0] <= head])
         live = await F.recv(what="olga's live message after RESUMED")
-        self.assertEqual(seq_of(live), int(m.group(1)), live)
+        self.assertEqual(seq_of(live), live_seq, live)
         await F.nothing_pending()	# nothing after the live one
 
     async def test_keepalive_during_a_long_replay(self):
@@ -458,8 +446,7 @@ class ResumeTest(JournalTestCase):
         srv = self.server()
         db = DB(self, srv.db)
         olga = await self.client(srv, "olga")
-        await command(olga, "CREATE a", "CONFIRM CREATE a")
-        await command(olga, "SUB a", "CONFIRM SUB a")
+        await olga.sub("a", create=True)
         await command(olga, "MSG a one", "CONFIRM MSG a 3")
         head = db.head()
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
@@ -482,16 +469,16 @@ class ResumeTest(JournalTestCase):
         rita = await self.client(srv, "rita", ALL_INTENTS)
         for ch in ("a", "b", "c"):
             await command(olga, "CREATE " + ch, "CONFIRM CREATE " + ch)
-        await command(olga, "SUB a", "CONFIRM SUB a")
-        await command(olga, "SUB c", "CONFIRM SUB c")
-        await command(uma, "SUB b", "CONFIRM SUB b")
+        await olga.sub("a")
+        await olga.sub("c")
+        await uma.sub("b")
         await command(rita, "SUB b", "CONFIRM SUB b")
         await command(rita, "SUB a", "CONFIRM SUB a")
         for i in range(25):
-            await command(olga, "MSG a a%d" % i, re.compile(r"CONFIRM MSG a \d+"))
+            await olga.post("a", ["a%d" % i])
         for i in range(3):
-            await command(uma, "MSG b b%d" % i, re.compile(r"CONFIRM MSG b \d+"))
-        await command(olga, "MSG c c0", re.compile(r"CONFIRM MSG c \d+"))
+            await uma.post("b", ["b%d" % i])
+        await olga.post("c", ["c0"])
         await sync(rita)
         return olga, uma, rita
 
@@ -535,7 +522,7 @@ class ResumeTest(JournalTestCase):
         srv, db, olga, cursor, epoch = await self.rita_left_a(
             {"retain_events": 5})
         for i in range(30):
-            await command(olga, "MSG a m%d" % i, re.compile(r"CONFIRM MSG a \d+"))
+            await olga.post("a", ["m%d" % i])
         head = db.head()
         # Wait for the server to prune, one round trip per look.
         deadline = time.monotonic() + 3 * TIMEOUT
@@ -571,7 +558,7 @@ class ResumeTest(JournalTestCase):
         srv, db, olga, _, epoch = await self.rita_left_a(
             {"resume_max_events": 10})
         for i in range(60):
-            await command(olga, "MSG a m%d" % i, re.compile(r"CONFIRM MSG a \d+"))
+            await olga.post("a", ["m%d" % i])
         head = db.head()
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (head - 50, epoch))
@@ -605,19 +592,8 @@ class ResumeTest(JournalTestCase):
         # live events after the snapshot start at its seq + 1.
         stop = asyncio.Event()
         started = asyncio.Event()
-
-        async def publish():
-            n = 0
-            while not stop.is_set() and n < 3000:
-                await command(olga, "MSG a live %d" % n,
-                              re.compile(r"CONFIRM MSG a \d+"))
-                n += 1
-                if n == 3:
-                    started.set()
-            started.set()
-            return n
-
-        ptask = asyncio.ensure_future(publish())
+        ptask = asyncio.ensure_future(post_until(olga, "a", stop, 3000,
+                                                 started))
         try:
             await asyncio.wait_for(started.wait(), TIMEOUT)
             await rita.send("SNAPSHOT")
@@ -656,15 +632,11 @@ class ResumeTest(JournalTestCase):
         big = "z" * 4000
         chans = ["big%02d" % i for i in range(15)]
         for ch in chans:
-            await command(olga, "CREATE " + ch, "CONFIRM CREATE " + ch)
-            await command(olga, "SUB " + ch, "CONFIRM SUB " + ch)
+            await olga.sub(ch, create=True)
             await command(rita, "SUB " + ch, "CONFIRM SUB " + ch)
         await rita.wait_closed()
         for ch in chans:
-            for i in range(20):
-                await olga.send("MSG %s %02d %s" % (ch, i, big))
-            for i in range(20):
-                await olga.expect_match(r"CONFIRM MSG %s \d+" % ch)
+            await olga.post(ch, ("%02d %s" % (i, big) for i in range(20)))
         F = await self.reconnect(srv, "rita", ALL_INTENTS, "SNAPSHOT")
         try:
             lines = await read_snapshot(F, "SNAPSHOT of 300 messages of "
@@ -699,8 +671,7 @@ class ResumeTest(JournalTestCase):
         db = DB(self, srv.db)
         olga = await self.client(srv, "olga")
         for ch in ("a", "b", "c"):
-            await command(olga, "CREATE " + ch, "CONFIRM CREATE " + ch)
-            await command(olga, "SUB " + ch, "CONFIRM SUB " + ch)
+            await olga.sub(ch, create=True)
         rita = await self.client(srv, "rita", ALL_INTENTS)
         seen = []
         await command(rita, "SUB a", "CONFIRM SUB a", seen)
@@ -708,8 +679,8 @@ class ResumeTest(JournalTestCase):
         await sync(rita, seen)
         cursor, epoch = seq_of(seen[-1]), rita.epoch
         await rita.wait_closed()
-        await command(olga, "MSG a before restart", re.compile(r"CONFIRM MSG a \d+"))
-        await command(olga, "MSG c not for rita", re.compile(r"CONFIRM MSG c \d+"))
+        await olga.post("a", ["before restart"])
+        await olga.post("c", ["not for rita"])
         await command(olga, "UNSUB b", "CONFIRM UNSUB b")
         await olga.close()
         await srv.stop_async()
@@ -717,9 +688,9 @@ class ResumeTest(JournalTestCase):
         await srv.start_async()
         olga = await self.client(srv, "olga")
         self.assertEqual(olga.epoch, epoch)
-        await command(olga, "MSG a after restart", re.compile(r"CONFIRM MSG a \d+"))
-        await command(olga, "SUB b", "CONFIRM SUB b")
-        await command(olga, "MSG b in b", re.compile(r"CONFIRM MSG b \d+"))
+        await olga.post("a", ["after restart"])
+        await olga.sub("b")
+        await olga.post("b", ["in b"])
         await command(olga, "CREATE d", "CONFIRM CREATE d")
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (cursor, epoch))
@@ -750,13 +721,11 @@ class ResumeTest(JournalTestCase):
         anon = await self.client(srv, name="anon")
         await command(anon, "HISTORY h", re.compile(r"ERROR NOTIDENTIFIED .+"))
         for ch in ("h", "o"):
-            await command(olga, "CREATE " + ch, "CONFIRM CREATE " + ch)
-            await command(olga, "SUB " + ch, "CONFIRM SUB " + ch)
+            await olga.sub(ch, create=True)
         for i in range(37):
-            await command(olga, "MSG h h%d" % i, re.compile(r"CONFIRM MSG h \d+"))
+            await olga.post("h", ["h%d" % i])
             if i % 3 == 0:
-                await command(olga, "MSG o o%d" % i,
-                              re.compile(r"CONFIRM MSG o \d+"))
+                await olga.post("o", ["o%d" % i])
         all_h = [r[0] for r in db.q(
             "SELECT data FROM events WHERE type = 'message' AND "
             "resource = 'h' ORDER BY seq DESC")]
@@ -792,7 +761,7 @@ class ResumeTest(JournalTestCase):
         self.assertEqual(await self.history(olga, " BEFORE %d" % mid, "h"),
                          all_h[16:26])
         # Members only: rita after joining sees it all; olga after leaving not.
-        await command(rita, "SUB h", "CONFIRM SUB h")
+        await rita.sub("h")
         self.assertEqual(await self.history(rita, "", "h"), all_h[:10])
         await command(olga, "UNSUB o", "CONFIRM UNSUB o")
         await command(olga, "HISTORY o", re.compile(r"ERROR NOTMEMBER .+"))
