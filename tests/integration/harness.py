@@ -4,13 +4,15 @@ harness.py: run the real wschatd and talk to it, for the integration tests.
 - Daemon starts $WSCHATD on 127.0.0.1:0 with a private config and database in
   a temporary directory, learns its port from the "listening on ADDR:PORT"
   log line and keeps every line of its output (stdout and stderr) so tests
-  can wait for a line such as "slow consumer". It can be killed (kill9) or
-  stopped and started again on the same database, with extra environment
-  such as WSCHAT_FAIL_STEP.
+  can wait for a line such as "slow consumer" (wait_log), or for a state
+  the daemon announces with a line, looked at again at each line
+  (wait_until). It can be killed (kill9) or stopped and started again on
+  the same database, with extra environment such as WSCHAT_FAIL_STEP.
 - Client wraps a websockets (10.x, asyncio) connection: send/recv with
-  timeouts, expect(), expect_event(), and nothing_pending(), which proves
-  that nothing was queued for a client by a PING/PONG round trip instead of
-  waiting on a timer.
+  timeouts, cmd() and expect() (the reply is the next line), sub() and
+  post(), expect_event(), and nothing_pending(), which proves that nothing
+  was queued for a client by a PING/PONG round trip instead of waiting on
+  a timer.
 - RawWS and http_request() speak HTTP and RFC 6455 frames by hand, for the
   handshake and protocol-violation tests.
 - WschatTestCase ties them together: every daemon a test starts is stopped
@@ -24,7 +26,9 @@ harness.py: run the real wschatd and talk to it, for the integration tests.
 - main() runs the tests: exit 0 = pass, 1 = fail, 77 = skip (no $WSCHATD).
 
 Nothing here synchronises with sleep: every wait is for a specific line,
-message, close or exit, and fails the test when its timeout runs out.
+message, close or exit, and fails the test when its timeout runs out. The
+one poll is of a daemon's log file (log = a path), whose growth nothing
+signals: wait_until() looks at it every 50 ms.
 """
 
 import asyncio
@@ -293,52 +297,76 @@ class Daemon:
         with self._cond:
             return len(self._lines)
 
-    def log_search(self, pattern, since=0):
+    def log_matches(self, pattern, since=0):
+        """re.Match of every line matching pattern, from position since
+        (see mark()) of the output, or of the whole output and log file."""
         rx = re.compile(pattern) if isinstance(pattern, str) else pattern
         with self._cond:
             lines = self._lines[since:]
         if self.log_path is not None and since == 0:
             lines = self.lines()
-        for line in lines:
-            m = rx.search(line)
-            if m:
-                return m
-        return None
+        return [m for m in map(rx.search, lines) if m]
 
-    def wait_log(self, pattern, timeout=None, since=0, what=None):
-        """Wait for a line matching pattern; returns the re.Match."""
+    def log_search(self, pattern, since=0):
+        """The first line matching pattern (as log_matches()), or None."""
+        matches = self.log_matches(pattern, since)
+        return matches[0] if matches else None
+
+    def wait_until(self, check, what, timeout=None):
+        """Wait until check() returns a true value, and return that. check
+        runs again whenever the daemon prints a line, or every 50 ms while
+        it logs to a file (nothing wakes us when a file grows). Fails when
+        timeout runs out, or when the daemon exits first."""
         timeout = self.timeout if timeout is None else timeout
-        rx = re.compile(pattern) if isinstance(pattern, str) else pattern
         deadline = time.monotonic() + timeout
         while True:
-            m = self.log_search(rx, since)
-            if m:
-                return m
             exited = self.proc.poll() is not None
             with self._cond:
-                eof = self._eof
-            if exited and eof and self.log_path is None:
+                seen, eof = len(self._lines), self._eof
+            value = check()
+            if value:
+                return value
+            if exited and eof:
                 raise AssertionError(
-                    "wschatd exited (rc=%s) before logging %s\noutput:\n%s"
-                    % (self.proc.returncode, what or repr(rx.pattern),
-                       tail(self.lines())))
+                    "wschatd exited (rc=%s) while waiting for %s\noutput:\n%s"
+                    % (self.proc.returncode, what, tail(self.lines())))
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError(
-                    "wschatd did not log %s within %.1fs\nlast log lines:\n%s"
-                    % (what or repr(rx.pattern), timeout, tail(self.lines())))
+                    "timed out after %.1fs waiting for %s\nlast log lines:\n%s"
+                    % (timeout, what, tail(self.lines())))
+            poll = min(left, 0.05) if self.log_path is not None else left
             with self._cond:
-                # Woken by every new line; the short cap re-reads a log file.
-                self._cond.wait(min(left, 0.05 if self.log_path else left))
-            if exited and self.log_path is not None and \
-                    self.log_search(rx, since) is None:
-                raise AssertionError(
-                    "wschatd exited (rc=%s) before logging %s\noutput:\n%s"
-                    % (self.proc.returncode, what or repr(rx.pattern),
-                       tail(self.lines())))
+                if len(self._lines) != seen:
+                    continue		# a line came while check() ran
+                if not self._eof:
+                    self._cond.wait(poll)
+                    continue
+            # Its output has ended, so it is exiting: wait for that.
+            try:
+                self.proc.wait(poll)
+            except subprocess.TimeoutExpired:
+                pass
 
-    async def wait_log_async(self, pattern, timeout=None, since=0, what=None):
-        return await in_thread(self.wait_log, pattern, timeout, since, what)
+    async def wait_until_async(self, check, what, timeout=None):
+        return await in_thread(self.wait_until, check, what, timeout)
+
+    def wait_log(self, pattern, timeout=None, since=0, what=None, count=1):
+        """Wait for count lines matching pattern (as log_matches()); returns
+        the re.Match of the count-th."""
+        rx = re.compile(pattern) if isinstance(pattern, str) else pattern
+
+        def found():
+            matches = self.log_matches(rx, since)
+            return matches[count - 1] if len(matches) >= count else None
+        if what is None:
+            what = "a log line matching %r" % rx.pattern
+        return self.wait_until(found, what, timeout)
+
+    async def wait_log_async(self, pattern, timeout=None, since=0, what=None,
+                             count=1):
+        return await in_thread(self.wait_log, pattern, timeout, since, what,
+                               count)
 
     # health
 
@@ -371,21 +399,6 @@ class Daemon:
 async def in_thread(fn, *args):
     """fn(*args) in a worker thread, so the event loop keeps running."""
     return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
-
-
-def wait_for(predicate, timeout=TIMEOUT, what="a condition"):
-    """Poll predicate (for state with no event to wait on, such as a file
-    appearing) until it returns a true value; fail after timeout."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s"
-                                 % (timeout, what))
-        pause.wait(0.02)
 
 
 # --- raw HTTP and frames ---------------------------------------------------

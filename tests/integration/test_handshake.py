@@ -284,12 +284,9 @@ class HandshakeTest(harness.WschatTestCase):
                              accept_for(key))
             RawWS(s, resp).read_hello()
         rx = re.compile(r"accept_batch: %d accepted in this pass" % batch)
-
-        def full_batches():
-            return sum(1 for line in d.lines()[since:] if rx.search(line))
-        harness.wait_for(lambda: full_batches() >= n // batch,
-                         what="%d full batches of %d" % (n // batch, batch))
-        self.assertEqual(full_batches(), n // batch,
+        d.wait_log(rx, since=since, count=n // batch,
+                   what="%d full batches of %d" % (n // batch, batch))
+        self.assertEqual(len(d.log_matches(rx, since)), n // batch,
                          "%d queued connections with accept_batch = %d"
                          % (n, batch))
 

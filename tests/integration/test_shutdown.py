@@ -98,14 +98,14 @@ class ShutdownTest(harness.WschatTestCase):
         rotated = log + ".1"
         os.rename(log, rotated)
         d.proc.send_signal(signal.SIGHUP)
-        harness.wait_for(lambda: os.path.exists(log), what="SIGHUP to "
-                         "reopen (create) %s after it was renamed" % log)
+        d.wait_until(lambda: os.path.exists(log), "SIGHUP to reopen "
+                     "(create) %s after it was renamed" % log)
         old_size = os.path.getsize(rotated)
 
         # Something that must log: a connection failing the protocol.
         self.assert_closes(d, frame(OP_TEXT, b"", mask=False), 1002)
-        harness.wait_for(lambda: os.path.getsize(log) > 0,
-                         what="a log line in the reopened log file")
+        d.wait_until(lambda: os.path.getsize(log) > 0,
+                     "a log line in the reopened log file")
         self.assertEqual(os.path.getsize(rotated), old_size,
                          "after SIGHUP nothing more goes to the renamed file")
         with open(log, encoding="utf-8", errors="replace") as f:
