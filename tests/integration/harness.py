@@ -1098,6 +1098,31 @@ class DB:
             "ORDER BY joined_seq", user)]
 
 
+def wschatctl_path():
+    """The admin tool under test ($WSCHATCTL), or None."""
+    path = os.environ.get("WSCHATCTL")
+    if path and os.path.isfile(path) and os.access(path, os.X_OK):
+        return path
+    return None
+
+
+def wschatctl(db, *args, timeout=SLOW_TIMEOUT):
+    """Run wschatctl -d db args; returns (status, stdout, stderr), or None
+    if $WSCHATCTL is not an executable."""
+    path = wschatctl_path()
+    if path is None:
+        return None
+    argv = [path, "-d", db] + list(args)
+    try:
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("%s did not finish within %.1fs" % (argv, timeout))
+    return r.returncode, r.stdout.decode("utf-8", "replace"), \
+        r.stderr.decode("utf-8", "replace")
+
+
 def wire(row):
     """The EVENT line a journal row stands for."""
     return "EVENT %s %s %s %s" % (row[2], row[3], row[4], row[6])

@@ -19,7 +19,6 @@ process exit, and fails the test when its timeout runs out.
 
 import os
 import sqlite3
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -27,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (ALL_INTENTS, DB, SLOW_TIMEOUT,  # noqa: E402
                      JournalTestCase, command, expected_events, main,
                      parse_snapshot, read_replay, read_snapshot, seq_of,
-                     sync)
+                     sync, wschatctl)
 
 TIMEOUT = SLOW_TIMEOUT
 OTHER_BOOT = "00000000-0000-4000-8000-000000000000"
@@ -74,18 +73,6 @@ def put_back(path, copy):
         except FileNotFoundError:
             pass
     os.replace(copy, path)
-
-
-def ctl(path, *args):
-    """(status, output) of wschatctl on the database, or None if wschatctl
-    was not built."""
-    p = os.environ.get("WSCHATCTL")
-    if not p or not os.access(p, os.X_OK):
-        return None
-    r = subprocess.run([p, "-d", path] + list(args),
-                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, timeout=TIMEOUT)
-    return r.returncode, r.stdout.decode("utf-8", "replace")
 
 
 class EpochTest(JournalTestCase):
@@ -181,9 +168,9 @@ class EpochTest(JournalTestCase):
         self.assertEqual(got, expected_events(db, "rita", ALL_INTENTS, kept,
                                               head))
         self.assertEqual(len(got), 6)
-        check = ctl(srv.db, "check")
+        check = wschatctl(srv.db, "check")
         if check is not None:
-            self.assertEqual(check, (0, "ok\n"))
+            self.assertEqual(check, (0, "ok\n", ""))
 
     async def test_restored_backup_new_epoch(self):
         """Clients saw events after the backup: a server started on the
@@ -192,10 +179,10 @@ class EpochTest(JournalTestCase):
         olga, rita, seen = await self.chat(srv, 3)
         epoch = rita.epoch
         copy = os.path.join(srv.dir, "backup.db")
-        r = ctl(srv.db, "backup", copy)
+        r = wschatctl(srv.db, "backup", copy)
         if r is None:
             self.skipTest("WSCHATCTL is not set to an executable")
-        self.assertEqual(r[0], 0, r[1])
+        self.assertEqual(r[0], 0, r[1] + r[2])
         self.assertEqual(meta(copy, "run_state"), "backup")
         kept = DB(self, copy).head()
         await self.talk(olga, 3, "later")
@@ -230,10 +217,10 @@ class EpochTest(JournalTestCase):
         await c.close()
         await srv.stop_async()
         set_meta(srv.db, "run_state", "paused")
-        r = ctl(srv.db, "check")
+        r = wschatctl(srv.db, "check")
         if r is not None:
             self.assertEqual(r, (1, "run state missing or unknown in meta: "
-                                 "run_state paused\n"))
+                                 "run_state paused\n", ""))
         mark = srv.mark()
         await srv.start_async()
         m = await srv.wait_log_async(
@@ -241,9 +228,9 @@ class EpochTest(JournalTestCase):
             r"'paused'" % epoch, since=mark)
         c = await self.client(srv, name="hello")
         self.assertEqual((c.epoch, c.head), (m.group(1), 1))
-        r = ctl(srv.db, "check")
+        r = wschatctl(srv.db, "check")
         if r is not None:
-            self.assertEqual(r, (0, "ok\n"))
+            self.assertEqual(r, (0, "ok\n", ""))
 
     async def test_from_schema_1(self):
         """A database a wschatd before schema version 2 wrote: how its last

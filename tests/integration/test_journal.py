@@ -18,7 +18,6 @@ import asyncio
 import os
 import re
 import sqlite3
-import subprocess
 import sys
 import urllib.parse
 
@@ -29,30 +28,10 @@ import websockets.exceptions  # noqa: E402
 from harness import (ALL_INTENTS, DB, SLOW_TIMEOUT,  # noqa: E402
                      JournalTestCase, command, main, parse_event,
                      post_until, read_replay, read_until, seq_of, sync,
-                     wire)
+                     wire, wschatctl, wschatctl_path)
 
 TIMEOUT = SLOW_TIMEOUT
 INTERNAL = "ERROR INTERNAL journal write failed"
-
-
-def ctl_path():
-    p = os.environ.get("WSCHATCTL")
-    if p and os.path.isfile(p) and os.access(p, os.X_OK):
-        return p
-    return None
-
-
-def run_ctl(db, *args, timeout=TIMEOUT):
-    p = ctl_path()
-    argv = [p, "-d", db] + list(args)
-    try:
-        r = subprocess.run(argv, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise AssertionError("%s did not finish within %.1fs" % (argv, timeout))
-    return r.returncode, r.stdout.decode("utf-8", "replace"), \
-        r.stderr.decode("utf-8", "replace")
 
 
 def debug_build_expected():
@@ -407,8 +386,9 @@ class JournalTest(JournalTestCase):
             for line in lines:
                 self.assert_in_journal(db, line, name)
 
-        if ctl_path() is not None:
-            rc, out, err = run_ctl(srv.db, "check")
+        r = wschatctl(srv.db, "check")
+        if r is not None:
+            rc, out, err = r
             self.assertEqual(rc, 0, "wschatctl check after a crash: rc=%d\n%s%s"
                              % (rc, out, err))
 
@@ -595,7 +575,7 @@ class JournalTest(JournalTestCase):
     # -- wschatctl -----------------------------------------------------------
 
     async def test_wschatctl_smoke(self):
-        if ctl_path() is None:
+        if wschatctl_path() is None:
             self.fail("WSCHATCTL (%r) is not an executable"
                       % os.environ.get("WSCHATCTL"))
         srv = self.server()
@@ -608,7 +588,7 @@ class JournalTest(JournalTestCase):
         head = db.head()
         nevents = db.one("SELECT count(*) FROM events")
 
-        rc, out, err = run_ctl(srv.db, "stats")
+        rc, out, err = wschatctl(srv.db, "stats")
         self.assertEqual(rc, 0, "wschatctl stats: rc=%d\n%s%s" % (rc, out, err))
         self.assertTrue(out.strip(), "wschatctl stats printed nothing")
         nums = re.findall(r"\b\d+\b", out)
@@ -617,7 +597,7 @@ class JournalTest(JournalTestCase):
         self.assertIn(str(nevents), nums, "stats does not show the event "
                       "count %d:\n%s" % (nevents, out))
 
-        rc, out, err = run_ctl(srv.db, "tail", "-n", "5")
+        rc, out, err = wschatctl(srv.db, "tail", "-n", "5")
         self.assertEqual(rc, 0, "wschatctl tail -n 5: rc=%d\n%s%s"
                          % (rc, out, err))
         lines = [l for l in out.splitlines() if l.strip()]
@@ -625,18 +605,18 @@ class JournalTest(JournalTestCase):
                          "wschatctl tail -n 5 is not the last 5 events as "
                          "EVENT lines")
 
-        rc, out, err = run_ctl(srv.db, "history", "ops")
+        rc, out, err = wschatctl(srv.db, "history", "ops")
         self.assertEqual(rc, 0, "wschatctl history ops: rc=%d\n%s%s"
                          % (rc, out, err))
         for t in texts:
             self.assertIn(t, out, "wschatctl history ops lacks %r:\n%s"
                           % (t, out))
 
-        rc, out, err = run_ctl(srv.db, "check")
+        rc, out, err = wschatctl(srv.db, "check")
         self.assertEqual(rc, 0, "wschatctl check: rc=%d\n%s%s" % (rc, out, err))
 
         backup = os.path.join(srv.dir, "backup.db")
-        rc, out, err = run_ctl(srv.db, "backup", backup)
+        rc, out, err = wschatctl(srv.db, "backup", backup)
         self.assertEqual(rc, 0, "wschatctl backup: rc=%d\n%s%s" % (rc, out, err))
         self.assertTrue(os.path.isfile(backup), "backup wrote no file")
         con = sqlite3.connect("file:%s?mode=ro" % urllib.parse.quote(backup),
