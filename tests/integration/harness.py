@@ -4,30 +4,37 @@ harness.py: run the real wschatd and talk to it, for the integration tests.
 - Daemon starts $WSCHATD on 127.0.0.1:0 with a private config and database in
   a temporary directory, learns its port from the "listening on ADDR:PORT"
   log line and keeps every line of its output (stdout and stderr) so tests
-  can wait for a line such as "slow consumer". It can be killed (kill9) or
-  stopped and started again on the same database, with extra environment
-  such as WSCHAT_FAIL_STEP.
+  can wait for a line such as "slow consumer" (wait_log), or for a state
+  the daemon announces with a line, looked at again at each line
+  (wait_until). It can be killed (kill9) or stopped and started again on
+  the same database, with extra environment such as WSCHAT_FAIL_STEP.
 - Client wraps a websockets (10.x, asyncio) connection: send/recv with
-  timeouts, expect(), expect_event(), and nothing_pending(), which proves
-  that nothing was queued for a client by a PING/PONG round trip instead of
-  waiting on a timer.
+  timeouts, cmd() and expect() (the reply is the next line), sub() and
+  post(), expect_event(), and nothing_pending(), which proves that nothing
+  was queued for a client by a PING/PONG round trip instead of waiting on
+  a timer.
 - RawWS and http_request() speak HTTP and RFC 6455 frames by hand, for the
   handshake and protocol-violation tests.
 - WschatTestCase ties them together: every daemon a test starts is stopped
   with SIGTERM at the end, and the test fails if the daemon died on its own,
   did not exit 0, or printed a sanitizer report.
 - For the journal tests: DB reads the live database (read-only), command()
-  and sync() talk while events arrive, and JournalTestCase starts daemons
-  fit for restarts.
+  and sync() talk while events arrive, read_replay() and read_snapshot()
+  read what a RESUME sends, expected_events() says by the documented rule
+  what a client should have received, and JournalTestCase starts daemons
+  fit for restarts and reconnects clients with a RESUME.
 - main() runs the tests: exit 0 = pass, 1 = fail, 77 = skip (no $WSCHATD).
 
 Nothing here synchronises with sleep: every wait is for a specific line,
-message, close or exit, and fails the test when its timeout runs out.
+message, close or exit, and fails the test when its timeout runs out. The
+one poll is of a daemon's log file (log = a path), whose growth nothing
+signals: wait_until() looks at it every 50 ms.
 """
 
 import asyncio
 import base64
 import hashlib
+import itertools
 import json
 import os
 import shlex
@@ -111,6 +118,14 @@ def sanitizer_report(lines):
 
 def tail(lines, n=30):
     return "\n".join("    " + line for line in lines[-n:])
+
+
+_tokens = itertools.count(1)
+
+
+def next_token():
+    """A word no other PING of this run carries, to match its PONG."""
+    return "t%d" % next(_tokens)
 
 
 # --- the daemon ------------------------------------------------------------
@@ -297,52 +312,76 @@ class Daemon:
         with self._cond:
             return len(self._lines)
 
-    def log_search(self, pattern, since=0):
+    def log_matches(self, pattern, since=0):
+        """re.Match of every line matching pattern, from position since
+        (see mark()) of the output, or of the whole output and log file."""
         rx = re.compile(pattern) if isinstance(pattern, str) else pattern
         with self._cond:
             lines = self._lines[since:]
         if self.log_path is not None and since == 0:
             lines = self.lines()
-        for line in lines:
-            m = rx.search(line)
-            if m:
-                return m
-        return None
+        return [m for m in map(rx.search, lines) if m]
 
-    def wait_log(self, pattern, timeout=None, since=0, what=None):
-        """Wait for a line matching pattern; returns the re.Match."""
+    def log_search(self, pattern, since=0):
+        """The first line matching pattern (as log_matches()), or None."""
+        matches = self.log_matches(pattern, since)
+        return matches[0] if matches else None
+
+    def wait_until(self, check, what, timeout=None):
+        """Wait until check() returns a true value, and return that. check
+        runs again whenever the daemon prints a line, or every 50 ms while
+        it logs to a file (nothing wakes us when a file grows). Fails when
+        timeout runs out, or when the daemon exits first."""
         timeout = self.timeout if timeout is None else timeout
-        rx = re.compile(pattern) if isinstance(pattern, str) else pattern
         deadline = time.monotonic() + timeout
         while True:
-            m = self.log_search(rx, since)
-            if m:
-                return m
             exited = self.proc.poll() is not None
             with self._cond:
-                eof = self._eof
-            if exited and eof and self.log_path is None:
+                seen, eof = len(self._lines), self._eof
+            value = check()
+            if value:
+                return value
+            if exited and eof:
                 raise AssertionError(
-                    "wschatd exited (rc=%s) before logging %s\noutput:\n%s"
-                    % (self.proc.returncode, what or repr(rx.pattern),
-                       tail(self.lines())))
+                    "wschatd exited (rc=%s) while waiting for %s\noutput:\n%s"
+                    % (self.proc.returncode, what, tail(self.lines())))
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError(
-                    "wschatd did not log %s within %.1fs\nlast log lines:\n%s"
-                    % (what or repr(rx.pattern), timeout, tail(self.lines())))
+                    "timed out after %.1fs waiting for %s\nlast log lines:\n%s"
+                    % (timeout, what, tail(self.lines())))
+            poll = min(left, 0.05) if self.log_path is not None else left
             with self._cond:
-                # Woken by every new line; the short cap re-reads a log file.
-                self._cond.wait(min(left, 0.05 if self.log_path else left))
-            if exited and self.log_path is not None and \
-                    self.log_search(rx, since) is None:
-                raise AssertionError(
-                    "wschatd exited (rc=%s) before logging %s\noutput:\n%s"
-                    % (self.proc.returncode, what or repr(rx.pattern),
-                       tail(self.lines())))
+                if len(self._lines) != seen:
+                    continue		# a line came while check() ran
+                if not self._eof:
+                    self._cond.wait(poll)
+                    continue
+            # Its output has ended, so it is exiting: wait for that.
+            try:
+                self.proc.wait(poll)
+            except subprocess.TimeoutExpired:
+                pass
 
-    async def wait_log_async(self, pattern, timeout=None, since=0, what=None):
-        return await in_thread(self.wait_log, pattern, timeout, since, what)
+    async def wait_until_async(self, check, what, timeout=None):
+        return await in_thread(self.wait_until, check, what, timeout)
+
+    def wait_log(self, pattern, timeout=None, since=0, what=None, count=1):
+        """Wait for count lines matching pattern (as log_matches()); returns
+        the re.Match of the count-th."""
+        rx = re.compile(pattern) if isinstance(pattern, str) else pattern
+
+        def found():
+            matches = self.log_matches(rx, since)
+            return matches[count - 1] if len(matches) >= count else None
+        if what is None:
+            what = "a log line matching %r" % rx.pattern
+        return self.wait_until(found, what, timeout)
+
+    async def wait_log_async(self, pattern, timeout=None, since=0, what=None,
+                             count=1):
+        return await in_thread(self.wait_log, pattern, timeout, since, what,
+                               count)
 
     # health
 
@@ -375,21 +414,6 @@ class Daemon:
 async def in_thread(fn, *args):
     """fn(*args) in a worker thread, so the event loop keeps running."""
     return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
-
-
-def wait_for(predicate, timeout=TIMEOUT, what="a condition"):
-    """Poll predicate (for state with no event to wait on, such as a file
-    appearing) until it returns a true value; fail after timeout."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s"
-                                 % (timeout, what))
-        pause.wait(0.02)
 
 
 # --- raw HTTP and frames ---------------------------------------------------
@@ -679,6 +703,10 @@ class RawWS:
     def send_text(self, line):
         self.send_frame(OP_TEXT, line.encode("utf-8"))
 
+    def send_lines(self, lines):
+        """One text message per line, all in one write (pipelined)."""
+        self.s.sendall(b"".join(frame(OP_TEXT, line) for line in lines))
+
     def read_frame(self, timeout=TIMEOUT):
         deadline = time.monotonic() + timeout
         b0, b1 = self.s.read_exact(2, deadline, "a frame header")
@@ -821,18 +849,19 @@ class ClientClosed(AssertionError):
 
 
 class Client:
-    """A websockets connection speaking the wschat line protocol."""
+    """A websockets connection speaking the wschat line protocol. Every
+    wait defaults to the timeout it was connected with."""
 
     _count = 0
 
-    def __init__(self, ws, hello, name):
+    def __init__(self, ws, hello, name, timeout):
         self.ws = ws
         self.hello = hello
         self.name = name
+        self.timeout = timeout
         m = HELLO_RE.match(hello)
         self.version, self.epoch, self.head = \
             m.group(1), m.group(2), int(m.group(3))
-        self.username = None
         self.last_sent = None
 
     @classmethod
@@ -863,17 +892,18 @@ class Client:
             await ws.close()
             raise AssertionError("%s: first message is not 'HELLO wschatd/<ver>"
                                  " <epoch> <seq>': %r" % (name, hello))
-        return cls(ws, hello, name)
+        return cls(ws, hello, name, timeout)
 
     async def send(self, line):
         self.last_sent = line
         try:
-            await asyncio.wait_for(self.ws.send(line), TIMEOUT)
+            await asyncio.wait_for(self.ws.send(line), self.timeout)
         except asyncio.TimeoutError:
             raise AssertionError("%s: send of %r blocked for %.1fs"
-                                 % (self.name, line[:80], TIMEOUT))
+                                 % (self.name, line[:80], self.timeout))
 
-    async def recv(self, timeout=TIMEOUT, what="a message"):
+    async def recv(self, timeout=None, what="a message"):
+        timeout = self.timeout if timeout is None else timeout
         try:
             msg = await asyncio.wait_for(self.ws.recv(), timeout)
         except asyncio.TimeoutError:
@@ -887,14 +917,14 @@ class Client:
                                  % (self.name, msg[:100]))
         return msg
 
-    async def expect(self, line, timeout=TIMEOUT):
+    async def expect(self, line, timeout=None):
         got = await self.recv(timeout, what=repr(line))
         if got != line:
             raise AssertionError("%s: expected %r, got %r (last sent: %r)"
                                  % (self.name, line, got, self.last_sent))
         return got
 
-    async def expect_prefix(self, prefix, timeout=TIMEOUT):
+    async def expect_prefix(self, prefix, timeout=None):
         got = await self.recv(timeout, what="a line starting with %r" % prefix)
         if not got.startswith(prefix):
             raise AssertionError("%s: expected a line starting with %r, got %r"
@@ -902,7 +932,7 @@ class Client:
                                  % (self.name, prefix, got, self.last_sent))
         return got
 
-    async def expect_match(self, pattern, timeout=TIMEOUT):
+    async def expect_match(self, pattern, timeout=None):
         got = await self.recv(timeout, what="a line matching %r" % pattern)
         m = re.fullmatch(pattern, got)
         if not m:
@@ -911,20 +941,34 @@ class Client:
                                  % (self.name, pattern, got, self.last_sent))
         return m
 
-    async def cmd(self, line, reply, timeout=TIMEOUT):
+    async def cmd(self, line, reply, timeout=None):
         """Send a command and expect exactly this reply."""
         await self.send(line)
         return await self.expect(reply, timeout)
 
-    async def cmd_prefix(self, line, prefix, timeout=TIMEOUT):
+    async def cmd_prefix(self, line, prefix, timeout=None):
         await self.send(line)
         return await self.expect_prefix(prefix, timeout)
 
-    async def nick(self, name):
-        await self.cmd("NICK " + name, "CONFIRM NICK " + name)
-        self.username = name
+    async def sub(self, channel, create=False):
+        """SUB channel, after CREATE channel if create. Each reply must be
+        the next line: a client with the user or channel intent gets its
+        own event first, and uses command() instead."""
+        if create:
+            await self.cmd("CREATE " + channel, "CONFIRM CREATE " + channel)
+        await self.cmd("SUB " + channel, "CONFIRM SUB " + channel)
 
-    async def expect_event(self, type_, action, resource, timeout=TIMEOUT):
+    async def post(self, channel, texts):
+        """One MSG to channel per text, all sent before any CONFIRM is read
+        (so one text is one round trip); each CONFIRM MSG must be the next
+        line. Returns their seqs."""
+        texts = list(texts)
+        for text in texts:
+            await self.send("MSG %s %s" % (channel, text))
+        rx = r"CONFIRM MSG %s (0|[1-9]\d*)" % re.escape(channel)
+        return [int((await self.expect_match(rx)).group(1)) for _ in texts]
+
+    async def expect_event(self, type_, action, resource, timeout=None):
         """Expect 'EVENT type action resource {json}'; returns the object."""
         line = await self.recv(timeout, what="EVENT %s %s %s"
                                % (type_, action, resource))
@@ -937,17 +981,17 @@ class Client:
     async def nothing_pending(self, token=None):
         """Prove nothing is queued for this client: replies and events
         arrive in order, so the answer to a PING comes after them."""
-        Client._count += 1
-        token = token or "sync%d" % Client._count
+        token = token or next_token()
         await self.send("PING " + token)
         got = await self.recv(what="PONG " + token)
         if got != "PONG " + token:
             raise AssertionError("%s: expected nothing before 'PONG %s', got %r"
                                  % (self.name, token, got))
 
-    async def expect_closed(self, code, timeout=TIMEOUT, allow_messages=False):
+    async def expect_close(self, code, timeout=None, allow_messages=False):
         """Wait for the server to close with code and a non-empty reason.
         Returns (reason, messages received before the close)."""
+        timeout = self.timeout if timeout is None else timeout
         msgs = []
         deadline = time.monotonic() + timeout
         while True:
@@ -974,13 +1018,14 @@ class Client:
 
     async def close(self):
         try:
-            await asyncio.wait_for(self.ws.close(), TIMEOUT)
+            await asyncio.wait_for(self.ws.close(), self.timeout)
         except (asyncio.TimeoutError, OSError,
                 websockets.exceptions.WebSocketException):
             pass
 
-    async def wait_closed(self, timeout=TIMEOUT):
+    async def wait_closed(self, timeout=None):
         """Close and wait until the TCP connection is gone."""
+        timeout = self.timeout if timeout is None else timeout
         await self.close()
         try:
             await asyncio.wait_for(self.ws.wait_closed(), timeout)
@@ -1068,6 +1113,31 @@ class DB:
             "ORDER BY joined_seq", user)]
 
 
+def wschatctl_path():
+    """The admin tool under test ($WSCHATCTL), or None."""
+    path = os.environ.get("WSCHATCTL")
+    if path and os.path.isfile(path) and os.access(path, os.X_OK):
+        return path
+    return None
+
+
+def wschatctl(db, *args, timeout=SLOW_TIMEOUT):
+    """Run wschatctl -d db args; returns (status, stdout, stderr), or None
+    if $WSCHATCTL is not an executable."""
+    path = wschatctl_path()
+    if path is None:
+        return None
+    argv = [path, "-d", db] + list(args)
+    try:
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("%s did not finish within %.1fs" % (argv, timeout))
+    return r.returncode, r.stdout.decode("utf-8", "replace"), \
+        r.stderr.decode("utf-8", "replace")
+
+
 def wire(row):
     """The EVENT line a journal row stands for."""
     return "EVENT %s %s %s %s" % (row[2], row[3], row[4], row[6])
@@ -1077,15 +1147,74 @@ def seq_of(line):
     return parse_event(line)[3]["seq"]
 
 
+def expected_events(db, user, intents, after, upto):
+    """The EVENT lines a connection of user with these intents receives live
+    for seqs in (after, upto], by the rule in docs/PROTOCOL.md: channel and
+    user events by intent; message events by intent if user was a member of
+    the channel when the event happened. Needs the whole journal."""
+    rows = db.events()
+    if rows and rows[0][0] != 1:
+        raise AssertionError("expected_events needs an unpruned journal "
+                             "(it starts at seq %d)" % rows[0][0])
+    member = set()
+    out = []
+    for row in rows:
+        seq, _, typ, action, resource, actor = row[:6]
+        if after < seq <= upto and typ in intents and \
+                (typ != "message" or resource in member):
+            out.append(wire(row))
+        if typ == "user" and actor == user:
+            if action == "JOIN":
+                member.add(resource)
+            elif action == "PART":
+                member.discard(resource)
+    return out
+
+
+def parse_snapshot(lines):
+    """Check the shape of a SNAPSHOT BEGIN..END block; returns its parts."""
+    snap = {"channels": [], "subs": [], "members": {}, "messages": {}}
+    order = ["BEGIN", "CHANNEL", "SUB", "MEMBER", "MESSAGE", "END"]
+    at = 0
+    for i, line in enumerate(lines):
+        parts = line.split(" ", 3)
+        if parts[0] != "SNAPSHOT" or len(parts) < 3:
+            raise AssertionError("not a snapshot line: %r" % line)
+        kind = parts[1]
+        if kind not in order:
+            raise AssertionError("unknown snapshot line: %r" % line)
+        k = order.index(kind)
+        if k < at or (kind == "BEGIN" and i != 0) or \
+                (kind == "END" and i != len(lines) - 1):
+            raise AssertionError("snapshot line %r out of the documented "
+                                 "order (BEGIN, CHANNEL, SUB, MEMBER, "
+                                 "MESSAGE, END): %r" % (line, lines))
+        at = k
+        if kind in ("BEGIN", "END"):
+            if not re.fullmatch(r"SNAPSHOT (BEGIN|END) \d+", line):
+                raise AssertionError("bad snapshot line %r" % line)
+            snap[kind] = int(parts[2])
+        elif kind == "CHANNEL":
+            snap["channels"].append((parts[2], json.loads(parts[3])))
+        elif kind == "SUB":
+            if len(parts) != 3:
+                raise AssertionError("bad snapshot line %r" % line)
+            snap["subs"].append(parts[2])
+        elif kind == "MEMBER":
+            if len(parts) != 4 or " " in parts[3]:
+                raise AssertionError("bad snapshot line %r" % line)
+            snap["members"].setdefault(parts[2], []).append(parts[3])
+        elif kind == "MESSAGE":
+            snap["messages"].setdefault(parts[2], []).append(parts[3])
+    if "BEGIN" not in snap or "END" not in snap:
+        raise AssertionError("snapshot without BEGIN or END: %r" % lines)
+    if snap["BEGIN"] != snap["END"]:
+        raise AssertionError("SNAPSHOT BEGIN %d but END %d"
+                             % (snap["BEGIN"], snap["END"]))
+    return snap
+
+
 # --- talking while events arrive ---------------------------------------------
-
-_tokens = [0]
-
-
-def token():
-    _tokens[0] += 1
-    return "t%d" % _tokens[0]
-
 
 async def read_until(c, pred, what, timeout=SLOW_TIMEOUT):
     """Lines up to and including the first one pred accepts."""
@@ -1107,7 +1236,7 @@ async def read_replay(c, what):
     Returns (events, head, count)."""
     lines = await read_until(c, lambda l: not l.startswith("EVENT "),
                              "RESUMED after %s" % what)
-    m = re.fullmatch(r"RESUMED (\d+) (\d+)", lines[-1])
+    m = re.fullmatch(r"RESUMED (0|[1-9]\d*) (0|[1-9]\d*)", lines[-1])
     if m is None:
         raise AssertionError("%s: expected a replay ending in RESUMED "
                              "<head> <count>, got %r (after %d events)"
@@ -1115,10 +1244,25 @@ async def read_replay(c, what):
     return lines[:-1], int(m.group(1)), int(m.group(2))
 
 
+async def read_snapshot(c, what):
+    """A snapshot (SNAPSHOT BEGIN <seq> .. SNAPSHOT END <seq>), where what
+    (a RESUME that cannot replay, or a SNAPSHOT) must have sent one.
+    Returns its lines."""
+    lines = await read_until(c, lambda l: l.startswith("SNAPSHOT END")
+                             or not l.startswith("SNAPSHOT "),
+                             "SNAPSHOT END after %s" % what)
+    if not lines[0].startswith("SNAPSHOT BEGIN "):
+        raise AssertionError("%s: expected SNAPSHOT BEGIN <seq> (not a "
+                             "replay), got %r" % (what, lines[0]))
+    if not lines[-1].startswith("SNAPSHOT END "):
+        raise AssertionError("%s: snapshot ended with %r" % (what, lines[-1]))
+    return lines
+
+
 async def sync(c, events=None):
     """PING/PONG: everything queued for c before it is read; it must all be
     EVENT lines (appended to events)."""
-    t = token()
+    t = next_token()
     await c.send("PING " + t)
     lines = await read_until(c, lambda l: l == "PONG " + t, "PONG " + t)
     for line in lines[:-1]:
@@ -1128,6 +1272,24 @@ async def sync(c, events=None):
         if events is not None:
             events.append(line)
     return lines[:-1]
+
+
+async def post_until(c, channel, stop, most, started=None):
+    """c posts "live <n>" to channel, one MSG at a time, until stop (an
+    asyncio.Event) is set or most were posted, to keep the writer busy
+    while the test does something else; started, if given, is set once 3
+    were (or at the end). Returns how many were posted."""
+    n = 0
+    try:
+        while not stop.is_set() and n < most:
+            await c.post(channel, ["live %d" % n])
+            n += 1
+            if n == 3 and started is not None:
+                started.set()
+    finally:
+        if started is not None:
+            started.set()
+    return n
 
 
 async def command(c, line, reply, events=None):
@@ -1192,17 +1354,40 @@ class WschatTestCase(unittest.IsolatedAsyncioTestCase):
             d.kill()
             d.cleanup()
 
-    async def client(self, d, nick=None, name=None, **kw):
+    async def client(self, d, nick=None, intents=(), name=None, **kw):
+        """A Client of d (its waits default to d's timeout) named nick, if
+        given, holding these intents; name labels it in failures (default:
+        nick). Each NICK and SUBEVENT must be confirmed by the next line."""
+        kw.setdefault("timeout", d.timeout)
         c = await Client.connect(d.url, name=name or nick, **kw)
         self._clients.append(c)
         if nick is not None:
-            await c.nick(nick)
+            await c.cmd("NICK " + nick, "CONFIRM NICK " + nick)
+        for i in intents:
+            await c.cmd("SUBEVENT " + i, "CONFIRM SUBEVENT " + i)
         return c
 
     def raw(self, d, **kw):
+        """A RawWS (RawWS.connect's options) past its HELLO, which it keeps
+        as r.hello."""
         r = RawWS.connect(d.port, **kw)
         self._raws.append(r)
+        r.hello = r.read_hello()
         return r
+
+    def assert_closes(self, d, data, code, what=None):
+        """A new raw WebSocket sends data (bytes of frames) and must be
+        closed with code and a reason (RawWS.expect_close); returns the
+        reason. what names the case in the failure."""
+        ws = self.raw(d)
+        ws.send(data)
+        try:
+            reason, _ = ws.expect_close(code)
+        except AssertionError as e:
+            if what is None:
+                raise
+            raise AssertionError("%s: %s" % (what, e)) from None
+        return reason
 
     def sock(self, d, **kw):
         s = Sock(d.port, **kw)
@@ -1213,7 +1398,6 @@ class WschatTestCase(unittest.IsolatedAsyncioTestCase):
         """A raw client (4 KB receive buffer) named slow that joins channel
         with the message intent; it reads nothing more unless told to."""
         slow = self.raw(d, rcvbuf=4096)
-        slow.read_hello()
         for line in ("NICK slow", "SUB " + channel, "SUBEVENT message"):
             slow.send_text(line)
             slow.expect("CONFIRM " + line)
@@ -1235,20 +1419,39 @@ class WschatTestCase(unittest.IsolatedAsyncioTestCase):
 class JournalTestCase(WschatTestCase):
     """For tests of the journal behind the wire: daemons they can restart
     on the same database, with no rate limit or pings in the way, and
-    clients whose replies may come after events."""
+    longer waits (SLOW_TIMEOUT) for them and their clients."""
 
     def server(self, overrides=None, start=True):
         settings = {"rate_limit": 0, "ping_interval": 0}
         settings.update(overrides or {})
         return self.new_daemon(settings, start, SLOW_TIMEOUT)
 
-    async def connect(self, d, nick=None, intents=(), name=None):
-        """A client, named nick (if given) with these intents."""
-        c = await self.client(d, name=name or nick, timeout=SLOW_TIMEOUT)
-        if nick is not None:
-            await command(c, "NICK " + nick, "CONFIRM NICK " + nick)
+    async def reconnect(self, d, nick, intents, resume, name=None,
+                        rcvbuf=None):
+        """A client coming back: NICK, its SUBEVENTs and resume (a RESUME
+        or SNAPSHOT line, or None) sent at once; returns it after the NICK
+        and SUBEVENT confirmations. rcvbuf shrinks its socket's receive
+        buffer (so the server must wait for it to read)."""
+        kw = {}
+        if rcvbuf is not None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            # A small MSS keeps the server's send buffer small, too.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+            sock.settimeout(d.timeout)
+            sock.connect(("127.0.0.1", d.port))
+            sock.setblocking(False)
+            kw["sock"] = sock
+        c = await self.client(d, name=name or nick, **kw)
+        cmds = ["NICK " + nick] + ["SUBEVENT " + i for i in intents]
+        if resume is not None:
+            cmds.append(resume)
+        await asyncio.wait_for(asyncio.gather(
+            *[c.ws.send(line) for line in cmds]), c.timeout)
+        c.last_sent = resume
+        await c.expect("CONFIRM NICK " + nick)
         for i in intents:
-            await command(c, "SUBEVENT " + i, "CONFIRM SUBEVENT " + i)
+            await c.expect("CONFIRM SUBEVENT " + i)
         return c
 
 

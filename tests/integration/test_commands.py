@@ -7,7 +7,6 @@ syntax and reply ordering, as docs/PROTOCOL.md ("Lines", "Greeting",
 import re
 
 import harness
-from harness import OP_TEXT, frame
 
 SEQ = r"(0|[1-9][0-9]*)"
 
@@ -206,8 +205,7 @@ class CommandsTest(harness.WschatTestCase):
 
     async def test_membership_follows_the_name(self):
         a = await self.client(self.d, nick="first")
-        await a.cmd("CREATE club", "CONFIRM CREATE club")
-        await a.cmd("SUB club", "CONFIRM SUB club")
+        await a.sub("club", create=True)
         await a.cmd("NICK second", "CONFIRM NICK second")
         await a.cmd("LSSUBS", "LSSUBS 0")
         await a.cmd_prefix("MSG club hi", "ERROR NOTMEMBER ")
@@ -219,7 +217,6 @@ class CommandsTest(harness.WschatTestCase):
     async def test_pipelined_nick_switch_applies_in_order(self):
         """Commands after a NICK in the same write run as the new name."""
         ws = self.raw(self.d)
-        ws.read_hello()
         cmds = [("NICK amy", "CONFIRM NICK amy"),
                 ("CREATE amys", "CONFIRM CREATE amys"),
                 ("NICK ben", "CONFIRM NICK ben"),
@@ -228,7 +225,7 @@ class CommandsTest(harness.WschatTestCase):
                 ("NICK amy", "CONFIRM NICK amy"),
                 ("LSSUBS", "LSSUBS 0"),
                 ("DELETE amys", "CONFIRM DELETE amys")]
-        ws.send(b"".join(frame(OP_TEXT, c) for c, _ in cmds))
+        ws.send_lines(c for c, _ in cmds)
         for line, want in cmds:
             got = ws.read_text()
             ok = got.startswith(want) if want.endswith(" ") else got == want
@@ -250,8 +247,7 @@ class CommandsTest(harness.WschatTestCase):
     async def test_msg_text_with_spaces_and_tab(self):
         a = await self.client(self.d, nick="alice")
         await a.cmd("SUBEVENT message", "CONFIRM SUBEVENT message")
-        await a.cmd("CREATE talk", "CONFIRM CREATE talk")
-        await a.cmd("SUB talk", "CONFIRM SUB talk")
+        await a.sub("talk", create=True)
         seqs = []
         for text in ("hello, world and more", "tab\there", "x",
                      "ends with dot.", "MSG talk nested",
@@ -270,8 +266,7 @@ class CommandsTest(harness.WschatTestCase):
 
     async def test_msg_without_text_is_badargs(self):
         a = await self.client(self.d, nick="alice")
-        await a.cmd("CREATE talk", "CONFIRM CREATE talk")
-        await a.cmd("SUB talk", "CONFIRM SUB talk")
+        await a.sub("talk", create=True)
         await a.cmd("MSG talk",
                     "ERROR BADARGS MSG requires channel and text arguments")
 
@@ -349,8 +344,7 @@ class CommandsTest(harness.WschatTestCase):
 
     async def test_control_characters_in_msg_text(self):
         a = await self.client(self.d, nick="alice")
-        await a.cmd("CREATE talk", "CONFIRM CREATE talk")
-        await a.cmd("SUB talk", "CONFIRM SUB talk")
+        await a.sub("talk", create=True)
         for text in ("bell\x07", "nul\x00byte", "esc\x1b[31m", "cr\rin"):
             await a.cmd_prefix("MSG talk " + text, "ERROR BADARGS ")
         await a.cmd_prefix("MSG talk tab\tok", "CONFIRM MSG talk ")
@@ -366,7 +360,6 @@ class CommandsTest(harness.WschatTestCase):
     async def test_pipelined_replies_in_order(self):
         """50 mixed commands in one TCP write: 50 replies, in order."""
         ws = self.raw(self.d)
-        ws.read_hello()
         cmds = [("NICK piper", re.escape("CONFIRM NICK piper"))]
         i = 0
         while len(cmds) < 50:
@@ -384,7 +377,7 @@ class CommandsTest(harness.WschatTestCase):
             cmds += group
             i += 1
         cmds = cmds[:50]
-        ws.send(b"".join(frame(OP_TEXT, c) for c, _ in cmds))
+        ws.send_lines(c for c, _ in cmds)
         seqs = []
         for n, (line, pattern) in enumerate(cmds):
             got = ws.read_text()

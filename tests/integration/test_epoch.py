@@ -17,19 +17,16 @@ Nothing here sleeps: every wait is for a line, an event, a close or a
 process exit, and fails the test when its timeout runs out.
 """
 
-import asyncio
 import os
-import re
 import sqlite3
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (ALL_INTENTS, DB, SLOW_TIMEOUT,  # noqa: E402
-                     JournalTestCase, command, main, read_replay,
-                     read_until, seq_of, sync)
-from test_resume import expected_events, parse_snapshot  # noqa: E402
+                     JournalTestCase, command, expected_events, main,
+                     parse_snapshot, read_replay, read_snapshot, seq_of,
+                     sync, wschatctl)
 
 TIMEOUT = SLOW_TIMEOUT
 OTHER_BOOT = "00000000-0000-4000-8000-000000000000"
@@ -78,32 +75,7 @@ def put_back(path, copy):
     os.replace(copy, path)
 
 
-def ctl(path, *args):
-    """(status, output) of wschatctl on the database, or None if wschatctl
-    was not built."""
-    p = os.environ.get("WSCHATCTL")
-    if not p or not os.access(p, os.X_OK):
-        return None
-    r = subprocess.run([p, "-d", path] + list(args),
-                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, timeout=TIMEOUT)
-    return r.returncode, r.stdout.decode("utf-8", "replace")
-
-
 class EpochTest(JournalTestCase):
-
-    async def reconnect(self, srv, nick, resume):
-        """NICK, every SUBEVENT and the RESUME in one write, as a client
-        coming back does; returns the connection after the confirmations."""
-        c = await self.client(srv, name=nick + "-back", timeout=TIMEOUT)
-        cmds = ["NICK " + nick] + ["SUBEVENT " + i for i in ALL_INTENTS] + \
-            [resume]
-        await asyncio.wait_for(asyncio.gather(
-            *[c.ws.send(line) for line in cmds]), TIMEOUT)
-        await c.expect("CONFIRM NICK " + nick, TIMEOUT)
-        for i in ALL_INTENTS:
-            await c.expect("CONFIRM SUBEVENT " + i, TIMEOUT)
-        return c
 
     async def replay(self, c, what):
         """A RESUME's replay, which must end in RESUMED; returns the events
@@ -112,23 +84,12 @@ class EpochTest(JournalTestCase):
         self.assertEqual(count, len(events))
         return events, head
 
-    async def snapshot(self, c, what):
-        """A snapshot instead of a replay; returns its parsed parts."""
-        lines = await read_until(c, lambda l: not l.startswith("SNAPSHOT ")
-                                 or l.startswith("SNAPSHOT END "),
-                                 "SNAPSHOT END after %s" % what)
-        if not lines[0].startswith("SNAPSHOT BEGIN "):
-            raise AssertionError("%s: expected SNAPSHOT BEGIN <seq> (not a "
-                                 "replay), got %r" % (what, lines[0]))
-        return parse_snapshot(lines)
-
     async def chat(self, srv, nmsgs):
         """olga makes channel a and talks; rita, in a with every intent,
         sees it all. Returns (olga, rita, rita's events)."""
-        olga = await self.connect(srv, "olga")
-        await command(olga, "CREATE a", "CONFIRM CREATE a")
-        await command(olga, "SUB a", "CONFIRM SUB a")
-        rita = await self.connect(srv, "rita", ALL_INTENTS)
+        olga = await self.client(srv, "olga")
+        await olga.sub("a", create=True)
+        rita = await self.client(srv, "rita", ALL_INTENTS)
         seen = []
         await command(rita, "SUB a", "CONFIRM SUB a", seen)
         await self.talk(olga, nmsgs, "m")
@@ -137,8 +98,7 @@ class EpochTest(JournalTestCase):
 
     async def talk(self, olga, n, prefix):
         for i in range(n):
-            await command(olga, "MSG a %s%d" % (prefix, i),
-                          re.compile(r"CONFIRM MSG a \d+"))
+            await olga.post("a", ["%s%d" % (prefix, i)])
 
     async def crashed_and_back(self, srv, epoch):
         """After a kill -9 and a restart that must keep the epoch."""
@@ -180,7 +140,7 @@ class EpochTest(JournalTestCase):
         db = DB(self, srv.db)
         self.assertEqual(db.one("SELECT value FROM meta WHERE key = 'epoch'"),
                          new)
-        olga = await self.connect(srv, "olga")
+        olga = await self.client(srv, "olga")
         self.assertEqual((olga.epoch, olga.head), (new, kept),
                          "HELLO after the power loss: %r" % olga.hello)
         # Seqs go on from the head: the lost ones number other events now,
@@ -191,24 +151,26 @@ class EpochTest(JournalTestCase):
         self.assertGreater(db.head(), cursor)
 
         # rita's cursor names events of the old epoch: a snapshot.
-        F = await self.reconnect(srv, "rita", "RESUME %d %s" % (cursor, epoch))
-        snap = await self.snapshot(F, "RESUME %d %s after the power loss"
-                                   % (cursor, epoch))
+        F = await self.reconnect(srv, "rita", ALL_INTENTS,
+                                 "RESUME %d %s" % (cursor, epoch))
+        snap = parse_snapshot(await read_snapshot(
+            F, "RESUME %d %s after the power loss" % (cursor, epoch)))
         self.assertEqual(snap["BEGIN"], kept + 6)
         self.assertEqual(snap["subs"], ["a"])
-        self.assertEqual(await sync(F), [])
+        await F.nothing_pending()
         await F.close()
 
         # A cursor of the new epoch replays exactly.
-        F = await self.reconnect(srv, "rita", "RESUME %d %s" % (kept, new))
+        F = await self.reconnect(srv, "rita", ALL_INTENTS,
+                                 "RESUME %d %s" % (kept, new))
         got, head = await self.replay(F, "RESUME in the new epoch")
         self.assertEqual(head, kept + 6)
         self.assertEqual(got, expected_events(db, "rita", ALL_INTENTS, kept,
                                               head))
         self.assertEqual(len(got), 6)
-        check = ctl(srv.db, "check")
+        check = wschatctl(srv.db, "check")
         if check is not None:
-            self.assertEqual(check, (0, "ok\n"))
+            self.assertEqual(check, (0, "ok\n", ""))
 
     async def test_restored_backup_new_epoch(self):
         """Clients saw events after the backup: a server started on the
@@ -217,10 +179,10 @@ class EpochTest(JournalTestCase):
         olga, rita, seen = await self.chat(srv, 3)
         epoch = rita.epoch
         copy = os.path.join(srv.dir, "backup.db")
-        r = ctl(srv.db, "backup", copy)
+        r = wschatctl(srv.db, "backup", copy)
         if r is None:
             self.skipTest("WSCHATCTL is not set to an executable")
-        self.assertEqual(r[0], 0, r[1])
+        self.assertEqual(r[0], 0, r[1] + r[2])
         self.assertEqual(meta(copy, "run_state"), "backup")
         kept = DB(self, copy).head()
         await self.talk(olga, 3, "later")
@@ -236,37 +198,39 @@ class EpochTest(JournalTestCase):
         m = await srv.wait_log_async(
             r"new epoch ([0-9a-f]{16}) \(was %s\): the database is a copy "
             r"made by wschatctl backup" % epoch, since=mark)
-        olga = await self.connect(srv, "olga")
+        olga = await self.client(srv, "olga")
         self.assertEqual((olga.epoch, olga.head), (m.group(1), kept))
         await self.talk(olga, 4, "again")
-        F = await self.reconnect(srv, "rita", "RESUME %d %s" % (cursor, epoch))
-        snap = await self.snapshot(F, "RESUME after restoring a backup")
+        F = await self.reconnect(srv, "rita", ALL_INTENTS,
+                                 "RESUME %d %s" % (cursor, epoch))
+        snap = parse_snapshot(await read_snapshot(
+            F, "RESUME after restoring a backup"))
         self.assertEqual(snap["BEGIN"], kept + 4)
 
     async def test_unknown_run_state(self):
         """A run_state this wschatd does not know counts as a loss, and
         wschatctl check reports it."""
         srv = self.server()
-        c = await self.connect(srv, "olga")
+        c = await self.client(srv, "olga")
         await command(c, "CREATE a", "CONFIRM CREATE a")
         epoch = c.epoch
         await c.close()
         await srv.stop_async()
         set_meta(srv.db, "run_state", "paused")
-        r = ctl(srv.db, "check")
+        r = wschatctl(srv.db, "check")
         if r is not None:
             self.assertEqual(r, (1, "run state missing or unknown in meta: "
-                                 "run_state paused\n"))
+                                 "run_state paused\n", ""))
         mark = srv.mark()
         await srv.start_async()
         m = await srv.wait_log_async(
             r"new epoch ([0-9a-f]{16}) \(was %s\): meta run_state is "
             r"'paused'" % epoch, since=mark)
-        c = await self.connect(srv, name="hello")
+        c = await self.client(srv, name="hello")
         self.assertEqual((c.epoch, c.head), (m.group(1), 1))
-        r = ctl(srv.db, "check")
+        r = wschatctl(srv.db, "check")
         if r is not None:
-            self.assertEqual(r, (0, "ok\n"))
+            self.assertEqual(r, (0, "ok\n", ""))
 
     async def test_from_schema_1(self):
         """A database a wschatd before schema version 2 wrote: how its last
@@ -296,7 +260,7 @@ class EpochTest(JournalTestCase):
 
             await srv.start_async()
             await srv.wait_log_async(r"applied migration 0002-run-state")
-            c = await self.connect(srv, name="hello")
+            c = await self.client(srv, name="hello")
             self.assertEqual(c.head, events)
             if events:
                 await srv.wait_log_async(
@@ -322,7 +286,8 @@ class EpochTest(JournalTestCase):
         await srv.kill9_async()
         self.assertEqual(meta(srv.db, "run_state"), "running")
         await self.crashed_and_back(srv, epoch)
-        F = await self.reconnect(srv, "rita", "RESUME %d %s" % (cursor, epoch))
+        F = await self.reconnect(srv, "rita", ALL_INTENTS,
+                                 "RESUME %d %s" % (cursor, epoch))
         self.assertEqual(F.epoch, epoch)
         got, head = await self.replay(F, "RESUME after a kill -9")
         self.assertEqual(got, seen[-1:])
@@ -345,7 +310,8 @@ class EpochTest(JournalTestCase):
 
         mark = srv.mark()
         await srv.start_async()
-        F = await self.reconnect(srv, "rita", "RESUME %d %s" % (cursor, epoch))
+        F = await self.reconnect(srv, "rita", ALL_INTENTS,
+                                 "RESUME %d %s" % (cursor, epoch))
         self.assertEqual(F.epoch, epoch)
         got, head = await self.replay(F, "RESUME after a clean restart")
         self.assertEqual(got, seen[1:])
@@ -366,7 +332,8 @@ class EpochTest(JournalTestCase):
         await self.crashed_and_back(srv, epoch)
         self.assertIsNotNone(srv.log_search(r"journal_sync = full, so every "
                                             r"commit was on disk"))
-        F = await self.reconnect(srv, "rita", "RESUME %d %s" % (cursor, epoch))
+        F = await self.reconnect(srv, "rita", ALL_INTENTS,
+                                 "RESUME %d %s" % (cursor, epoch))
         got, head = await self.replay(F, "RESUME after a crash with full")
         self.assertEqual(got, seen[1:])
         self.assertEqual(got, expected_events(db, "rita", ALL_INTENTS, cursor,

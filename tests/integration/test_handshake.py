@@ -1,7 +1,9 @@
 """
-The opening handshake, /healthz, and RFC 6455 framing as docs/PROTOCOL.md
-("Transport", "Close codes the server sends") specifies them; and the front
-door's sockets: accept_batch, send_buffer and the descriptor table.
+The opening handshake and /healthz as docs/PROTOCOL.md ("Transport")
+specifies them: request validation, Origin, status codes and headers, and
+the hand-off of bytes that follow the request; and the front door's
+sockets: accept_batch, send_buffer and the descriptor table. Frames after
+the upgrade are test_framing.py's.
 """
 
 import json
@@ -11,9 +13,8 @@ import resource
 import signal
 
 import harness
-from harness import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,
-                     RawWS, accept_for, frame, http_request, plain_request,
-                     upgrade_request, ws_key)
+from harness import (OP_CLOSE, OP_TEXT, RawWS, accept_for, frame,
+                     http_request, plain_request, upgrade_request, ws_key)
 
 
 class HandshakeTest(harness.WschatTestCase):
@@ -57,9 +58,8 @@ class HandshakeTest(harness.WschatTestCase):
 
     def test_browser_connection_header_keep_alive_upgrade(self):
         d = self.daemon()
-        ws = self.raw(d, headers={"Connection": "keep-alive, Upgrade",
-                                  "Upgrade": "websocket"})
-        ws.read_hello()
+        self.raw(d, headers={"Connection": "keep-alive, Upgrade",
+                             "Upgrade": "websocket"})
 
     def test_header_names_and_upgrade_value_are_case_insensitive(self):
         d = self.daemon()
@@ -72,6 +72,11 @@ class HandshakeTest(harness.WschatTestCase):
         resp = harness.read_response(s, body=False)
         self.assertEqual(resp.status, 101, "lower-case header names: %r" % resp)
         self.assertEqual(resp.header("Sec-WebSocket-Accept"), accept_for(key))
+
+    def test_frame_pipelined_with_request_is_processed(self):
+        d = self.daemon()
+        ws = self.raw(d, extra=frame(OP_TEXT, "PING x"))
+        ws.expect("PONG x")
 
     # --- refused handshakes -------------------------------------------------
 
@@ -200,7 +205,6 @@ class HandshakeTest(harness.WschatTestCase):
                          "healthz head must be HELLO's head: %r vs %r"
                          % (h, a.hello))
         c = self.raw(d)
-        c.read_hello()
         self.assertEqual(self.healthz(d).get("connections"), 3,
                          "three WebSockets are open")
 
@@ -230,23 +234,19 @@ class HandshakeTest(harness.WschatTestCase):
 
     def test_allowed_origin_is_101(self):
         d = self.daemon(origins=self.ORIGINS)
-        ws = self.raw(d, headers={"Origin": "https://good.example"})
-        ws.read_hello()
+        self.raw(d, headers={"Origin": "https://good.example"})
 
     def test_no_origin_is_101(self):
         d = self.daemon(origins=self.ORIGINS)
-        ws = self.raw(d)
-        ws.read_hello()
+        self.raw(d)
 
     def test_default_origins_allow_any(self):
         d = self.daemon()
-        ws = self.raw(d, headers={"Origin": "https://anything.example"})
-        ws.read_hello()
+        self.raw(d, headers={"Origin": "https://anything.example"})
 
     def test_wildcard_origin_matches_subdomain(self):
         d = self.daemon(origins=self.ORIGINS)
-        ws = self.raw(d, headers={"Origin": "https://chat.example.org"})
-        ws.read_hello()
+        self.raw(d, headers={"Origin": "https://chat.example.org"})
 
     # --- limits ---------------------------------------------------------------
 
@@ -284,12 +284,9 @@ class HandshakeTest(harness.WschatTestCase):
                              accept_for(key))
             RawWS(s, resp).read_hello()
         rx = re.compile(r"accept_batch: %d accepted in this pass" % batch)
-
-        def full_batches():
-            return sum(1 for line in d.lines()[since:] if rx.search(line))
-        harness.wait_for(lambda: full_batches() >= n // batch,
-                         what="%d full batches of %d" % (n // batch, batch))
-        self.assertEqual(full_batches(), n // batch,
+        d.wait_log(rx, since=since, count=n // batch,
+                   what="%d full batches of %d" % (n // batch, batch))
+        self.assertEqual(len(d.log_matches(rx, since)), n // batch,
                          "%d queued connections with accept_batch = %d"
                          % (n, batch))
 
@@ -320,7 +317,7 @@ class HandshakeTest(harness.WschatTestCase):
         # Linux doubles SO_SNDBUF for its bookkeeping; the daemon logs what
         # the sockets really get when the first WebSocket is upgraded.
         d = self.daemon(send_buffer="48K")
-        self.raw(d).read_hello()
+        self.raw(d)
         m = d.wait_log(r"send_buffer 49152: the kernel gives sockets (\d+) "
                        r"bytes")
         self.assertGreaterEqual(int(m.group(1)), 49152)
@@ -337,18 +334,15 @@ class HandshakeTest(harness.WschatTestCase):
         d = self.daemon(max_output=max_output, send_buffer=sndbuf,
                         rate_limit=0)
         poster = await self.client(d, nick="poster")
-        await poster.cmd("CREATE flood", "CONFIRM CREATE flood")
-        await poster.cmd("SUB flood", "CONFIRM SUB flood")
+        await poster.sub("flood", create=True)
         slow = self.slow_subscriber(d, "flood")
         # From here on the slow client reads nothing.
         since = d.mark()
         text = "m" * 1000
         posted = 0		# bytes of text, less than what went out
         while posted <= bound and not d.log_search("slow consumer", since):
-            for i in range(16):
-                await poster.send("MSG flood %d %s" % (i, text))
-            for i in range(16):
-                await poster.expect_match(r"CONFIRM MSG flood \d+")
+            await poster.post("flood", ("%d %s" % (i, text)
+                                        for i in range(16)))
             posted += 16 * len(text)
         await d.wait_log_async("slow consumer", since=since,
                                what="the stalled client closed as a slow "
@@ -356,168 +350,6 @@ class HandshakeTest(harness.WschatTestCase):
                                "max_output = %d and send_buffer = %d"
                                % (posted, max_output, sndbuf))
         self.assertLessEqual(posted, bound)
-
-    # --- framing --------------------------------------------------------------
-
-    def test_frame_pipelined_with_request_is_processed(self):
-        d = self.daemon()
-        ws = self.raw(d, extra=frame(OP_TEXT, "PING x"))
-        ws.read_hello()
-        ws.expect("PONG x")
-
-    def assert_violation(self, d, data, code, what, hello=True):
-        ws = self.raw(d)
-        if hello:
-            ws.read_hello()
-        ws.send(data)
-        try:
-            ws.expect_close(code)
-        except AssertionError as e:
-            raise AssertionError("%s: %s" % (what, e))
-
-    def test_unmasked_frame_closes_1002(self):
-        d = self.daemon()
-        self.assert_violation(d, frame(OP_TEXT, b"", mask=False), 1002,
-                              "unmasked text frame")
-
-    def test_rsv1_bit_closes_1002(self):
-        d = self.daemon()
-        self.assert_violation(d, frame(OP_TEXT, b"PING x", rsv=4), 1002,
-                              "RSV1 set without an extension")
-
-    def test_reserved_data_opcode_closes_1002(self):
-        d = self.daemon()
-        self.assert_violation(d, frame(0x3, b"x"), 1002, "opcode 0x3")
-
-    def test_reserved_control_opcode_closes_1002(self):
-        d = self.daemon()
-        self.assert_violation(d, frame(0xB, b"x"), 1002, "opcode 0xB")
-
-    def test_continuation_without_message_closes_1002(self):
-        d = self.daemon()
-        self.assert_violation(d, frame(OP_CONT, b"PING"), 1002,
-                              "continuation frame with no message open")
-
-    def test_fragmented_ping_closes_1002(self):
-        d = self.daemon()
-        self.assert_violation(d, frame(OP_PING, b"x", fin=False), 1002,
-                              "ping with FIN clear")
-
-    def test_binary_message_closes_1003(self):
-        d = self.daemon()
-        self.assert_violation(d, frame(OP_BINARY, b"PING x"), 1003,
-                              "binary message")
-
-    def test_invalid_utf8_text_closes_1007(self):
-        d = self.daemon()
-        self.assert_violation(d, frame(OP_TEXT, b"PING \xff\xfe"), 1007,
-                              "text message that is not UTF-8")
-
-    def test_frame_over_max_frame_closes_1009(self):
-        d = self.daemon(max_frame=1024)
-        # Only the header: the server must judge the frame by its length
-        # field, before the payload arrives.
-        head = frame(OP_TEXT, b"", length=2000)
-        self.assert_violation(d, head, 1009, "frame of 2000 > max_frame 1024")
-
-    def test_ping_over_125_bytes_closes_1002(self):
-        d = self.daemon()
-        self.assert_violation(d, frame(OP_PING, b"p" * 126), 1002,
-                              "ping with a 126-byte payload")
-
-    def test_close_reason_not_utf8_closes_1007(self):
-        d = self.daemon()
-        self.assert_violation(d, frame(OP_CLOSE, b"\x03\xe8\xff\xfe"), 1007,
-                              "close frame whose reason is not UTF-8")
-
-    def test_close_with_invalid_code_closes_1002(self):
-        d = self.daemon()
-        self.assert_violation(d, frame(OP_CLOSE, harness.close_payload(1005)),
-                              1002, "close frame carrying code 1005")
-
-    def test_ping_of_125_bytes_gets_pong(self):
-        d = self.daemon()
-        ws = self.raw(d)
-        ws.read_hello()
-        ws.send_frame(OP_PING, b"q" * 125)
-        f = ws.read_frame()
-        self.assertEqual((f.opcode, f.payload), (OP_PONG, b"q" * 125),
-                         "pong to a 125-byte ping")
-
-    def test_ping_gets_pong_with_same_payload(self):
-        d = self.daemon()
-        ws = self.raw(d)
-        ws.read_hello()
-        ws.send_frame(OP_PING, b"are you there?")
-        f = ws.read_frame()
-        self.assertEqual(f.opcode, OP_PONG, "answer to a ping: %r" % f)
-        self.assertEqual(f.payload, b"are you there?",
-                         "pong must echo the ping payload")
-        ws.send_text("PING after")
-        ws.expect("PONG after")
-
-    def test_client_close_is_echoed_with_1000(self):
-        d = self.daemon()
-        ws = self.raw(d)
-        ws.read_hello()
-        ws.send_frame(OP_CLOSE, harness.close_payload(1000, "done"))
-        f = ws.read_frame()
-        self.assertEqual(f.opcode, OP_CLOSE, "answer to a close: %r" % f)
-        code, reason = f.close_info()
-        self.assertEqual(code, 1000, "close echo code: %r" % f)
-        self.assertTrue(reason, "every close carries a reason: %r" % f)
-        rest = ws.s.read_to_eof()
-        self.assertEqual(rest, b"", "data after the close echo")
-
-    def test_fragmented_text_with_ping_between(self):
-        d = self.daemon()
-        ws = self.raw(d)
-        ws.read_hello()
-        ws.send(frame(OP_TEXT, b"PIN", fin=False) +
-                frame(OP_PING, b"mid") +
-                frame(OP_CONT, b"G fr", fin=False) +
-                frame(OP_CONT, b"ag", fin=True))
-        line = ws.read_text()
-        self.assertEqual(line, "PONG frag",
-                         "reassembled 'PIN'+'G fr'+'ag' is 'PING frag'")
-        self.assertEqual(ws.pongs, [b"mid"],
-                         "the ping inside the message must get its pong")
-
-    def test_fragment_split_inside_utf8_character(self):
-        d = self.daemon()
-        ws = self.raw(d)
-        ws.read_hello()
-        token = "caf\u00e9\u20ac".encode("utf-8")	# é and € are multi-byte
-        data = b"PING " + token
-        cut = len(data) - 2				# inside the euro sign
-        ws.send(frame(OP_TEXT, data[:cut], fin=False) +
-                frame(OP_CONT, data[cut:], fin=True))
-        ws.expect("PONG caf\u00e9\u20ac")
-
-    def test_frame_one_byte_per_send(self):
-        d = self.daemon()
-        ws = self.raw(d)
-        ws.read_hello()
-        for b in frame(OP_TEXT, b"PING slowly"):
-            ws.send(bytes([b]))
-        ws.expect("PONG slowly")
-
-    def test_16bit_length_frame(self):
-        d = self.daemon()
-        ws = self.raw(d)
-        ws.read_hello()
-        token = "t" * 300
-        ws.send_frame(OP_TEXT, "PING " + token)
-        ws.expect("PONG " + token)
-
-    def test_trailing_newline_is_ignored(self):
-        d = self.daemon()
-        ws = self.raw(d)
-        ws.read_hello()
-        ws.send_text("PING lf\n")
-        ws.expect("PONG lf")
-        ws.send_text("PING crlf\r\n")
-        ws.expect("PONG crlf")
 
 
 if __name__ == "__main__":

@@ -119,7 +119,7 @@ class IntentsTest(harness.WschatTestCase):
         alice = await self.client(self.d, nick="alice")
         bob = await self.client(self.d, nick="bob")
         await alice.cmd("CREATE room", "CONFIRM CREATE room")
-        await bob.cmd("SUB room", "CONFIRM SUB room")
+        await bob.sub("room")
         join = await watcher.expect_event("user", "JOIN", "room")
         self.assert_event_json(join, "bob")
         await bob.cmd("UNSUB room", "CONFIRM UNSUB room")
@@ -141,7 +141,7 @@ class IntentsTest(harness.WschatTestCase):
         dave = await self.client(self.d, nick="dave")		# member only
         await alice.cmd("CREATE room", "CONFIRM CREATE room")
         for c in (alice, bob, dave):
-            await c.cmd("SUB room", "CONFIRM SUB room")
+            await c.sub("room")
         for c in (alice, bob, carol):
             await c.cmd("SUBEVENT message", "CONFIRM SUBEVENT message")
 
@@ -162,7 +162,7 @@ class IntentsTest(harness.WschatTestCase):
         bob = await self.client(self.d, nick="bob")
         await alice.cmd("CREATE room", "CONFIRM CREATE room")
         for c in (alice, bob):
-            await c.cmd("SUB room", "CONFIRM SUB room")
+            await c.sub("room")
             await c.cmd("SUBEVENT message", "CONFIRM SUBEVENT message")
         await alice.cmd("UNSUB room", "CONFIRM UNSUB room")
         await bob.send("MSG room after alice left")
@@ -173,19 +173,17 @@ class IntentsTest(harness.WschatTestCase):
     async def test_message_events_only_for_that_channel(self):
         alice = await self.client(self.d, nick="alice")
         await alice.cmd("SUBEVENT message", "CONFIRM SUBEVENT message")
-        await alice.cmd("CREATE mine", "CONFIRM CREATE mine")
+        await alice.sub("mine", create=True)
         await alice.cmd("CREATE theirs", "CONFIRM CREATE theirs")
-        await alice.cmd("SUB mine", "CONFIRM SUB mine")
         bob = await self.client(self.d, nick="bob")
-        await bob.cmd("SUB theirs", "CONFIRM SUB theirs")
+        await bob.sub("theirs")
         await bob.cmd_prefix("MSG theirs elsewhere", "CONFIRM MSG theirs ")
         await alice.nothing_pending()
 
     async def test_pipelined_msgs_event_before_its_confirm(self):
         a = await self.client(self.d, nick="alice")
         await a.cmd("SUBEVENT message", "CONFIRM SUBEVENT message")
-        await a.cmd("CREATE burst", "CONFIRM CREATE burst")
-        await a.cmd("SUB burst", "CONFIRM SUB burst")
+        await a.sub("burst", create=True)
         for i in range(20):
             await a.send("MSG burst n%d" % i)
         await a.send("PING done")
@@ -223,7 +221,7 @@ class IntentsTest(harness.WschatTestCase):
         await owner.cmd("CREATE doomed", "CONFIRM CREATE doomed")
         await watcher.expect_event("channel", "CREATE", "doomed")
         for c in (owner, m1, m2):
-            await c.cmd("SUB doomed", "CONFIRM SUB doomed")
+            await c.sub("doomed")
             await watcher.expect_event("user", "JOIN", "doomed")
         await owner.cmd("DELETE doomed", "CONFIRM DELETE doomed")
         parted, seqs = set(), []
@@ -252,11 +250,11 @@ class IntentsTest(harness.WschatTestCase):
         a = await self.client(self.d, nick="a")
         b = await self.client(self.d, nick="b")
         await a.cmd("CREATE s1", "CONFIRM CREATE s1")
-        await w.cmd("SUB s1", "CONFIRM SUB s1")
+        await w.sub("s1")
         for t in ("channel", "user", "message"):
             await w.cmd("SUBEVENT " + t, "CONFIRM SUBEVENT " + t)
-        await a.cmd("SUB s1", "CONFIRM SUB s1")
-        await b.cmd("SUB s1", "CONFIRM SUB s1")
+        await a.sub("s1")
+        await b.sub("s1")
         # Pipeline a burst from two connections.
         for i in range(10):
             await a.send("MSG s1 from a %d" % i)

@@ -18,7 +18,6 @@ import asyncio
 import os
 import re
 import sqlite3
-import subprocess
 import sys
 import urllib.parse
 
@@ -28,31 +27,14 @@ import websockets.exceptions  # noqa: E402
 
 import harness  # noqa: E402
 from harness import (ALL_INTENTS, DB, SLOW_TIMEOUT,  # noqa: E402
-                     JournalTestCase, command, main, parse_event, read_until,
-                     seq_of, sync, wire)
+                     JournalTestCase, command, main, parse_event,
+                     post_until, read_replay, read_until, seq_of, sync,
+                     wire, wschatctl, wschatctl_path)
 
 TIMEOUT = SLOW_TIMEOUT
 INTERNAL = "ERROR INTERNAL journal write failed"
 
 
-def ctl_path():
-    p = os.environ.get("WSCHATCTL")
-    if p and os.path.isfile(p) and os.access(p, os.X_OK):
-        return p
-    return None
-
-
-def run_ctl(db, *args, timeout=TIMEOUT):
-    p = ctl_path()
-    argv = [p, "-d", db] + list(args)
-    try:
-        r = subprocess.run(argv, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise AssertionError("%s did not finish within %.1fs" % (argv, timeout))
-    return r.returncode, r.stdout.decode("utf-8", "replace"), \
-        r.stderr.decode("utf-8", "replace")
 
 
 # --- the tests ---------------------------------------------------------------
@@ -77,9 +59,9 @@ class JournalTest(JournalTestCase):
     async def test_events_match_journal(self):
         srv = self.server()
         db = DB(self, srv.db)
-        watcher = await self.connect(srv, "watcher", ALL_INTENTS)
-        alice = await self.connect(srv, "alice")
-        bob = await self.connect(srv, "bob")
+        watcher = await self.client(srv, "watcher", ALL_INTENTS)
+        alice = await self.client(srv, "alice")
+        bob = await self.client(srv, "bob")
         texts = {}
         steps = [
             (alice, "CREATE general", "CONFIRM CREATE general"),
@@ -113,13 +95,11 @@ class JournalTest(JournalTestCase):
         ]
         for i, text in enumerate(samples):
             c = alice if i % 2 == 0 else bob
-            reply = await command(c, "MSG general " + text,
-                                  re.compile(r"CONFIRM MSG general (\d+)"))
-            texts[int(reply.split()[-1])] = text
+            seq, = await c.post("general", [text])
+            texts[seq] = text
             await watch()
-        reply = await command(bob, "MSG random in random",
-                              re.compile(r"CONFIRM MSG random (\d+)"))
-        texts[int(reply.split()[-1])] = "in random"
+        seq, = await bob.post("random", ["in random"])
+        texts[seq] = "in random"
         await watch()
         await command(bob, "UNSUB random", "CONFIRM UNSUB random")
         await watch()
@@ -153,20 +133,18 @@ class JournalTest(JournalTestCase):
     async def test_hello_head_and_epoch_survive_restart(self):
         srv = self.server()
         db = DB(self, srv.db)
-        c = await self.connect(srv, "hank")
+        c = await self.client(srv, "hank")
         self.assertEqual(c.head, 0, "a new journal's HELLO head is not 0: %r"
                          % c.hello)
         self.assertEqual(c.epoch, db.one("SELECT value FROM meta WHERE "
                                          "key = 'epoch'"),
                          "HELLO epoch is not meta.epoch")
-        await command(c, "CREATE h1", "CONFIRM CREATE h1")
-        await command(c, "SUB h1", "CONFIRM SUB h1")
+        await c.sub("h1", create=True)
         for i in range(5):
-            await command(c, "MSG h1 m%d" % i,
-                          re.compile(r"CONFIRM MSG h1 \d+"))
+            await c.post("h1", ["m%d" % i])
         head = db.head()
         self.assertEqual(head, 7)
-        c2 = await self.connect(srv, name="hello-check")
+        c2 = await self.client(srv, name="hello-check")
         self.assertEqual(c2.head, head, "HELLO head %d, journal max(seq) %d"
                          % (c2.head, head))
         self.assertEqual(c2.epoch, c.epoch)
@@ -176,7 +154,7 @@ class JournalTest(JournalTestCase):
 
         await srv.stop_async()
         await srv.start_async()
-        c3 = await self.connect(srv, name="after-restart")
+        c3 = await self.client(srv, name="after-restart")
         self.assertEqual((c3.epoch, c3.head), (epoch, head),
                          "HELLO after a restart on the same db: %r" % c3.hello)
         await command(c3, "NICK hank", "CONFIRM NICK hank")
@@ -190,14 +168,14 @@ class JournalTest(JournalTestCase):
         await command(c3, "CREATE h2", "CONFIRM CREATE h2")
         self.assertEqual(db.head(), head + 2)
         self.assertEqual(db.one("SELECT count(*) FROM events"), head + 2)
-        c4 = await self.connect(srv, name="hello-check2")
+        c4 = await self.client(srv, name="hello-check2")
         self.assertEqual(c4.head, head + 2)
 
     async def test_new_database_new_epoch(self):
         a = self.server()
         b = self.server()
-        ca = await self.connect(a, name="a")
-        cb = await self.connect(b, name="b")
+        ca = await self.client(a, name="a")
+        cb = await self.client(b, name="b")
         self.assertRegex(ca.epoch, r"^[0-9a-f]+$")
         self.assertNotEqual(ca.epoch, cb.epoch,
                             "two new databases have the same epoch")
@@ -214,7 +192,7 @@ class JournalTest(JournalTestCase):
             except FileNotFoundError:
                 pass
         await a.start_async()
-        cc = await self.connect(a, name="c")
+        cc = await self.client(a, name="c")
         self.assertNotEqual(cc.epoch, ca.epoch,
                             "a recreated database kept the old epoch")
         self.assertEqual(cc.head, 0)
@@ -224,23 +202,13 @@ class JournalTest(JournalTestCase):
     async def test_confirm_after_commit(self):
         srv = self.server()
         db = DB(self, srv.db)
-        c = await self.connect(srv, "carl")
-        other = await self.connect(srv, "other")
+        c = await self.client(srv, "carl")
+        other = await self.client(srv, "other")
         # Another client keeps the writer busy so batches group up.
         busy_stop = asyncio.Event()
-
-        await command(other, "CREATE noise", "CONFIRM CREATE noise")
-        await command(other, "SUB noise", "CONFIRM SUB noise")
-
-        async def noise():
-            n = 0
-            while not busy_stop.is_set() and n < 5000:
-                await command(other, "MSG noise n%d" % n,
-                              re.compile(r"CONFIRM MSG noise \d+"))
-                n += 1
-            return n
-
-        task = asyncio.ensure_future(noise())
+        await other.sub("noise", create=True)
+        task = asyncio.ensure_future(post_until(other, "noise", busy_stop,
+                                                5000))
         try:
             await command(c, "CREATE conf", "CONFIRM CREATE conf")
             self.assertEqual(db.q("SELECT creator FROM channels WHERE "
@@ -254,14 +222,12 @@ class JournalTest(JournalTestCase):
                                     "channel = 'conf' AND user = 'carl'"), 1,
                              "CONFIRM SUB before the membership row")
             for i in range(100):
-                reply = await command(c, "MSG conf c%d" % i,
-                                      re.compile(r"CONFIRM MSG conf (\d+)"))
-                s = int(reply.split()[-1])
+                s, = await c.post("conf", ["c%d" % i])
                 row = db.q("SELECT channel, user, text FROM messages "
                            "WHERE seq = ?", s)
                 self.assertEqual(row, [("conf", "carl", "c%d" % i)],
-                                 "%r arrived before seq %d was committed"
-                                 % (reply, s))
+                                 "CONFIRM MSG conf %d arrived before seq %d "
+                                 "was committed" % (s, s))
             await command(c, "UNSUB conf", "CONFIRM UNSUB conf")
             self.assertEqual(db.one("SELECT count(*) FROM memberships WHERE "
                                     "channel = 'conf' AND user = 'carl'"), 0)
@@ -278,12 +244,11 @@ class JournalTest(JournalTestCase):
     async def test_crash_loses_nothing_seen(self):
         srv = self.server()
         db = DB(self, srv.db)
-        pub = await self.connect(srv, "pub")
-        await command(pub, "CREATE room", "CONFIRM CREATE room")
-        await command(pub, "SUB room", "CONFIRM SUB room")
+        pub = await self.client(srv, "pub")
+        await pub.sub("room", create=True)
         subs = {}
         for name in ("s1", "s2"):
-            c = await self.connect(srv, name, ALL_INTENTS)
+            c = await self.client(srv, name, ALL_INTENTS)
             await command(c, "SUB room", "CONFIRM SUB room")
             subs[name] = c
         for c in subs.values():
@@ -353,7 +318,7 @@ class JournalTest(JournalTestCase):
 
         # Restart on the same database.
         await srv.start_async()
-        hello = await self.connect(srv, name="hello-after-crash")
+        hello = await self.client(srv, name="hello-after-crash")
         self.assertEqual(hello.epoch, epoch)
         head = db.head()
         self.assertEqual(hello.head, head, "HELLO head %d, journal max(seq) %d"
@@ -388,24 +353,18 @@ class JournalTest(JournalTestCase):
         # Resume each subscriber from its last seen seq: exact replay.
         for name, lines in received.items():
             last = seq_of(lines[-1])
-            c = await self.client(srv, name=name + "-resumed", timeout=TIMEOUT)
-            for line in ["NICK " + name] + ["SUBEVENT " + i for i in ALL_INTENTS] \
-                    + ["RESUME %d %s" % (last, epoch)]:
-                await c.send(line)
-            await c.expect("CONFIRM NICK " + name, TIMEOUT)
-            for i in ALL_INTENTS:
-                await c.expect("CONFIRM SUBEVENT " + i, TIMEOUT)
-            got = await read_until(c, lambda l: not l.startswith("EVENT "),
-                                   "RESUMED")
-            self.assertEqual(got[-1], "RESUMED %d %d" % (head, len(got) - 1),
-                             "%s: RESUME %d %s after the crash (expected a "
-                             "replay, not a snapshot)" % (name, last, epoch))
-            self.assertEqual(got[:-1], [wire(r) for r in db.events(last)],
+            what = "%s: RESUME %d %s after the crash" % (name, last, epoch)
+            c = await self.reconnect(srv, name, ALL_INTENTS,
+                                     "RESUME %d %s" % (last, epoch),
+                                     name=name + "-resumed")
+            got, got_head, count = await read_replay(c, what)
+            self.assertEqual((got_head, count), (head, len(got)), what)
+            self.assertEqual(got, [wire(r) for r in db.events(last)],
                              "%s: replay after the crash" % name)
             subs[name] = c
 
         # New events continue from head+1 without gaps.
-        pub2 = await self.connect(srv, "pub")
+        pub2 = await self.client(srv, "pub")
         for i in range(20):
             await command(pub2, "MSG room after %d" % i,
                           "CONFIRM MSG room %d" % (head + 1 + i))
@@ -417,15 +376,16 @@ class JournalTest(JournalTestCase):
             for line in lines:
                 self.assert_in_journal(db, line, name)
 
-        if ctl_path() is not None:
-            rc, out, err = run_ctl(srv.db, "check")
+        r = wschatctl(srv.db, "check")
+        if r is not None:
+            rc, out, err = r
             self.assertEqual(rc, 0, "wschatctl check after a crash: rc=%d\n%s%s"
                              % (rc, out, err))
 
     # -- failed journal writes -----------------------------------------------
 
     async def fault_client(self, srv, user, ch1, ch2, nmsgs):
-        c = await self.client(srv, name=user, timeout=TIMEOUT)
+        c = await self.client(srv, name=user)
         cmds = ["NICK " + user] + ["SUBEVENT " + i for i in ALL_INTENTS] + \
             ["CREATE " + ch1, "SUB " + ch1] + \
             ["MSG %s hello-%s-%d" % (ch1, user, i) for i in range(nmsgs)] + \
@@ -605,21 +565,20 @@ class JournalTest(JournalTestCase):
     # -- wschatctl -----------------------------------------------------------
 
     async def test_wschatctl_smoke(self):
-        if ctl_path() is None:
+        if wschatctl_path() is None:
             self.fail("WSCHATCTL (%r) is not an executable"
                       % os.environ.get("WSCHATCTL"))
         srv = self.server()
         db = DB(self, srv.db)
-        c = await self.connect(srv, "admin")
-        await command(c, "CREATE ops", "CONFIRM CREATE ops")
-        await command(c, "SUB ops", "CONFIRM SUB ops")
+        c = await self.client(srv, "admin")
+        await c.sub("ops", create=True)
         texts = ["ctl message %d" % i for i in range(8)]
         for t in texts:
-            await command(c, "MSG ops " + t, re.compile(r"CONFIRM MSG ops \d+"))
+            await c.post("ops", [t])
         head = db.head()
         nevents = db.one("SELECT count(*) FROM events")
 
-        rc, out, err = run_ctl(srv.db, "stats")
+        rc, out, err = wschatctl(srv.db, "stats")
         self.assertEqual(rc, 0, "wschatctl stats: rc=%d\n%s%s" % (rc, out, err))
         self.assertTrue(out.strip(), "wschatctl stats printed nothing")
         nums = re.findall(r"\b\d+\b", out)
@@ -628,7 +587,7 @@ class JournalTest(JournalTestCase):
         self.assertIn(str(nevents), nums, "stats does not show the event "
                       "count %d:\n%s" % (nevents, out))
 
-        rc, out, err = run_ctl(srv.db, "tail", "-n", "5")
+        rc, out, err = wschatctl(srv.db, "tail", "-n", "5")
         self.assertEqual(rc, 0, "wschatctl tail -n 5: rc=%d\n%s%s"
                          % (rc, out, err))
         lines = [l for l in out.splitlines() if l.strip()]
@@ -636,18 +595,18 @@ class JournalTest(JournalTestCase):
                          "wschatctl tail -n 5 is not the last 5 events as "
                          "EVENT lines")
 
-        rc, out, err = run_ctl(srv.db, "history", "ops")
+        rc, out, err = wschatctl(srv.db, "history", "ops")
         self.assertEqual(rc, 0, "wschatctl history ops: rc=%d\n%s%s"
                          % (rc, out, err))
         for t in texts:
             self.assertIn(t, out, "wschatctl history ops lacks %r:\n%s"
                           % (t, out))
 
-        rc, out, err = run_ctl(srv.db, "check")
+        rc, out, err = wschatctl(srv.db, "check")
         self.assertEqual(rc, 0, "wschatctl check: rc=%d\n%s%s" % (rc, out, err))
 
         backup = os.path.join(srv.dir, "backup.db")
-        rc, out, err = run_ctl(srv.db, "backup", backup)
+        rc, out, err = wschatctl(srv.db, "backup", backup)
         self.assertEqual(rc, 0, "wschatctl backup: rc=%d\n%s%s" % (rc, out, err))
         self.assertTrue(os.path.isfile(backup), "backup wrote no file")
         con = sqlite3.connect("file:%s?mode=ro" % urllib.parse.quote(backup),

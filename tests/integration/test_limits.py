@@ -20,8 +20,7 @@ class LimitsTest(harness.WschatTestCase):
     async def test_burst_gets_ratelimited(self):
         d = self.daemon(**self.RATE)
         ws = self.raw(d)
-        ws.read_hello()
-        ws.send(b"".join(frame(OP_TEXT, "PING b%d" % i) for i in range(7)))
+        ws.send_lines("PING b%d" % i for i in range(7))
         replies = [ws.read_text() for _ in range(7)]
         for i, r in enumerate(replies):
             self.assertTrue(r == "PONG b%d" % i or
@@ -40,8 +39,7 @@ class LimitsTest(harness.WschatTestCase):
     async def test_continued_abuse_closes_1008(self):
         d = self.daemon(**self.RATE)
         ws = self.raw(d)
-        ws.read_hello()
-        ws.send(b"".join(frame(OP_TEXT, "PING a%d" % i) for i in range(30)))
+        ws.send_lines("PING a%d" % i for i in range(30))
         replies = []
         try:
             while True:
@@ -65,8 +63,7 @@ class LimitsTest(harness.WschatTestCase):
     async def test_rate_limit_is_per_connection(self):
         d = self.daemon(**self.RATE)
         ws = self.raw(d)
-        ws.read_hello()
-        ws.send(b"".join(frame(OP_TEXT, "PING x%d" % i) for i in range(7)))
+        ws.send_lines("PING x%d" % i for i in range(7))
         for _ in range(7):
             ws.read_text()
         other = await self.client(d)
@@ -78,11 +75,10 @@ class LimitsTest(harness.WschatTestCase):
     async def test_slow_consumer_closed_1013_others_unaffected(self):
         d = self.daemon(max_output=65536, rate_limit=0, max_line=2048)
         poster = await self.client(d, nick="poster")
-        await poster.cmd("CREATE flood", "CONFIRM CREATE flood")
-        await poster.cmd("SUB flood", "CONFIRM SUB flood")
+        await poster.sub("flood", create=True)
 
         fast = await self.client(d, nick="fast")
-        await fast.cmd("SUB flood", "CONFIRM SUB flood")
+        await fast.sub("flood")
         await fast.cmd("SUBEVENT message", "CONFIRM SUBEVENT message")
 
         slow = self.slow_subscriber(d, "flood")
@@ -106,12 +102,8 @@ class LimitsTest(harness.WschatTestCase):
             since = d.mark()
             while len(posted) < 5000 and not d.log_search("slow consumer",
                                                           since):
-                for i in range(50):
-                    await poster.send("MSG flood %d %s" % (len(posted) + i,
-                                                           text))
-                for i in range(50):
-                    m = await poster.expect_match(r"CONFIRM MSG flood (\d+)")
-                    posted.append(int(m.group(1)))
+                posted += await poster.post("flood", (
+                    "%d %s" % (len(posted) + i, text) for i in range(50)))
                 if reader.done():
                     reader.result()		# raise the reader's failure
             await d.wait_log_async("slow consumer", since=since,
@@ -160,21 +152,17 @@ class LimitsTest(harness.WschatTestCase):
 
     async def test_message_over_max_message_closes_1009(self):
         d = self.daemon(max_frame=1024, max_message=4096)
-        ws = self.raw(d)
-        ws.read_hello()
         chunk = b"x" * 1000
         # Four fragments (4000 bytes) fit; the fifth's header says 1000
         # more. Its payload is not sent: the server judges by the header.
-        ws.send(frame(OP_TEXT, b"PING " + chunk[5:], fin=False) +
-                frame(OP_CONT, chunk, fin=False) * 3 +
-                frame(OP_CONT, b"", fin=True, length=1000))
-        ws.expect_close(1009)
+        self.assert_closes(d, frame(OP_TEXT, b"PING " + chunk[5:], fin=False) +
+                           frame(OP_CONT, chunk, fin=False) * 3 +
+                           frame(OP_CONT, b"", fin=True, length=1000), 1009)
         await self.assert_alive(d)
 
     async def test_message_at_max_message_is_accepted(self):
         d = self.daemon(max_frame=1024, max_message=4096, max_line=4096)
         ws = self.raw(d)
-        ws.read_hello()
         token = b"y" * (4096 - 5)
         data = b"PING " + token
         ws.send(b"".join(frame(OP_TEXT if i == 0 else OP_CONT,
@@ -182,39 +170,37 @@ class LimitsTest(harness.WschatTestCase):
                          for i in range(0, len(data), 1024)))
         ws.expect("PONG " + token.decode())
 
-    async def assert_closes_1007(self, data):
-        """Bytes data (frames) with invalid UTF-8 close the connection with
-        1007; the server keeps serving."""
+    async def test_invalid_utf8_closes_1007(self):
         d = self.daemon()
-        ws = self.raw(d)
-        ws.read_hello()
-        ws.send(data)
-        ws.expect_close(1007)
+        self.assert_closes(d, frame(OP_TEXT, b"MSG x \xc3\x28"), 1007)
         await self.assert_alive(d)
 
-    async def test_invalid_utf8_closes_1007(self):
-        await self.assert_closes_1007(frame(OP_TEXT, b"MSG x \xc3\x28"))
-
     async def test_invalid_utf8_across_fragments_closes_1007(self):
-        await self.assert_closes_1007(
-            frame(OP_TEXT, b"PING \xe2\x82", fin=False) +
-            frame(OP_CONT, b"\x28", fin=True))
+        d = self.daemon()
+        self.assert_closes(d, frame(OP_TEXT, b"PING \xe2\x82", fin=False) +
+                           frame(OP_CONT, b"\x28", fin=True), 1007)
+        await self.assert_alive(d)
 
     async def test_truncated_utf8_closes_1007(self):
-        await self.assert_closes_1007(frame(OP_TEXT, b"PING \xe2\x82"))
+        d = self.daemon()
+        self.assert_closes(d, frame(OP_TEXT, b"PING \xe2\x82"), 1007)
+        await self.assert_alive(d)
 
     async def test_utf8_surrogate_closes_1007(self):
-        await self.assert_closes_1007(frame(OP_TEXT, b"PING \xed\xa0\x80"))
+        d = self.daemon()
+        self.assert_closes(d, frame(OP_TEXT, b"PING \xed\xa0\x80"), 1007)
+        await self.assert_alive(d)
 
     async def test_overlong_utf8_closes_1007(self):
-        await self.assert_closes_1007(frame(OP_TEXT, b"PING \xc0\xaf"))
+        d = self.daemon()
+        self.assert_closes(d, frame(OP_TEXT, b"PING \xc0\xaf"), 1007)
+        await self.assert_alive(d)
 
     # --- keepalive and handshake timeout --------------------------------------
 
     async def test_silent_client_is_pinged_then_closed_1008(self):
         d = self.daemon(ping_interval=1, ping_timeout=2)
         ws = self.raw(d)
-        ws.read_hello()
         f = ws.read_frame()
         self.assertEqual(f.opcode, OP_PING,
                          "a silent client is pinged after ping_interval: %r"
@@ -230,7 +216,6 @@ class LimitsTest(harness.WschatTestCase):
         # after HELLO is the keepalive ping at ping_interval (2 s), not EOF.
         d = self.daemon(handshake_timeout=1, ping_interval=2, ping_timeout=30)
         ws = self.raw(d)
-        ws.read_hello()
         ws.send_text("PING first")	# one command, then only listening
         ws.expect("PONG first")
         f = ws.read_frame()
@@ -244,7 +229,6 @@ class LimitsTest(harness.WschatTestCase):
     async def test_client_answering_pings_stays(self):
         d = self.daemon(ping_interval=1, ping_timeout=2)
         ws = self.raw(d)
-        ws.read_hello()
         for _ in range(3):
             f = ws.read_frame()
             self.assertEqual(f.opcode, OP_PING, "expected a ping: %r" % f)

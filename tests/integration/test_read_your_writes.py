@@ -16,7 +16,6 @@ WSCHAT_FAIL_STEP, on a restart of a server whose state was built first.
 import json
 
 import harness
-from harness import OP_TEXT, frame
 
 DELAY_MS = 60
 
@@ -65,10 +64,9 @@ class ReadYourWritesTest(harness.WschatTestCase):
 
     def connect(self, d, name):
         r = self.raw(d)
-        hello = r.read_hello()
         r.send_text("NICK " + name)
         r.expect("CONFIRM NICK " + name)
-        return r, hello.split()[2]
+        return r, r.hello.split()[2]
 
     def run_cmd(self, r, line, verb=None):
         """One command, sent alone; its whole answer."""
@@ -100,7 +98,7 @@ class ReadYourWritesTest(harness.WschatTestCase):
     def pipeline(self, r, wline, rverb, rline):
         """The write and the read in one TCP write: (write's reply, read's
         answer)."""
-        r.send(frame(OP_TEXT, wline.encode()) + frame(OP_TEXT, rline.encode()))
+        r.send_lines((wline, rline))
         return r.read_text(), self.answer(r, rverb)
 
     def test_every_read_sees_every_write(self):

@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import sys
 import threading
 import time
@@ -25,35 +24,12 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (ALL_INTENTS, DB, SLOW_TIMEOUT,  # noqa: E402
-                     Client, ClientClosed, JournalTestCase, command, main,
-                     parse_event, read_replay, read_until, seq_of, sync,
-                     wire)
+                     Client, ClientClosed, JournalTestCase, command,
+                     expected_events, main, parse_event, parse_snapshot,
+                     post_until, read_replay, read_snapshot, read_until,
+                     seq_of, sync, wire)
 
 TIMEOUT = SLOW_TIMEOUT
-
-
-def expected_events(db, user, intents, after, upto):
-    """The EVENT lines a connection of user with these intents receives live
-    for seqs in (after, upto], by the rule in docs/PROTOCOL.md: channel and
-    user events by intent; message events by intent if user was a member of
-    the channel when the event happened. Needs the whole journal."""
-    rows = db.events()
-    if rows and rows[0][0] != 1:
-        raise AssertionError("expected_events needs an unpruned journal "
-                             "(it starts at seq %d)" % rows[0][0])
-    member = set()
-    out = []
-    for row in rows:
-        seq, _, typ, action, resource, actor = row[:6]
-        if after < seq <= upto and typ in intents and \
-                (typ != "message" or resource in member):
-            out.append(wire(row))
-        if typ == "user" and actor == user:
-            if action == "JOIN":
-                member.add(resource)
-            elif action == "PART":
-                member.discard(resource)
-    return out
 
 
 def texts_of(lines):
@@ -65,94 +41,7 @@ def texts_of(lines):
     return out
 
 
-def parse_snapshot(lines):
-    """Check the shape of a SNAPSHOT BEGIN..END block; returns its parts."""
-    snap = {"channels": [], "subs": [], "members": {}, "messages": {}}
-    order = ["BEGIN", "CHANNEL", "SUB", "MEMBER", "MESSAGE", "END"]
-    at = 0
-    for i, line in enumerate(lines):
-        parts = line.split(" ", 3)
-        if parts[0] != "SNAPSHOT" or len(parts) < 3:
-            raise AssertionError("not a snapshot line: %r" % line)
-        kind = parts[1]
-        if kind not in order:
-            raise AssertionError("unknown snapshot line: %r" % line)
-        k = order.index(kind)
-        if k < at or (kind == "BEGIN" and i != 0) or \
-                (kind == "END" and i != len(lines) - 1):
-            raise AssertionError("snapshot line %r out of the documented "
-                                 "order (BEGIN, CHANNEL, SUB, MEMBER, "
-                                 "MESSAGE, END): %r" % (line, lines))
-        at = k
-        if kind in ("BEGIN", "END"):
-            if not re.fullmatch(r"SNAPSHOT (BEGIN|END) \d+", line):
-                raise AssertionError("bad snapshot line %r" % line)
-            snap[kind] = int(parts[2])
-        elif kind == "CHANNEL":
-            snap["channels"].append((parts[2], json.loads(parts[3])))
-        elif kind == "SUB":
-            if len(parts) != 3:
-                raise AssertionError("bad snapshot line %r" % line)
-            snap["subs"].append(parts[2])
-        elif kind == "MEMBER":
-            if len(parts) != 4 or " " in parts[3]:
-                raise AssertionError("bad snapshot line %r" % line)
-            snap["members"].setdefault(parts[2], []).append(parts[3])
-        elif kind == "MESSAGE":
-            snap["messages"].setdefault(parts[2], []).append(parts[3])
-    if "BEGIN" not in snap or "END" not in snap:
-        raise AssertionError("snapshot without BEGIN or END: %r" % lines)
-    if snap["BEGIN"] != snap["END"]:
-        raise AssertionError("SNAPSHOT BEGIN %d but END %d"
-                             % (snap["BEGIN"], snap["END"]))
-    return snap
-
-
 class ResumeTest(JournalTestCase):
-
-    async def leave(self, c):
-        """Close c and wait until its TCP connection is gone, so the server
-        has let go of its name."""
-        await c.wait_closed(TIMEOUT)
-
-    async def reconnect(self, srv, nick, intents, resume, name=None,
-                        rcvbuf=None):
-        """A new connection sends NICK, its SUBEVENTs and `resume` in one
-        go; returns it after the NICK and SUBEVENT confirmations. rcvbuf
-        shrinks its socket's receive buffer (so the server must wait for
-        it to read)."""
-        kw = {}
-        if rcvbuf is not None:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-            # A small MSS keeps the server's send buffer small, too.
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
-            sock.settimeout(TIMEOUT)
-            sock.connect(("127.0.0.1", srv.port))
-            sock.setblocking(False)
-            kw["sock"] = sock
-        c = await self.client(srv, name=name or nick, timeout=TIMEOUT, **kw)
-        cmds = ["NICK " + nick] + ["SUBEVENT " + i for i in intents]
-        if resume is not None:
-            cmds.append(resume)
-        await asyncio.wait_for(asyncio.gather(
-            *[c.ws.send(line) for line in cmds]), TIMEOUT)
-        c.last_sent = resume
-        await c.expect("CONFIRM NICK " + nick, TIMEOUT)
-        for i in intents:
-            await c.expect("CONFIRM SUBEVENT " + i, TIMEOUT)
-        return c
-
-    async def read_snapshot(self, c, what):
-        lines = await read_until(c, lambda l: l.startswith("SNAPSHOT END")
-                                 or not l.startswith("SNAPSHOT "),
-                                 "SNAPSHOT END after %s" % what)
-        if not lines[0].startswith("SNAPSHOT BEGIN "):
-            raise AssertionError("%s: expected SNAPSHOT BEGIN <seq>, got %r"
-                                 % (what, lines[0]))
-        if not lines[-1].startswith("SNAPSHOT END "):
-            raise AssertionError("%s: snapshot ended with %r" % (what, lines[-1]))
-        return lines
 
     def check_snapshot(self, db, lines, user, nmsgs, seq=None):
         """Compare a snapshot with the journal as of its seq."""
@@ -193,19 +82,18 @@ class ResumeTest(JournalTestCase):
         twin, stays online with rita's intents and memberships throughout.
         Returns a dict describing it."""
         s = {"events_T": [], "events_M": []}
-        olga = await self.connect(srv, "olga")
-        uma = await self.connect(srv, "uma")
+        olga = await self.client(srv, "olga")
+        uma = await self.client(srv, "uma")
         for ch in ("a", "b", "c", "d", "x"):
-            await command(olga, "CREATE " + ch, "CONFIRM CREATE " + ch)
-            await command(olga, "SUB " + ch, "CONFIRM SUB " + ch)
+            await olga.sub(ch, create=True)
         if pete:
-            s["pete"] = await self.connect(srv, "pete")
-            await command(s["pete"], "SUB a", "CONFIRM SUB a")
+            s["pete"] = await self.client(srv, "pete")
+            await s["pete"].sub("a")
         r1_events = []
-        r1 = await self.connect(srv, "rita", ALL_INTENTS)
+        r1 = await self.client(srv, "rita", ALL_INTENTS)
         for ch in ("a", "b", "c", "x"):
             await command(r1, "SUB " + ch, "CONFIRM SUB " + ch, r1_events)
-        T = await self.connect(srv, "tina", ALL_INTENTS)
+        T = await self.client(srv, "tina", ALL_INTENTS)
         for ch in ("a", "b", "c", "x"):
             await command(T, "SUB " + ch, "CONFIRM SUB " + ch, s["events_T"])
         await sync(r1, r1_events)
@@ -214,7 +102,7 @@ class ResumeTest(JournalTestCase):
                         and '"username":"tina"' in r1_events[-1], r1_events)
         s["cursor"] = seq_of(r1_events[-1])
         s["epoch"] = r1.epoch
-        await self.leave(r1)
+        await r1.wait_closed()
         T_ev = s["events_T"]
 
         async def act(c, line, reply):
@@ -236,7 +124,7 @@ class ResumeTest(JournalTestCase):
         await act(olga, "MSG x p1 in x", msg("x"))
         # rita comes back briefly and changes her own membership; tina
         # mirrors it with nothing posted in between.
-        M = await self.connect(srv, "rita", ALL_INTENTS, name="rita-mid")
+        M = await self.client(srv, "rita", ALL_INTENTS, name="rita-mid")
         M_ev = s["events_M"]
         await command(M, "UNSUB x", "CONFIRM UNSUB x", M_ev)
         await command(M, "SUB e", "CONFIRM SUB e", M_ev)
@@ -245,7 +133,7 @@ class ResumeTest(JournalTestCase):
         await sync(M, M_ev)
         await sync(T, T_ev)
         self.assertEqual(len(M_ev), 4, "rita's brief connection: %r" % M_ev)
-        await self.leave(M)
+        await M.wait_closed()
         # Offline, part 2.
         await act(olga, "MSG x p2 in x", msg("x"))
         await act(olga, "MSG e p2 in e", msg("e"))
@@ -256,10 +144,8 @@ class ResumeTest(JournalTestCase):
         # Bulk, pipelined in chunks the twin drains: several replay pages.
         for k in range(0, bulk, 100):
             n = min(100, bulk - k)
-            for i in range(k, k + n):
-                await olga.send("MSG a bulk %d%s" % (i, pad))
-            for i in range(n):
-                await olga.expect_match(r"CONFIRM MSG a \d+", TIMEOUT)
+            await olga.post("a", ("bulk %d%s" % (i, pad)
+                                  for i in range(k, k + n)))
             await sync(T, T_ev)
         await act(olga, "MSG b p2 in b", msg("b"))
         s["T"] = T
@@ -305,8 +191,7 @@ class ResumeTest(JournalTestCase):
                          "replay differs from what rita's brief connection "
                          "received live")
         self.check_meaningful(replay)
-        self.assertEqual(await sync(F), [], "events after RESUMED with "
-                         "nothing happening")
+        await F.nothing_pending()	# nothing more after RESUMED
 
     async def test_replay_with_live_publisher(self):
         srv = self.server()
@@ -317,7 +202,7 @@ class ResumeTest(JournalTestCase):
         s = await self.offline_scenario(srv, db, bulk=1560, pete=True,
                                         pad=" " + "x" * 1500)
         cursor, epoch = s["cursor"], s["epoch"]
-        await self.leave(s["pete"])
+        await s["pete"].wait_closed()
         # The publisher runs in a thread with its own event loop, so it
         # keeps posting while this loop reads rita's replay.
         stop = threading.Event()
@@ -330,10 +215,8 @@ class ResumeTest(JournalTestCase):
                 await command(pete, "NICK pete", "CONFIRM NICK pete")
                 n = 0
                 while not stop.is_set() and n < 3000:
-                    for i in range(n, n + 5):
-                        await pete.send("MSG a live %d" % i)
-                    for i in range(5):
-                        await pete.expect_match(r"CONFIRM MSG a \d+", TIMEOUT)
+                    await pete.post("a", ("live %d" % i
+                                          for i in range(n, n + 5)))
                     n += 5
                     if n >= 10:
                         started.set()
@@ -370,7 +253,7 @@ class ResumeTest(JournalTestCase):
                 F, "RESUME %d %s" % (cursor, epoch))
             post = []
             while len(post) < 30 and pthread.is_alive():
-                line = await F.recv(TIMEOUT, "live events after RESUMED")
+                line = await F.recv(what="live events after RESUMED")
                 self.assertTrue(line.startswith("EVENT "), line)
                 post.append(line)
         finally:
@@ -425,13 +308,12 @@ class ResumeTest(JournalTestCase):
         head when she left, epoch)."""
         srv = self.server(overrides)
         db = DB(self, srv.db)
-        olga = await self.connect(srv, "olga")
-        await command(olga, "CREATE a", "CONFIRM CREATE a")
-        await command(olga, "SUB a", "CONFIRM SUB a")
-        rita = await self.connect(srv, "rita", ALL_INTENTS)
+        olga = await self.client(srv, "olga")
+        await olga.sub("a", create=True)
+        rita = await self.client(srv, "rita", ALL_INTENTS)
         await command(rita, "SUB a", "CONFIRM SUB a")
         cursor, epoch = db.head(), rita.epoch
-        await self.leave(rita)
+        await rita.wait_closed()
         return srv, db, olga, cursor, epoch
 
     async def test_replay_of_large_messages(self):
@@ -441,10 +323,8 @@ class ResumeTest(JournalTestCase):
         srv, db, olga, cursor, epoch = await self.rita_left_a()
         big = "y" * 4000
         for k in range(0, 600, 50):
-            for i in range(k, k + 50):
-                await olga.send("MSG a %04d %s" % (i, big))
-            for i in range(50):
-                await olga.expect_match(r"CONFIRM MSG a \d+", TIMEOUT)
+            await olga.post("a", ("%04d %s" % (i, big)
+                                  for i in range(k, k + 50)))
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (cursor, epoch))
         try:
@@ -463,10 +343,7 @@ class ResumeTest(JournalTestCase):
     async def post_to_a(self, olga, n):
         """olga posts n short messages to channel a, 100 at a time."""
         for k in range(0, n, 100):
-            for i in range(k, min(k + 100, n)):
-                await olga.send("MSG a %04d" % i)
-            for i in range(k, min(k + 100, n)):
-                await olga.expect_match(r"CONFIRM MSG a \d+", TIMEOUT)
+            await olga.post("a", ("%04d" % i for i in range(k, min(k + 100, n))))
 
     async def test_stream_rate_paces_a_replay(self):
         # stream_rate 200 lines/s: a replay of 400 events cannot take less
@@ -481,12 +358,11 @@ class ResumeTest(JournalTestCase):
         t0 = time.monotonic()
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (cursor, epoch))
-        first = await F.recv(TIMEOUT, "the replay's first event")
+        first = await F.recv(what="the replay's first event")
         self.assertTrue(first.startswith("EVENT message CREATE a "), first)
         replay = asyncio.ensure_future(read_replay(
             F, "RESUME %d at stream_rate 200" % cursor))
-        await olga.send("MSG a during the replay")
-        m = await olga.expect_match(r"CONFIRM MSG a (\d+)", TIMEOUT)
+        live_seq, = await olga.post("a", ["during the replay"])
         self.assertFalse(replay.done(), "RESUMED came before olga's MSG, "
                          "sent after the replay's first event, was "
                          "confirmed: 400 events at stream_rate 200 should "
@@ -496,12 +372,12 @@ class ResumeTest(JournalTestCase):
         self.assertGreaterEqual(took, 1.9, "a replay of 400 events at "
                                 "stream_rate 200 ended after %.3f s" % took)
         events = [first] + rest
-        self.assertEqual((head, count), (int(m.group(1)) - 1, 400))
+        self.assertEqual((head, count), (live_seq - 1, 400))
         self.assertEqual(events, [wire(r) for r in db.events(cursor)
                                   if r[0] <= head])
-        live = await F.recv(TIMEOUT, "olga's live message after RESUMED")
-        self.assertEqual(seq_of(live), int(m.group(1)), live)
-        self.assertEqual(await sync(F), [], "events after the live one")
+        live = await F.recv(what="olga's live message after RESUMED")
+        self.assertEqual(seq_of(live), live_seq, live)
+        await F.nothing_pending()	# nothing after the live one
 
     async def test_keepalive_during_a_long_replay(self):
         # A replay of 300 events at stream_rate 100 takes about 3 s, longer
@@ -553,7 +429,7 @@ class ResumeTest(JournalTestCase):
         seen = []
         try:
             while True:
-                line = await F.recv(TIMEOUT, "the replay and RESUMED")
+                line = await F.recv(what="the replay and RESUMED")
                 if not line.startswith("EVENT "):
                     break
                 seen.append(sent[0])
@@ -569,17 +445,16 @@ class ResumeTest(JournalTestCase):
     async def test_resume_at_head(self):
         srv = self.server()
         db = DB(self, srv.db)
-        olga = await self.connect(srv, "olga")
-        await command(olga, "CREATE a", "CONFIRM CREATE a")
-        await command(olga, "SUB a", "CONFIRM SUB a")
+        olga = await self.client(srv, "olga")
+        await olga.sub("a", create=True)
         await command(olga, "MSG a one", "CONFIRM MSG a 3")
         head = db.head()
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (head, olga.epoch))
         self.assertEqual(F.head, head)
-        await F.expect("RESUMED %d 0" % head, TIMEOUT)
+        await F.expect("RESUMED %d 0" % head)
         await command(F, "RESUME %d" % head, "RESUMED %d 0" % head)
-        self.assertEqual(await sync(F), [])
+        await F.nothing_pending()
         # The HELLO cursor of a fresh connection works the same.
         G = await self.reconnect(srv, "sam", ALL_INTENTS, None)
         await command(G, "RESUME %d %s" % (G.head, G.epoch),
@@ -589,21 +464,21 @@ class ResumeTest(JournalTestCase):
 
     async def world(self, srv):
         """Channels a, b, c; rita in a and b; messages everywhere."""
-        olga = await self.connect(srv, "olga")
-        uma = await self.connect(srv, "uma")
-        rita = await self.connect(srv, "rita", ALL_INTENTS)
+        olga = await self.client(srv, "olga")
+        uma = await self.client(srv, "uma")
+        rita = await self.client(srv, "rita", ALL_INTENTS)
         for ch in ("a", "b", "c"):
             await command(olga, "CREATE " + ch, "CONFIRM CREATE " + ch)
-        await command(olga, "SUB a", "CONFIRM SUB a")
-        await command(olga, "SUB c", "CONFIRM SUB c")
-        await command(uma, "SUB b", "CONFIRM SUB b")
+        await olga.sub("a")
+        await olga.sub("c")
+        await uma.sub("b")
         await command(rita, "SUB b", "CONFIRM SUB b")
         await command(rita, "SUB a", "CONFIRM SUB a")
         for i in range(25):
-            await command(olga, "MSG a a%d" % i, re.compile(r"CONFIRM MSG a \d+"))
+            await olga.post("a", ["a%d" % i])
         for i in range(3):
-            await command(uma, "MSG b b%d" % i, re.compile(r"CONFIRM MSG b \d+"))
-        await command(olga, "MSG c c0", re.compile(r"CONFIRM MSG c \d+"))
+            await uma.post("b", ["b%d" % i])
+        await olga.post("c", ["c0"])
         await sync(rita)
         return olga, uma, rita
 
@@ -612,11 +487,11 @@ class ResumeTest(JournalTestCase):
         db = DB(self, srv.db)
         olga, uma, rita = await self.world(srv)
         epoch = rita.epoch
-        await self.leave(rita)
+        await rita.wait_closed()
         head = db.head()
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (head + 100, epoch))
-        lines = await self.read_snapshot(F, "RESUME %d (future)" % (head + 100))
+        lines = await read_snapshot(F, "RESUME %d (future)" % (head + 100))
         snap = self.check_snapshot(db, lines, "rita", 20, head)
         self.assertEqual(snap["subs"], ["b", "a"])
         self.assertEqual(len(snap["messages"]["a"]), 20)
@@ -635,41 +510,37 @@ class ResumeTest(JournalTestCase):
         other = "%016x" % (int(epoch, 16) ^ 0xffff) if len(epoch) <= 16 \
             else epoch[::-1]
         self.assertNotEqual(other, epoch)
-        await self.leave(rita)
+        await rita.wait_closed()
         head = db.head()
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (head - 2, other))
-        lines = await self.read_snapshot(F, "RESUME with another epoch")
+        lines = await read_snapshot(F, "RESUME with another epoch")
         self.check_snapshot(db, lines, "rita", 20, head)
-        self.assertEqual(await sync(F), [])
+        await F.nothing_pending()
 
     async def test_snapshot_after_pruning(self):
         srv, db, olga, cursor, epoch = await self.rita_left_a(
             {"retain_events": 5})
         for i in range(30):
-            await command(olga, "MSG a m%d" % i, re.compile(r"CONFIRM MSG a \d+"))
+            await olga.post("a", ["m%d" % i])
         head = db.head()
-        # Wait for the server to prune, one round trip per look.
-        deadline = time.monotonic() + 3 * TIMEOUT
-        for _ in range(1000000):
+        # The server prunes when idle and logs each time it did: look again
+        # at every line it prints.
+
+        def pruned():
             first = db.one("SELECT min(seq) FROM events")
-            if first is not None and first > cursor + 1:
-                break
-            if time.monotonic() > deadline:
-                raise AssertionError("retain_events = 5: the journal still "
-                                     "starts at seq %s after %.0fs (head %d)"
-                                     % (first, 3 * TIMEOUT, head))
-            await sync(olga)
-        else:
-            raise AssertionError("the journal was not pruned")
+            return first is not None and first > cursor + 1
+        await srv.wait_until_async(pruned, "retain_events = 5 to prune the "
+                                   "journal past seq %d (head %d)"
+                                   % (cursor + 1, head), 3 * TIMEOUT)
         self.assertLessEqual(db.one("SELECT count(*) FROM events"), 5 + 0,
                              "more than retain_events kept")
         self.assertEqual(db.head(), head)
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (cursor, epoch))
-        lines = await self.read_snapshot(F, "RESUME from a pruned cursor")
+        lines = await read_snapshot(F, "RESUME from a pruned cursor")
         self.check_snapshot(db, lines, "rita", 20, head)
-        await self.leave(F)
+        await F.wait_closed()
         # The oldest cursor still fully retained replays exactly.
         first = db.one("SELECT min(seq) FROM events")
         G = await self.reconnect(srv, "rita", ALL_INTENTS,
@@ -683,17 +554,17 @@ class ResumeTest(JournalTestCase):
         srv, db, olga, _, epoch = await self.rita_left_a(
             {"resume_max_events": 10})
         for i in range(60):
-            await command(olga, "MSG a m%d" % i, re.compile(r"CONFIRM MSG a \d+"))
+            await olga.post("a", ["m%d" % i])
         head = db.head()
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (head - 50, epoch))
-        lines = await self.read_snapshot(F, "RESUME 50 behind")
+        lines = await read_snapshot(F, "RESUME 50 behind")
         self.check_snapshot(db, lines, "rita", 20, head)
-        await self.leave(F)
+        await F.wait_closed()
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (head - 11, epoch))
-        await self.read_snapshot(F, "RESUME 11 behind")
-        await self.leave(F)
+        await read_snapshot(F, "RESUME 11 behind")
+        await F.wait_closed()
         # Exactly resume_max_events behind still replays.
         G = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (head - 10, epoch))
@@ -707,9 +578,9 @@ class ResumeTest(JournalTestCase):
         olga, uma, rita = await self.world(srv)
         head = db.head()
         # Before NICK: channels, no SUB lines.
-        anon = await self.connect(srv, name="anon")
+        anon = await self.client(srv, name="anon")
         await anon.send("SNAPSHOT")
-        lines = await self.read_snapshot(anon, "SNAPSHOT before NICK")
+        lines = await read_snapshot(anon, "SNAPSHOT before NICK")
         snap = self.check_snapshot(db, lines, None, 20, head)
         self.assertEqual(snap["subs"], [])
         self.assertEqual([c for c, _ in snap["channels"]], ["a", "b", "c"])
@@ -717,19 +588,8 @@ class ResumeTest(JournalTestCase):
         # live events after the snapshot start at its seq + 1.
         stop = asyncio.Event()
         started = asyncio.Event()
-
-        async def publish():
-            n = 0
-            while not stop.is_set() and n < 3000:
-                await command(olga, "MSG a live %d" % n,
-                              re.compile(r"CONFIRM MSG a \d+"))
-                n += 1
-                if n == 3:
-                    started.set()
-            started.set()
-            return n
-
-        ptask = asyncio.ensure_future(publish())
+        ptask = asyncio.ensure_future(post_until(olga, "a", stop, 3000,
+                                                 started))
         try:
             await asyncio.wait_for(started.wait(), TIMEOUT)
             await rita.send("SNAPSHOT")
@@ -740,7 +600,7 @@ class ResumeTest(JournalTestCase):
                 "SNAPSHOT ") or l.startswith("SNAPSHOT END"), "SNAPSHOT END")
             after = []
             while len(after) < 20 and not ptask.done():
-                after.append(await rita.recv(TIMEOUT, "events after SNAPSHOT"))
+                after.append(await rita.recv(what="events after SNAPSHOT"))
         finally:
             stop.set()
             await asyncio.wait_for(ptask, TIMEOUT)
@@ -763,23 +623,19 @@ class ResumeTest(JournalTestCase):
         # max_output. A client that reads must still get all of it.
         srv = self.server()
         db = DB(self, srv.db)
-        olga = await self.connect(srv, "olga")
-        rita = await self.connect(srv, "rita", ALL_INTENTS)
+        olga = await self.client(srv, "olga")
+        rita = await self.client(srv, "rita", ALL_INTENTS)
         big = "z" * 4000
         chans = ["big%02d" % i for i in range(15)]
         for ch in chans:
-            await command(olga, "CREATE " + ch, "CONFIRM CREATE " + ch)
-            await command(olga, "SUB " + ch, "CONFIRM SUB " + ch)
+            await olga.sub(ch, create=True)
             await command(rita, "SUB " + ch, "CONFIRM SUB " + ch)
-        await self.leave(rita)
+        await rita.wait_closed()
         for ch in chans:
-            for i in range(20):
-                await olga.send("MSG %s %02d %s" % (ch, i, big))
-            for i in range(20):
-                await olga.expect_match(r"CONFIRM MSG %s \d+" % ch, TIMEOUT)
+            await olga.post(ch, ("%02d %s" % (i, big) for i in range(20)))
         F = await self.reconnect(srv, "rita", ALL_INTENTS, "SNAPSHOT")
         try:
-            lines = await self.read_snapshot(F, "SNAPSHOT of 300 messages of "
+            lines = await read_snapshot(F, "SNAPSHOT of 300 messages of "
                                              "4 KB")
         except ClientClosed as e:
             raise AssertionError(
@@ -795,13 +651,13 @@ class ResumeTest(JournalTestCase):
 
     async def test_malformed_resume(self):
         srv = self.server()
-        c = await self.connect(srv, name="nobody")
+        c = await self.client(srv, name="nobody")
         await command(c, "RESUME 0", re.compile(r"ERROR NOTIDENTIFIED .+"))
         await command(c, "NICK rita", "CONFIRM NICK rita")
         for line in ("RESUME abc", "RESUME -1", "RESUME", "RESUME 1x",
                      "RESUME 0 abc extra", "RESUME +1", "RESUME 0x10"):
             await command(c, line, re.compile(r"ERROR BADARGS .+"))
-        self.assertEqual(await sync(c), [])
+        await c.nothing_pending()
         await command(c, "RESUME 0", "RESUMED 0 0")
 
     # -- across a restart ------------------------------------------------------
@@ -809,29 +665,28 @@ class ResumeTest(JournalTestCase):
     async def test_resume_across_restart(self):
         srv = self.server()
         db = DB(self, srv.db)
-        olga = await self.connect(srv, "olga")
+        olga = await self.client(srv, "olga")
         for ch in ("a", "b", "c"):
-            await command(olga, "CREATE " + ch, "CONFIRM CREATE " + ch)
-            await command(olga, "SUB " + ch, "CONFIRM SUB " + ch)
-        rita = await self.connect(srv, "rita", ALL_INTENTS)
+            await olga.sub(ch, create=True)
+        rita = await self.client(srv, "rita", ALL_INTENTS)
         seen = []
         await command(rita, "SUB a", "CONFIRM SUB a", seen)
         await command(rita, "SUB b", "CONFIRM SUB b", seen)
         await sync(rita, seen)
         cursor, epoch = seq_of(seen[-1]), rita.epoch
-        await self.leave(rita)
-        await command(olga, "MSG a before restart", re.compile(r"CONFIRM MSG a \d+"))
-        await command(olga, "MSG c not for rita", re.compile(r"CONFIRM MSG c \d+"))
+        await rita.wait_closed()
+        await olga.post("a", ["before restart"])
+        await olga.post("c", ["not for rita"])
         await command(olga, "UNSUB b", "CONFIRM UNSUB b")
         await olga.close()
         await srv.stop_async()
 
         await srv.start_async()
-        olga = await self.connect(srv, "olga")
+        olga = await self.client(srv, "olga")
         self.assertEqual(olga.epoch, epoch)
-        await command(olga, "MSG a after restart", re.compile(r"CONFIRM MSG a \d+"))
-        await command(olga, "SUB b", "CONFIRM SUB b")
-        await command(olga, "MSG b in b", re.compile(r"CONFIRM MSG b \d+"))
+        await olga.post("a", ["after restart"])
+        await olga.sub("b")
+        await olga.post("b", ["in b"])
         await command(olga, "CREATE d", "CONFIRM CREATE d")
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (cursor, epoch))
@@ -843,7 +698,7 @@ class ResumeTest(JournalTestCase):
         self.assertEqual(count, len(replay))
         self.assertEqual(texts_of(replay), ["before restart", "after restart",
                                             "in b"])
-        self.assertEqual(await sync(F), [])
+        await F.nothing_pending()
 
     # -- HISTORY ---------------------------------------------------------------
 
@@ -858,22 +713,20 @@ class ResumeTest(JournalTestCase):
     async def test_history(self):
         srv = self.server({"history_max": 10})
         db = DB(self, srv.db)
-        olga = await self.connect(srv, "olga")
-        anon = await self.connect(srv, name="anon")
+        olga = await self.client(srv, "olga")
+        anon = await self.client(srv, name="anon")
         await command(anon, "HISTORY h", re.compile(r"ERROR NOTIDENTIFIED .+"))
         for ch in ("h", "o"):
-            await command(olga, "CREATE " + ch, "CONFIRM CREATE " + ch)
-            await command(olga, "SUB " + ch, "CONFIRM SUB " + ch)
+            await olga.sub(ch, create=True)
         for i in range(37):
-            await command(olga, "MSG h h%d" % i, re.compile(r"CONFIRM MSG h \d+"))
+            await olga.post("h", ["h%d" % i])
             if i % 3 == 0:
-                await command(olga, "MSG o o%d" % i,
-                              re.compile(r"CONFIRM MSG o \d+"))
+                await olga.post("o", ["o%d" % i])
         all_h = [r[0] for r in db.q(
             "SELECT data FROM events WHERE type = 'message' AND "
             "resource = 'h' ORDER BY seq DESC")]
         self.assertEqual(len(all_h), 37)
-        rita = await self.connect(srv, "rita")
+        rita = await self.client(srv, "rita")
         await command(rita, "HISTORY h", re.compile(r"ERROR NOTMEMBER .+"))
         await command(rita, "HISTORY nosuch", re.compile(r"ERROR NOSUCHCHANNEL .+"))
         await command(olga, "HISTORY nosuch", re.compile(r"ERROR NOSUCHCHANNEL .+"))
@@ -904,7 +757,7 @@ class ResumeTest(JournalTestCase):
         self.assertEqual(await self.history(olga, " BEFORE %d" % mid, "h"),
                          all_h[16:26])
         # Members only: rita after joining sees it all; olga after leaving not.
-        await command(rita, "SUB h", "CONFIRM SUB h")
+        await rita.sub("h")
         self.assertEqual(await self.history(rita, "", "h"), all_h[:10])
         await command(olga, "UNSUB o", "CONFIRM UNSUB o")
         await command(olga, "HISTORY o", re.compile(r"ERROR NOTMEMBER .+"))

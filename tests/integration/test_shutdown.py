@@ -25,13 +25,12 @@ class ShutdownTest(harness.WschatTestCase):
         b = await self.client(d, nick="bob")
         await b.cmd("SUBEVENT channel", "CONFIRM SUBEVENT channel")
         c = await self.client(d, nick="carol")
-        await c.cmd("CREATE room", "CONFIRM CREATE room")
-        await c.cmd("SUB room", "CONFIRM SUB room")
+        await c.sub("room", create=True)
         await b.expect_event("channel", "CREATE", "room")
         started = time.monotonic()
         d.send_signal(sig)
         results = await asyncio.gather(
-            *(x.expect_closed(1001, timeout=5 + MARGIN) for x in (a, b, c)))
+            *(x.expect_close(1001, timeout=5 + MARGIN) for x in (a, b, c)))
         for reason, _ in results:
             self.assertTrue(reason.strip(), "1001 carries a reason")
         rc = await d.wait_async(5 + MARGIN)
@@ -47,7 +46,6 @@ class ShutdownTest(harness.WschatTestCase):
     def test_exit_with_unresponsive_client_within_shutdown_timeout(self):
         d = self.daemon(shutdown_timeout=2)
         ws = self.raw(d)		# never answers the close
-        ws.read_hello()
         started = time.monotonic()
         d.send_signal(signal.SIGTERM)
         rc = d.wait(2 + MARGIN)
@@ -60,7 +58,6 @@ class ShutdownTest(harness.WschatTestCase):
     def test_shutdown_timeout_0_exits_at_once(self):
         d = self.daemon(shutdown_timeout=0)
         ws = self.raw(d)
-        ws.read_hello()
         d.send_signal(signal.SIGTERM)
         self.assertEqual(d.wait(MARGIN), 0, "exit status")
         ws.expect_close(1001, reply=False)
@@ -68,7 +65,6 @@ class ShutdownTest(harness.WschatTestCase):
     def test_no_new_connection_during_shutdown(self):
         d = self.daemon(shutdown_timeout=5)
         lingerer = self.raw(d)		# never answers: the shutdown waits
-        lingerer.read_hello()
         d.send_signal(signal.SIGTERM)
         # Once the 1001 is out the server is shutting down.
         lingerer.expect_close(1001, reply=False, expect_eof=False)
@@ -102,17 +98,14 @@ class ShutdownTest(harness.WschatTestCase):
         rotated = log + ".1"
         os.rename(log, rotated)
         d.proc.send_signal(signal.SIGHUP)
-        harness.wait_for(lambda: os.path.exists(log), what="SIGHUP to "
-                         "reopen (create) %s after it was renamed" % log)
+        d.wait_until(lambda: os.path.exists(log), "SIGHUP to reopen "
+                     "(create) %s after it was renamed" % log)
         old_size = os.path.getsize(rotated)
 
         # Something that must log: a connection failing the protocol.
-        ws = self.raw(d)
-        ws.read_hello()
-        ws.send(frame(OP_TEXT, b"", mask=False))
-        ws.expect_close(1002)
-        harness.wait_for(lambda: os.path.getsize(log) > 0,
-                         what="a log line in the reopened log file")
+        self.assert_closes(d, frame(OP_TEXT, b"", mask=False), 1002)
+        d.wait_until(lambda: os.path.getsize(log) > 0,
+                     "a log line in the reopened log file")
         self.assertEqual(os.path.getsize(rotated), old_size,
                          "after SIGHUP nothing more goes to the renamed file")
         with open(log, encoding="utf-8", errors="replace") as f:
