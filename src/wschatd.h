@@ -273,6 +273,7 @@ struct user {
 	struct client	*u_client;	/* the live connection, or NULL */
 	struct members	 u_members;
 	size_t		 u_nchannels;
+	int		 u_admin;	/* the account has the admin role */
 };
 struct channel {
 	char		*ch_name;
