@@ -146,21 +146,22 @@ ident_failed(struct client *c, const char *name)
 
 /*
  * After the state was loaded again (a failed commit): connections find
- * their token again by hash; one whose token is gone loses its identity
- * with a close, since what it was told is no longer true.
+ * their token again by hash. One whose token is gone took its identity
+ * in the failed batch (NICK, REGISTER, LOGIN), whose reply is ERROR
+ * INTERNAL: it is anonymous again, as if the command had never run.
  */
 void
 ident_reattach(void)
 {
-	struct client	*c, *cn;
+	struct client	*c;
 
-	TAILQ_FOREACH_SAFE(c, &clients, c_entry, cn) {
+	TAILQ_FOREACH(c, &clients, c_entry) {
 		if (c->c_user == NULL || c->c_via == ACCOUNT_VIA_NONE)
 			continue;
-		if ((c->c_token = account_token_find(c->c_tokkey)) == NULL &&
-		    c->c_state == CLIENT_OPEN)
-			client_close(c, WS_CLOSE_INTERNAL, "identity lost in a "
-			    "failed commit");
+		if ((c->c_token = account_token_find(c->c_tokkey)) == NULL)
+			ident_anonymous(c);
+		else
+			c->c_user->u_admin = c->c_token->t_acct->a_admin;
 	}
 }
 

@@ -966,6 +966,20 @@ class Client:
         await self.send(line)
         return await self.expect(reply, timeout)
 
+    async def identify(self, nick):
+        """Become nick: a guest by NICK, or, when the name already has an
+        account this test made (its token is in TOKENS), by AUTH."""
+        if nick in TOKENS:
+            await self.send("AUTH " + TOKENS[nick])
+            got = await self.recv(what="CONFIRM AUTH " + nick)
+            if got == "CONFIRM AUTH " + nick:
+                return
+            if not got.startswith("ERROR BADLOGIN "):
+                raise AssertionError("%s: AUTH as %s: %r" % (self.name, nick,
+                                                             got))
+            del TOKENS[nick]	# from another daemon's journal
+        await self.cmd("NICK " + nick, "CONFIRM NICK " + nick)
+
     async def cmd_prefix(self, line, prefix, timeout=None):
         await self.send(line)
         return await self.expect_prefix(prefix, timeout)
@@ -1343,6 +1357,7 @@ class WschatTestCase(unittest.IsolatedAsyncioTestCase):
             self.skipTest("WSCHATD is not set to an executable")
         self._clients = []
         self._raws = []
+        TOKENS.clear()		# tokens of another test's journal open nothing
 
     async def asyncSetUp(self):
         # Raw-socket steps block the loop on purpose; do not let asyncio's
@@ -1382,7 +1397,7 @@ class WschatTestCase(unittest.IsolatedAsyncioTestCase):
         c = await Client.connect(d.url, name=name or nick, **kw)
         self._clients.append(c)
         if nick is not None:
-            await c.cmd("NICK " + nick, "CONFIRM NICK " + nick)
+            await c.identify(nick)
         for i in intents:
             await c.cmd("SUBEVENT " + i, "CONFIRM SUBEVENT " + i)
         return c
