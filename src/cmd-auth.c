@@ -42,8 +42,11 @@ cmd_auth_exec(struct cmd_call *cc)
 		reply_error(c, PROTO_ERR_BADLOGIN, "invalid or expired token");
 		return (CMD_NORMAL);
 	}
-	ident_switch(c, t->t_acct, t, ACCOUNT_VIA_AUTH);
-	reply_commit(c, "CONFIRM AUTH %s", t->t_acct->a_name);
+	/* Nothing to wait for unless the last use had to be stored. */
+	if (ident_switch(c, t->t_acct, t, ACCOUNT_VIA_AUTH))
+		reply_commit(c, "CONFIRM AUTH %s", t->t_acct->a_name);
+	else
+		reply_send(c, "CONFIRM AUTH %s", t->t_acct->a_name);
 	return (CMD_NORMAL);
 }
 

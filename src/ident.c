@@ -34,8 +34,8 @@ ident_ttl(const struct account *a)
 	return ((a->a_registered ? config.token_ttl : config.guest_ttl) * 1000);
 }
 
-/* The connection is now this account, via that command. */
-void
+/* The connection is now this account, via that command; 1 if journaled. */
+int
 ident_switch(struct client *c, struct account *a, struct token *t, int via)
 {
 	struct user	*u = state_user_get(a->a_name);
@@ -51,9 +51,12 @@ ident_switch(struct client *c, struct account *a, struct token *t, int via)
 	c->c_first_seq = c->c_last_seq = 0;
 	if (t != NULL) {
 		t->t_used = clock_wall_ms();
-		if (t->t_used - t->t_stored >= ident_ttl(a) / 16)
+		if (t->t_used - t->t_stored >= ident_ttl(a) / 16) {
 			wevent_touch(t);
+			return (1);
+		}
 	}
+	return (0);
 }
 
 /* The connection has no identity (LOGOUT, or its token went). */

@@ -544,7 +544,7 @@ enum client_line_result cmd_dispatch(struct client *, char *line, size_t len);
 /* ident.c: what the identity commands share: switching, revoking, limits. */
 void		 ident_init(struct event_base *);
 void		 ident_shutdown(void);
-void		 ident_switch(struct client *, struct account *, struct token *,
+int		 ident_switch(struct client *, struct account *, struct token *,
 		     int via);
 void		 ident_anonymous(struct client *);
 void		 ident_revoke(struct token *, uint16_t code, const char *why,
