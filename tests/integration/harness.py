@@ -982,7 +982,10 @@ class Client:
 
     async def cmd_prefix(self, line, prefix, timeout=None):
         await self.send(line)
-        return await self.expect_prefix(prefix, timeout)
+        got = await self.expect_prefix(prefix, timeout)
+        if prefix.endswith(" "):
+            token_reply(prefix[:-1], got)	# remember a token it gave
+        return got
 
     async def sub(self, channel, create=False):
         """SUB channel, after CREATE channel if create. Each reply must be
