@@ -1158,15 +1158,17 @@ def wschatctl_path():
     return None
 
 
-def wschatctl(db, *args, timeout=SLOW_TIMEOUT):
-    """Run wschatctl -d db args; returns (status, stdout, stderr), or None
-    if $WSCHATCTL is not an executable."""
+def wschatctl(db, *args, timeout=SLOW_TIMEOUT, stdin=None):
+    """Run wschatctl -d db args (stdin: bytes to feed it, such as a
+    password); returns (status, stdout, stderr), or None if $WSCHATCTL is
+    not an executable."""
     path = wschatctl_path()
     if path is None:
         return None
     argv = [path, "-d", db] + list(args)
     try:
-        r = subprocess.run(argv, stdin=subprocess.DEVNULL,
+        r = subprocess.run(argv, input=stdin,
+                           stdin=subprocess.DEVNULL if stdin is None else None,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            timeout=timeout)
     except subprocess.TimeoutExpired:

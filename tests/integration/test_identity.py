@@ -480,6 +480,84 @@ class IdentityTest(JournalTestCase):
             if r is not None:
                 self.assertEqual(r[0], 0, r)
 
+    # --- wschatctl user and tokens, on the running daemon --------------------
+
+    def ctl(self, d, *args, stdin=None):
+        r = harness.wschatctl(d.db, *args, stdin=stdin)
+        if r is None:
+            self.fail("WSCHATCTL is not an executable")
+        return r
+
+    async def test_wschatctl_user_and_tokens(self):
+        d = self.srv()
+        db = DB(self, d.db)
+        # add: the password comes from stdin, never argv.
+        rc, out, err = self.ctl(d, "user", "add", "ops", stdin=b"ops password\n")
+        self.assertEqual(rc, 0, err)
+        d.wait_until(lambda: self.account_rows(db) ==
+                     [("ops", "registered", 0, 0)], "user add applied")
+        self.assertEqual(db.one("SELECT count(*) FROM requests"), 0)
+        a = await self.client(d)
+        await a.cmd_prefix("LOGIN ops ops password", "CONFIRM LOGIN ops ")
+        rc, out, err = self.ctl(d, "user", "add", "ops", stdin=b"ops password\n")
+        self.assertNotEqual(rc, 0)
+        rc, out, err = self.ctl(d, "user", "add", "short", stdin=b"short\n")
+        self.assertNotEqual(rc, 0)
+        rc, out, err = self.ctl(d, "user", "disable", "nobody")
+        self.assertNotEqual(rc, 0)
+        # admin: the role on the account.
+        self.assertEqual(self.ctl(d, "user", "admin", "ops")[0], 0)
+        d.wait_until(lambda: db.one("SELECT admin FROM accounts WHERE name = "
+                                    "'ops'") == 1, "user admin applied")
+        rc, out, err = self.ctl(d, "user", "list")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("ops", out)
+        self.assertIn("admin", out)
+        self.assertNotIn("argon2", out)
+        self.assertEqual(self.ctl(d, "user", "unadmin", "ops")[0], 0)
+        d.wait_until(lambda: db.one("SELECT admin FROM accounts WHERE name = "
+                                    "'ops'") == 0, "user unadmin applied")
+        # passwd: the old password and every session end.
+        self.assertEqual(self.ctl(d, "user", "passwd", "ops",
+                                  stdin=b"new ops password\n")[0], 0)
+        reason, _ = await a.expect_close(1008)
+        self.assertEqual(reason, "token revoked")
+        b = await self.client(d)
+        await b.cmd("LOGIN ops ops password",
+                    "ERROR BADLOGIN invalid name or password")
+        await b.cmd_prefix("LOGIN ops new ops password", "CONFIRM LOGIN ops ")
+        # tokens revoke: its sessions close within a second.
+        c = await self.client(d)
+        await c.cmd("AUTH " + TOKENS["ops"], "CONFIRM AUTH ops")
+        self.assertEqual(self.ctl(d, "tokens", "revoke", "ops")[0], 0)
+        for x in (b, c):
+            reason, _ = await x.expect_close(1008)
+            self.assertEqual(reason, "token revoked")
+        e = await self.client(d)
+        await e.cmd("AUTH " + TOKENS["ops"],
+                    "ERROR BADLOGIN invalid or expired token")
+        # disable: sessions close, LOGIN is refused; enable lets it in again.
+        await e.cmd_prefix("LOGIN ops new ops password", "CONFIRM LOGIN ops ")
+        self.assertEqual(self.ctl(d, "user", "disable", "ops")[0], 0)
+        reason, _ = await e.expect_close(1008)
+        self.assertEqual(reason, "account disabled")
+        f = await self.client(d)
+        await f.cmd("LOGIN ops new ops password",
+                    "ERROR BADLOGIN invalid name or password")
+        self.assertEqual(self.ctl(d, "user", "enable", "ops")[0], 0)
+        d.wait_until(lambda: db.one("SELECT disabled FROM accounts WHERE "
+                                    "name = 'ops'") == 0, "user enable applied")
+        await f.cmd_prefix("LOGIN ops new ops password", "CONFIRM LOGIN ops ")
+        # A guest's tokens revoked: it is released.
+        g = await self.client(d, "guesty")
+        await g.sub("gr", create=True)
+        self.assertEqual(self.ctl(d, "tokens", "revoke", "guesty")[0], 0)
+        reason, _ = await g.expect_close(1008)
+        d.wait_until(lambda: db.q("SELECT 1 FROM accounts WHERE name = "
+                                  "'guesty'") == [], "guest released")
+        r = harness.wschatctl(d.db, "check")
+        self.assertEqual(r[0], 0, r)
+
     async def test_database_is_private(self):
         d = self.srv()
         await self.client(d, "x")
