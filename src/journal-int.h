@@ -128,6 +128,12 @@ struct journal {
 	int		 j_stopped;	/* journal_mark_stopped() ended the run */
 	_Atomic int64_t	 j_head;	/* last seq this process committed */
 	int		 j_wfault;	/* the last write error was injected */
+	/*
+	 * Why the journal refuses every write until a restart (the file was
+	 * moved or deleted, or went bad); NULL while it is sound. Set once,
+	 * by whichever thread notices first, and never changed after.
+	 */
+	_Atomic(char *)	 j_fault;
 
 	/* Loop-thread side of the writer. */
 	int		 j_running;
@@ -163,6 +169,11 @@ struct journal {
 };
 
 /* journal-sql.c: the helpers every part steps its connections with */
+int		 journal_set_fault(struct journal *, const char *fmt, ...)
+		     printflike(2, 3);
+int		 journal_fault_rc(struct journal *, sqlite3 *, int rc,
+		     const char *what);
+int		 journal_moved(struct journal *, sqlite3 *);
 int		 journal_wstep(struct journal *, sqlite3_stmt *);
 void		 journal_wfail(struct journal *, int rc, char **cause);
 int		 journal_wexec(struct journal *, sqlite3_stmt *, char **cause);

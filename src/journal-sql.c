@@ -11,6 +11,7 @@
  */
 #include "config.h"
 
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,79 @@ journal_fault(void)
 }
 #endif
 
+/*
+ * The journal has gone bad: refuse every write from now on, and say so
+ * critically, once. 1 if this call decided it, 0 if it was known already.
+ * Any thread may call it.
+ */
+int
+journal_set_fault(struct journal *j, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*why, *none = NULL;
+
+	va_start(ap, fmt);
+	xvasprintf(&why, fmt, ap);
+	va_end(ap);
+	if (!atomic_compare_exchange_strong(&j->j_fault, &none, why)) {
+		free(why);
+		return (0);
+	}
+	log_crit("CRITICAL: journal %s: %s: every write is refused from now on; "
+	    "restore the database and restart wschatd", j->j_path, why);
+	return (1);
+}
+
+/* Why every write is refused, or NULL while the journal is sound. */
+const char *
+journal_broken(struct journal *j)
+{
+	return (atomic_load(&j->j_fault));
+}
+
+/*
+ * Has the database file been moved or deleted (or replaced) under this
+ * connection? One stat(2) of the path against the open file. If so, what
+ * it commits from now on is not in the file at the path, and never will be.
+ */
+int
+journal_moved(struct journal *j, sqlite3 *db)
+{
+	int	moved = 0;
+
+	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_HAS_MOVED,
+	    &moved) != SQLITE_OK || !moved)
+		return (0);
+	journal_set_fault(j, "the database file was moved or deleted while "
+	    "in use");
+	return (1);
+}
+
+/*
+ * Does an error from db (on the caller's thread) mean the file has gone
+ * bad, rather than that one statement could not run (busy, full)? Then
+ * the journal is broken; 1 if so.
+ */
+int
+journal_fault_rc(struct journal *j, sqlite3 *db, int rc, const char *what)
+{
+	switch (rc & 0xff) {
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		break;
+	case SQLITE_IOERR:
+		if (rc == SQLITE_IOERR_NOMEM)
+			return (0);
+		break;
+	default:
+		return (0);
+	}
+	if (journal_moved(j, db))
+		return (1);
+	journal_set_fault(j, "%s: %s", what, sqlite3_errmsg(db));
+	return (1);
+}
+
 /* Every step on the write connection goes through here (the fault seam). */
 int
 journal_wstep(struct journal *j, sqlite3_stmt *st)
@@ -66,6 +140,9 @@ journal_wstep(struct journal *j, sqlite3_stmt *st)
 void
 journal_wfail(struct journal *j, int rc, char **cause)
 {
+	/* An injected fault is one failed step, not a file gone bad. */
+	if (!j->j_wfault)
+		journal_fault_rc(j, j->j_wdb, rc, "write");
 	if (*cause != NULL)
 		return;
 	xasprintf(cause, "journal write failed: %s",
@@ -134,6 +211,8 @@ int
 journal_rfail(struct journal *j, char **cause)
 {
 	xasprintf(cause, "journal read failed: %s", sqlite3_errmsg(j->j_rdb));
+	journal_fault_rc(j, j->j_rdb, sqlite3_extended_errcode(j->j_rdb),
+	    "read");
 	if (!sqlite3_get_autocommit(j->j_rdb))
 		sqlite3_exec(j->j_rdb, "ROLLBACK", NULL, NULL, NULL);
 	return (-1);

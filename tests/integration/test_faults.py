@@ -1,0 +1,156 @@
+"""
+test_faults.py: journal faults are noticed (issue 10, items 8 and 10).
+
+A database file deleted under the running server, or with its pages
+overwritten, makes the journal refuse every write: ERROR INTERNAL and never
+a CONFIRM for a write that is not durable in the file at the path, one
+critical log line, and /healthz answering 503 with the state. A database
+with a row the schema should never have allowed (a NULL channel name) is
+refused at start with a line naming the file, the table and the row, not
+a crash.
+
+Nothing here sleeps: every wait is for a line, a reply or a process exit.
+"""
+
+import glob
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+from harness import (SLOW_TIMEOUT, JournalTestCase, command,  # noqa: E402
+                     http_request, main, plain_request, read_until)
+
+CRIT = r"CRITICAL: journal \S+: "
+REFUSED = re.compile(r"^ERROR INTERNAL .+")
+
+
+class FaultTest(JournalTestCase):
+
+    def healthz(self, d):
+        resp = http_request(d.port, plain_request(d.hostport, "/healthz"))
+        return resp.status, json.loads(resp.body)
+
+    async def history(self, c, ch):
+        await c.send("HISTORY %s" % ch)
+        lines = await read_until(c, lambda l: not l.startswith(
+            "HISTORY %s " % ch), "CONFIRM HISTORY %s" % ch)
+        self.assertEqual(lines[-1], "CONFIRM HISTORY %s %d"
+                         % (ch, len(lines) - 1))
+        return [json.loads(l.split(" ", 2)[2])["text"] for l in lines[:-1]]
+
+    def assert_broken(self, d, why):
+        status, h = self.healthz(d)
+        self.assertEqual(status, 503, "/healthz of a broken journal: %r" % h)
+        self.assertEqual(h["status"], "broken", h)
+        self.assertRegex(h["journal"]["broken"] or "", why, h)
+        last = h["journal"]["last_commit"]
+        self.assertIsNotNone(last, h)
+        self.assertIs(last["ok"], False, h)
+        self.assertIsInstance(last["age_ms"], int, h)
+        self.assertRegex(last["error"] or "", "refused", h)
+
+    async def test_healthz_ok_reports_last_commit(self):
+        srv = self.server()
+        status, h = self.healthz(srv)
+        self.assertEqual((status, h["status"]), (200, "ok"), h)
+        self.assertEqual(h["journal"], {"broken": None, "last_commit": None})
+        c = await self.client(srv, "ola")
+        await c.sub("ok", create=True)
+        status, h = self.healthz(srv)
+        self.assertEqual((status, h["status"]), (200, "ok"), h)
+        last = h["journal"]["last_commit"]
+        self.assertIs(last["ok"], True, h)
+        self.assertGreaterEqual(last["age_ms"], 0, h)
+        self.assertIsNone(last["error"], h)
+
+    async def test_deleted_database(self):
+        srv = self.server()
+        c = await self.client(srv, "dora")
+        await c.sub("d", create=True)
+        await c.post("d", ["one", "two", "three"])
+        status, h = self.healthz(srv)
+        self.assertEqual(status, 200, h)
+
+        os.unlink(srv.db)
+        await command(c, "MSG d lost", REFUSED)
+        await command(c, "MSG d lost too", REFUSED)
+        await command(c, "CREATE other", REFUSED)
+        srv.wait_log(CRIT + "the database file was moved or deleted")
+        self.assert_broken(srv, "moved or deleted")
+        # The copy it made of what it still had open.
+        m = srv.wait_log(CRIT + r"what this process had committed is "
+                         r"saved in (\S+)$")
+        rescued = m.group(1)
+        self.assertTrue(os.path.isfile(rescued), rescued)
+        self.assertEqual(len(srv.log_matches(CRIT + "the database file")), 1,
+                         "the fault is not logged critically exactly once")
+        # Reads still work, from what the process has open.
+        self.assertEqual(await self.history(c, "d"), ["three", "two", "one"])
+        await c.close()
+        await srv.stop_async()
+
+        # Put the copy back: everything confirmed is there, nothing else.
+        for suffix in ("-wal", "-shm"):
+            if os.path.exists(srv.db + suffix):
+                os.unlink(srv.db + suffix)
+        os.replace(rescued, srv.db)
+        await srv.start_async()
+        c = await self.client(srv, "dora")
+        self.assertEqual(await self.history(c, "d"), ["three", "two", "one"])
+        await command(c, "LIST", "LIST 1 d")
+        await command(c, "MSG d back", re.compile(r"^CONFIRM MSG d \d+$"))
+
+    async def test_corrupt_pages(self):
+        srv = self.server()
+        c = await self.client(srv, "cora")
+        await c.sub("c", create=True)
+        await c.post("c", ["m%d" % i for i in range(20)])
+        await c.close()
+        await srv.stop_async()		# a clean stop: all of it in the file
+        self.assertFalse(os.path.exists(srv.db + "-wal"))
+        await srv.start_async()
+        c = await self.client(srv, "cora")
+
+        # Overwrite every page after the first (the schema) with garbage.
+        with sqlite3.connect("file:%s?mode=ro" % srv.db, uri=True) as db:
+            page = db.execute("PRAGMA page_size").fetchone()[0]
+        db.close()
+        size = os.path.getsize(srv.db)
+        self.assertGreater(size, page)
+        with open(srv.db, "r+b") as f:
+            f.seek(page)
+            f.write(bytes([0xa5]) * (size - page))
+            f.flush()
+            os.fsync(f.fileno())
+
+        # The periodic check notices within a second, without any traffic.
+        srv.wait_log(CRIT + "check: database disk image is malformed")
+        status, h = self.healthz(srv)
+        self.assertEqual((status, h["status"]), (503, "broken"), h)
+        await command(c, "MSG c after", REFUSED)
+        await command(c, "MSG c after again", REFUSED)
+        self.assert_broken(srv, "malformed")
+        self.assertEqual(len(srv.log_matches(CRIT)), 1,
+                         "the fault is not logged critically exactly once")
+        await c.close()
+        await srv.stop_async()
+
+        # A restart refuses the malformed file, clearly, without a crash.
+        r = subprocess.run([srv.path, "-f", srv.conf], cwd=srv.dir,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=SLOW_TIMEOUT)
+        out = r.stdout.decode("utf-8", "replace")
+        self.assertGreater(r.returncode, 0, "restart on a malformed file: "
+                           "rc %d\n%s" % (r.returncode, out))
+        self.assertRegex(out, re.escape(srv.db) + ".*malformed", out)
+
+
+if __name__ == "__main__":
+    main(daemon_required=True)
