@@ -82,10 +82,11 @@
 	X(R_TAIL, "SELECT " JOURNAL_COLUMNS " FROM ("			\
 	    "SELECT " JOURNAL_COLUMNS " FROM events"			\
 	    " ORDER BY seq DESC LIMIT ?1) ORDER BY seq")		\
-	X(R_CHANNELS, "SELECT name, creator, created_seq FROM channels"	\
-	    " ORDER BY created_seq")					\
-	X(R_MEMBERSHIPS, "SELECT m.channel, m.user, m.joined_seq"	\
-	    " FROM memberships m JOIN channels c ON c.name = m.channel"	\
+	X(R_CHANNELS, "SELECT name, creator, created_seq, rowid"	\
+	    " FROM channels ORDER BY created_seq")			\
+	X(R_MEMBERSHIPS, "SELECT m.channel, m.user, m.joined_seq,"	\
+	    " m.rowid FROM memberships m"				\
+	    " JOIN channels c ON c.name = m.channel"			\
 	    " ORDER BY m.joined_seq")					\
 	X(R_SUBS, "SELECT m.channel, m.joined_seq FROM memberships m"	\
 	    " JOIN channels c ON c.name = m.channel"			\

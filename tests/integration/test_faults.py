@@ -151,6 +151,88 @@ class FaultTest(JournalTestCase):
                            "rc %d\n%s" % (r.returncode, out))
         self.assertRegex(out, re.escape(srv.db) + ".*malformed", out)
 
+    # -- a NULL name in the state tables (item 10) ------------------------
+
+    def old_database(self, path):
+        """A database as migrations 0001 and 0002 left it (the schema
+        before NOT NULL), with one channel a, and a row with a NULL
+        name, written by hand."""
+        top = os.environ.get("WSCHAT_SRCDIR") or os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "..", "..")
+        con = sqlite3.connect(path, isolation_level=None)
+        for name in ("0001-init.sql", "0002-run-state.sql"):
+            with open(os.path.join(top, "migrations", name),
+                      encoding="utf-8") as f:
+                con.executescript(f.read())
+        ts = 1764000000000
+        con.execute("INSERT INTO events VALUES (1, ?, 'channel', 'CREATE', "
+                    "'a', 'olga', ?)",
+                    (ts, '{"seq":1,"ts":%d,"username":"olga"}' % ts))
+        con.execute("INSERT INTO channels VALUES ('a', 'olga', 1, ?)", (ts,))
+        con.execute("INSERT INTO users VALUES ('olga', 1, ?, 1, ?)", (ts, ts))
+        con.execute("INSERT INTO channels VALUES (NULL, 'olga', 1, ?)", (ts,))
+        con.execute("PRAGMA user_version = 2")
+        con.close()
+
+    def start_refused(self, srv, pattern):
+        """Start wschatd on srv's files; it must exit with a status, not
+        a signal, and print a line matching pattern."""
+        r = subprocess.run([srv.path, "-f", srv.conf], cwd=srv.dir,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=SLOW_TIMEOUT)
+        out = r.stdout.decode("utf-8", "replace")
+        self.assertGreater(r.returncode, 0, "start: rc %d (a negative rc "
+                           "is a signal)\n%s" % (r.returncode, out))
+        self.assertRegex(out, pattern, out)
+        self.assertIsNone(harness.sanitizer_report(out.splitlines()), out)
+        return out
+
+    async def test_null_channel_name_in_old_schema(self):
+        """The migration to NOT NULL refuses the bad row, clearly, and
+        leaves the database as it was."""
+        srv = self.server(start=False)
+        self.old_database(srv.db)
+        self.start_refused(srv, r"migration 0003-not-null: CHECK constraint "
+                           r"failed: channels has a row with a NULL name")
+        con = sqlite3.connect(srv.db)
+        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 2)
+        # Fixed by hand, as the refusal says, it starts and migrates.
+        con.execute("DELETE FROM channels WHERE name IS NULL")
+        con.commit()
+        con.close()
+        await srv.start_async()
+        c = await self.client(srv, "olga")
+        await command(c, "LIST", "LIST 1 a")
+
+    async def test_null_channel_name_past_the_constraint(self):
+        """A NULL name that got in anyway (the schema edited around the
+        constraint) is refused at load as file: table row: reason, and
+        wschatctl check names the row."""
+        srv = self.server()
+        c = await self.client(srv, "olga")
+        await c.sub("a", create=True)
+        await c.close()
+        await srv.stop_async()
+        con = sqlite3.connect(srv.db, isolation_level=None)
+        con.execute("PRAGMA writable_schema = ON")
+        con.execute("UPDATE sqlite_schema SET sql = replace(sql, "
+                    "'TEXT NOT NULL PRIMARY KEY', 'TEXT PRIMARY KEY') "
+                    "WHERE name = 'channels'")
+        con.close()
+        con = sqlite3.connect(srv.db, isolation_level=None)
+        con.execute("INSERT INTO channels VALUES (NULL, 'olga', 1, 1)")
+        rowid = con.execute("SELECT rowid FROM channels WHERE name IS NULL"
+                            ).fetchone()[0]
+        con.close()
+        self.start_refused(srv, re.escape(srv.db) + r": channels row %d: "
+                           r"name is NULL" % rowid)
+        r = harness.wschatctl(srv.db, "check")
+        if r is not None:
+            rc, out, err = r
+            self.assertNotEqual(rc, 0, (out, err))
+            self.assertRegex(out + err, r"NULL where a value is needed: "
+                             r"channels %d name" % rowid, (out, err))
+
 
 if __name__ == "__main__":
     main(daemon_required=True)
