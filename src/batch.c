@@ -38,7 +38,7 @@ static uint64_t		 batch_ids;
 static int64_t		 batch_head;		/* committed, and heard of */
 static const struct batch_listener *batch_listeners[BATCH_LISTENERS];
 static size_t		 batch_nlisteners;
-static int		 batch_last = -1;	/* the last commit: 1 ok, 0 not */
+static int		 batch_last = -1;	/* last commit: 1 ok, 0 not */
 static int64_t		 batch_last_ms;		/* when it was heard of */
 static char		*batch_last_cause;	/* why it failed */
 

@@ -356,7 +356,7 @@ void		 batch_drain(void);	/* block until all batches complete (shutdown) */
 /* For /healthz: the log's state and the last commit heard of. */
 struct batch_health {
 	const char	*bh_broken;	/* the log refuses writes: why */
-	int		 bh_last;	/* the last commit: 1 ok, 0 failed, -1 none */
+	int		 bh_last;	/* last commit: 1 ok, 0 not, -1 none */
 	int64_t		 bh_age_ms;	/* since it was heard of */
 	const char	*bh_cause;	/* why it failed */
 };
