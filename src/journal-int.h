@@ -135,6 +135,9 @@ struct journal {
 	 * by whichever thread notices first, and never changed after.
 	 */
 	_Atomic(char *)	 j_fault;
+	/* The WAL file the writer started with (0: none seen). */
+	dev_t		 j_wal_dev;
+	ino_t		 j_wal_ino;
 
 	/* Loop-thread side of the writer. */
 	int		 j_running;
@@ -175,6 +178,7 @@ int		 journal_set_fault(struct journal *, const char *fmt, ...)
 int		 journal_fault_rc(struct journal *, sqlite3 *, int rc,
 		     const char *what);
 int		 journal_moved(struct journal *, sqlite3 *);
+void		 journal_note_wal(struct journal *);
 int		 journal_wstep(struct journal *, sqlite3_stmt *);
 void		 journal_wfail(struct journal *, int rc, char **cause);
 int		 journal_wexec(struct journal *, sqlite3_stmt *, char **cause);

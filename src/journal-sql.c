@@ -11,6 +11,8 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -79,22 +81,62 @@ journal_broken(struct journal *j)
 	return (atomic_load(&j->j_fault));
 }
 
+/* The WAL file at <path>-wal: its device and inode, or -1. */
+static int
+journal_wal_id(struct journal *j, dev_t *dev, ino_t *ino)
+{
+	struct stat	 sb;
+	char		*wal;
+	int		 rc;
+
+	xasprintf(&wal, "%s-wal", j->j_path);
+	rc = stat(wal, &sb);
+	free(wal);
+	if (rc != 0)
+		return (-1);
+	*dev = sb.st_dev;
+	*ino = sb.st_ino;
+	return (0);
+}
+
 /*
- * Has the database file been moved or deleted (or replaced) under this
- * connection? One stat(2) of the path against the open file. If so, what
- * it commits from now on is not in the file at the path, and never will be.
+ * Note the WAL the writer starts with. Every connection of ours keeps it
+ * open, so SQLite never deletes it while we run: from now on a different
+ * file, or none, at <path>-wal means someone else removed it.
+ */
+void
+journal_note_wal(struct journal *j)
+{
+	if (journal_wal_id(j, &j->j_wal_dev, &j->j_wal_ino) != 0)
+		j->j_wal_dev = j->j_wal_ino = 0;
+}
+
+/*
+ * Has the database file, or its WAL, been moved or deleted (or replaced)
+ * under this connection? A stat(2) of each path against the open files.
+ * If so, what it commits from now on is not in the files at the path
+ * (a restart, or another process, would not see it).
  */
 int
 journal_moved(struct journal *j, sqlite3 *db)
 {
+	dev_t	dev;
+	ino_t	ino;
 	int	moved = 0;
 
 	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_HAS_MOVED,
-	    &moved) != SQLITE_OK || !moved)
-		return (0);
-	journal_set_fault(j, "the database file was moved or deleted while "
-	    "in use");
-	return (1);
+	    &moved) == SQLITE_OK && moved) {
+		journal_set_fault(j, "the database file was moved or deleted "
+		    "while in use");
+		return (1);
+	}
+	if (j->j_wal_ino != 0 && (journal_wal_id(j, &dev, &ino) != 0 ||
+	    dev != j->j_wal_dev || ino != j->j_wal_ino)) {
+		journal_set_fault(j, "the database's WAL file was moved or "
+		    "deleted while in use");
+		return (1);
+	}
+	return (0);
 }
 
 /*

@@ -612,6 +612,7 @@ journal_start(struct journal *j, struct event_base *base,
 	j->j_done = done;
 	j->j_arg = arg;
 	j->j_stopping = 0;
+	journal_note_wal(j);	/* before any other thread may look at it */
 	if (journal_ckpt_start(j, cause) != 0)
 		goto fail;
 

@@ -129,6 +129,28 @@ class FaultTest(JournalTestCase):
         await command(c, "LIST", "LIST 1 d")
         await command(c, "MSG d back", re.compile(r"^CONFIRM MSG d \d+$"))
 
+    async def test_deleted_wal(self):
+        """The WAL deleted under the server: commits into it would be lost
+        by a crash, and another process does not see them. Refused."""
+        srv = self.server()
+        c = await self.client(srv, "walt")
+        await c.sub("w", create=True)
+        await c.post("w", ["kept"])
+        self.assertTrue(os.path.exists(srv.db + "-wal"))
+        os.unlink(srv.db + "-wal")
+        await command(c, "MSG w lost", REFUSED)
+        srv.wait_log(CRIT + "the database's WAL file was moved or deleted")
+        self.assert_broken(srv, "WAL file was moved or deleted")
+        m = srv.wait_log(CRIT + r"what this process had committed is "
+                         r"saved in (\S+)$")
+        con = sqlite3.connect("file:%s?mode=ro" % m.group(1), uri=True)
+        texts = [r[0] for r in con.execute(
+            "SELECT text FROM messages ORDER BY seq")]
+        con.close()
+        self.assertEqual(texts, ["kept"])
+        await c.close()
+        await srv.stop_async()
+
     async def test_corrupt_pages(self):
         srv = self.server()
         c = await self.client(srv, "cora")
