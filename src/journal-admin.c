@@ -142,7 +142,7 @@ static const struct {
 	  " WHERE v IS NULL OR (k = 'run_state' AND v NOT IN ('running',"
 	  " 'stopped', 'backup', 'unknown')) OR (k = 'run_sync'"
 	  " AND v NOT IN ('', 'normal', 'full'))" },
-	/* The rows journal_load_state() refuses (0003 forbids them). */
+	/* The rows journal_load_state() refuses (0004 forbids them). */
 	{ "NULL where a value is needed",
 	  "SELECT 'channels', rowid, 'name' FROM channels WHERE name IS NULL"
 	  " UNION ALL SELECT 'channels', rowid, 'creator' FROM channels"
@@ -167,7 +167,10 @@ static const struct {
 	  "SELECT seq, type, action FROM events WHERE NOT ("
 	  " (type = 'channel' AND action IN ('CREATE', 'DELETE')) OR"
 	  " (type = 'user' AND action IN ('JOIN', 'PART')) OR"
-	  " (type = 'message' AND action = 'CREATE'))" },
+	  " (type = 'message' AND action = 'CREATE') OR"
+	  " (type = 'account' AND action IN ('GUEST', 'REGISTER', 'TOKEN',"
+	  " 'TOUCH', 'REVOKE', 'PASSWD', 'RELEASE', 'ADMIN', 'UNADMIN',"
+	  " 'DISABLE', 'ENABLE')))" },
 	{ "state newer than the head",
 	  "SELECT 'channel', name, created_seq FROM channels"
 	  " WHERE created_seq > (SELECT seq FROM sqlite_sequence"

@@ -78,14 +78,16 @@ class FaultTest(JournalTestCase):
             self.skipTest("release build: WSCHAT_FAIL_STEP is ignored")
         srv = self.server(start=False)
         await srv.start_async({"WSCHAT_FAIL_STEP": "1"})
-        c = await self.client(srv, "fay")
-        await command(c, "CREATE f", "ERROR INTERNAL journal write failed")
+        # The first write fails: since guest accounts, that is the NICK.
+        c = await self.client(srv, name="fay")
+        await command(c, "NICK fay", "ERROR INTERNAL journal write failed")
         status, h = self.healthz(srv)
         self.assertEqual((status, h["status"]), (503, "failing"), h)
         self.assertIsNone(h["journal"]["broken"], h)
         last = h["journal"]["last_commit"]
         self.assertIs(last["ok"], False, h)
         self.assertRegex(last["error"] or "", "disk I/O error", h)
+        await command(c, "NICK fay", "CONFIRM NICK fay")
         await command(c, "CREATE f", "CONFIRM CREATE f")
         status, h = self.healthz(srv)
         self.assertEqual((status, h["status"]), (200, "ok"), h)
@@ -198,13 +200,14 @@ class FaultTest(JournalTestCase):
     # -- a NULL name in the state tables (item 10) ------------------------
 
     def old_database(self, path):
-        """A database as migrations 0001 and 0002 left it (the schema
+        """A database as migrations 0001 to 0003 left it (the schema
         before NOT NULL), with one channel a, and a row with a NULL
         name, written by hand."""
         top = os.environ.get("WSCHAT_SRCDIR") or os.path.join(
             os.path.dirname(os.path.abspath(__file__)), "..", "..")
         con = sqlite3.connect(path, isolation_level=None)
-        for name in ("0001-init.sql", "0002-run-state.sql"):
+        for name in ("0001-init.sql", "0002-run-state.sql",
+                     "0003-accounts.sql"):
             with open(os.path.join(top, "migrations", name),
                       encoding="utf-8") as f:
                 con.executescript(f.read())
@@ -215,7 +218,7 @@ class FaultTest(JournalTestCase):
         con.execute("INSERT INTO channels VALUES ('a', 'olga', 1, ?)", (ts,))
         con.execute("INSERT INTO users VALUES ('olga', 1, ?, 1, ?)", (ts, ts))
         con.execute("INSERT INTO channels VALUES (NULL, 'olga', 1, ?)", (ts,))
-        con.execute("PRAGMA user_version = 2")
+        con.execute("PRAGMA user_version = 3")
         con.close()
 
     def start_refused(self, srv, pattern):
@@ -236,10 +239,10 @@ class FaultTest(JournalTestCase):
         leaves the database as it was."""
         srv = self.server(start=False)
         self.old_database(srv.db)
-        self.start_refused(srv, r"migration 0003-not-null: CHECK constraint "
+        self.start_refused(srv, r"migration 0004-not-null: CHECK constraint "
                            r"failed: channels has a row with a NULL name")
         con = sqlite3.connect(srv.db)
-        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 2)
+        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 3)
         # Fixed by hand, as the refusal says, it starts and migrates.
         con.execute("DELETE FROM channels WHERE name IS NULL")
         con.commit()

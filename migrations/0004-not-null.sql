@@ -1,4 +1,4 @@
--- 0003-not-null: NOT NULL on the names and keys the state tables are
+-- 0004-not-null: NOT NULL on the names and keys the state tables are
 -- looked up by. A TEXT PRIMARY KEY in SQLite allows NULL (an old quirk),
 -- and a hand-written INSERT of a NULL channel name crashed wschatd's
 -- start. SQLite adds NOT NULL only by rebuilding a table: a new table,
@@ -10,7 +10,7 @@
 -- been. The migration fails (nothing of it stays) naming the constraint
 -- below; delete or fix the rows with sqlite3 and start again
 -- (docs/SCHEMA.md, "Migrations").
-CREATE TEMP TABLE migration_0003_refusal (
+CREATE TEMP TABLE migration_0004_refusal (
 	channels	INTEGER CONSTRAINT
 	    "channels has a row with a NULL name; fix it, then start again"
 	    CHECK (channels = 0),
@@ -21,39 +21,39 @@ CREATE TEMP TABLE migration_0003_refusal (
 	    "meta has a row with a NULL key; fix it, then start again"
 	    CHECK (meta = 0)
 );
-INSERT INTO migration_0003_refusal (channels, users, meta) SELECT
+INSERT INTO migration_0004_refusal (channels, users, meta) SELECT
     (SELECT count(*) FROM main.channels WHERE name IS NULL),
     (SELECT count(*) FROM main.users WHERE name IS NULL),
     (SELECT count(*) FROM main.meta WHERE key IS NULL);
-DROP TABLE migration_0003_refusal;
+DROP TABLE migration_0004_refusal;
 
-CREATE TABLE meta_0003 (
+CREATE TABLE meta_0004 (
 	key	TEXT NOT NULL PRIMARY KEY,
 	value	TEXT NOT NULL
 );
-INSERT INTO meta_0003 (key, value) SELECT key, value FROM meta;
+INSERT INTO meta_0004 (key, value) SELECT key, value FROM meta;
 DROP TABLE meta;
-ALTER TABLE meta_0003 RENAME TO meta;
+ALTER TABLE meta_0004 RENAME TO meta;
 
-CREATE TABLE channels_0003 (
+CREATE TABLE channels_0004 (
 	name		TEXT NOT NULL PRIMARY KEY,
 	creator		TEXT NOT NULL,
 	created_seq	INTEGER NOT NULL,
 	created_ts	INTEGER NOT NULL
 );
-INSERT INTO channels_0003 (name, creator, created_seq, created_ts)
+INSERT INTO channels_0004 (name, creator, created_seq, created_ts)
     SELECT name, creator, created_seq, created_ts FROM channels;
 DROP TABLE channels;
-ALTER TABLE channels_0003 RENAME TO channels;
+ALTER TABLE channels_0004 RENAME TO channels;
 
-CREATE TABLE users_0003 (
+CREATE TABLE users_0004 (
 	name		TEXT NOT NULL PRIMARY KEY,
 	first_seq	INTEGER NOT NULL,
 	first_ts	INTEGER NOT NULL,
 	last_seq	INTEGER NOT NULL,
 	last_ts		INTEGER NOT NULL
 );
-INSERT INTO users_0003 (name, first_seq, first_ts, last_seq, last_ts)
+INSERT INTO users_0004 (name, first_seq, first_ts, last_seq, last_ts)
     SELECT name, first_seq, first_ts, last_seq, last_ts FROM users;
 DROP TABLE users;
-ALTER TABLE users_0003 RENAME TO users;
+ALTER TABLE users_0004 RENAME TO users;
