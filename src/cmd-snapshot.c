@@ -115,9 +115,10 @@ cmd_snapshot_send(struct client *c)
 	int64_t			 seq;
 	char			*cause;
 
+	/* Private channels show to whom they exist (admins: all). */
 	if ((cur = journal_snap_open(cmd_journal, c->c_user != NULL ?
-	    c->c_user->u_name : NULL, config.snapshot_messages, &seq,
-	    &cause)) == NULL) {
+	    c->c_user->u_name : NULL, c->c_user != NULL && c->c_user->u_admin,
+	    config.snapshot_messages, &seq, &cause)) == NULL) {
 		log_warnx("snapshot: %s", cause);
 		free(cause);
 		reply_error(c, PROTO_ERR_INTERNAL, "snapshot is unavailable");

@@ -153,7 +153,8 @@ static const struct {
 	  " OR json_extract(data, '$.ts') IS NOT ts" },
 	{ "unknown type and action",
 	  "SELECT seq, type, action FROM events WHERE NOT ("
-	  " (type = 'channel' AND action IN ('CREATE', 'DELETE')) OR"
+	  " (type = 'channel' AND action IN ('CREATE', 'DELETE', 'INVITE',"
+	  " 'BAN', 'UNBAN')) OR"
 	  " (type = 'user' AND action IN ('JOIN', 'PART')) OR"
 	  " (type = 'message' AND action = 'CREATE'))" },
 	{ "state newer than the head",

@@ -114,7 +114,7 @@ journal_tail(struct journal *j, size_t n, journal_rec_cb cb, void *arg,
 	return (journal_rread(j, st, cb, arg, cause));
 }
 
-/* Replay the state tables into memory: channels, then memberships. */
+/* Replay the state tables into memory: channels, memberships, access. */
 int
 journal_load_state(struct journal *j, const struct journal_state_cb *cbs,
     char **cause)
@@ -128,7 +128,18 @@ journal_load_state(struct journal *j, const struct journal_state_cb *cbs,
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		cbs->channel((const char *)sqlite3_column_text(st, 0),
 		    (const char *)sqlite3_column_text(st, 1),
-		    sqlite3_column_int64(st, 2), cbs->arg);
+		    sqlite3_column_int64(st, 2), sqlite3_column_int(st, 3),
+		    cbs->arg);
+	}
+	if (rc != SQLITE_DONE)
+		goto fail;
+	sqlite3_reset(st);
+	st = j->j_r[R_ACCESS];
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cbs->access != NULL)
+			cbs->access((const char *)sqlite3_column_text(st, 0),
+			    sqlite3_column_int(st, 1),
+			    (const char *)sqlite3_column_text(st, 2), cbs->arg);
 	}
 	if (rc != SQLITE_DONE)
 		goto fail;
@@ -168,7 +179,9 @@ journal_snapshot(struct journal *j, const char *user, size_t nmessages,
 	if (cbs->begin != NULL && cbs->begin(*seq, arg) != 0)
 		goto done;
 
-	st = j->j_r[R_CHANNELS];
+	st = j->j_r[R_SNAP_CHANNELS];
+	journal_bind_text(st, 1, user);
+	sqlite3_bind_int(st, 2, 0);
 	while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (cbs->channel != NULL)
 			stop = cbs->channel(
@@ -179,6 +192,7 @@ journal_snapshot(struct journal *j, const char *user, size_t nmessages,
 	if (!stop && rc != SQLITE_DONE)
 		goto fail;
 	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	if (stop || user == NULL)
 		goto done;
 

@@ -69,7 +69,7 @@ cur_open(struct journal *j, const char *user, size_t nmessages,
 
 	memset(cu, 0, sizeof *cu);
 	cu->r.text = xstrdup("");
-	s = journal_snap_open(j, user, nmessages, seq, &cause);
+	s = journal_snap_open(j, user, 0, nmessages, seq, &cause);
 	if (s == NULL)
 		fail_msg("journal_snap_open: %s", cause);
 	snap_begin(*seq, &cu->r);
@@ -206,7 +206,7 @@ t_snap_cursor(void **state)
 		fail_msg("backup: %s", cause);
 	if ((a = journal_open_admin(bk, &cause)) == NULL)
 		fail_msg("journal_open_admin: %s", cause);
-	assert_null(journal_snap_open(a, "alice", 2, &seq, &cause));
+	assert_null(journal_snap_open(a, "alice", 0, 2, &seq, &cause));
 	assert_non_null(cause);
 	assert_non_null(strstr(cause, "not in WAL mode (delete)"));
 	free(cause);
