@@ -9,6 +9,8 @@
 
 #include "wschatd.h"
 
+extern const struct cmd_entry cmd_create_entry;
+
 static enum cmd_retval
 cmd_create_exec(struct cmd_call *cc)
 {
@@ -28,8 +30,9 @@ cmd_create_exec(struct cmd_call *cc)
 	else if (strcmp(mode, "private") == 0)
 		priv = 1;
 	else {
-		reply_error(c, PROTO_ERR_BADARGS, "a channel is public or "
-		    "private, not %s", mode);
+		/* A wrong mode word is a wrong form: the usage says it. */
+		reply_error(c, PROTO_ERR_BADARGS, "usage: %s",
+		    cmd_create_entry.usage);
 		return (CMD_NORMAL);
 	}
 	/* Names are one namespace: a private name is taken too. */

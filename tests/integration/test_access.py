@@ -87,7 +87,8 @@ class AccessTest(JournalTestCase):
 
     async def test_create_modes(self):
         a = await self.client(self.d, nick="alice")
-        await a.cmd_prefix("CREATE c1 secretive", "ERROR BADARGS ")
+        await a.cmd("CREATE c1 secretive", "ERROR BADARGS usage: CREATE "
+                    "<channel> [public|private]")
         await a.cmd("CREATE c1 public", "CONFIRM CREATE c1")
         await a.cmd("CREATE c2", "CONFIRM CREATE c2")
         await a.cmd("CREATE %s private" % SECRET, "CONFIRM CREATE " + SECRET)
