@@ -377,5 +377,27 @@ class AccessTest(JournalTestCase):
             self.assertEqual(check[:2], (0, "ok\n"), check)
 
 
+    async def test_access_survives_kill9(self):
+        """A confirmed INVITE, BAN or UNBAN was committed: kill -9 loses
+        none of them, and the private flag stays."""
+        alice = await self.client(self.d, nick="alice")
+        await self.private(alice)
+        await alice.cmd("CREATE room", "CONFIRM CREATE room")
+        await alice.cmd("BAN room bob", "CONFIRM BAN room bob")
+        await alice.cmd("BAN room carol", "CONFIRM BAN room carol")
+        await alice.cmd("UNBAN room carol", "CONFIRM UNBAN room carol")
+        await alice.cmd("INVITE %s carol" % SECRET,
+                        "CONFIRM INVITE %s carol" % SECRET)
+        await self.d.kill9_async()
+        await self.d.start_async()
+        carol = await self.client(self.d, nick="carol")
+        await carol.cmd("LIST", "LIST 2 %s room" % SECRET)
+        await carol.cmd("SUB room", "CONFIRM SUB room")
+        await carol.cmd("SUB " + SECRET, "CONFIRM SUB " + SECRET)
+        bob = await self.client(self.d, nick="bob")
+        await bob.cmd("LIST", "LIST 1 room")
+        await bob.cmd_prefix("SUB room", "ERROR FORBIDDEN ")
+
+
 if __name__ == "__main__":
     main(daemon_required=True)
