@@ -25,12 +25,13 @@ struct snapshot {
 /* The snapshot lines, each a callback of journal_snap_next(). */
 static int
 snapshot_channel(const char *name, const char *creator, int64_t seq,
-    void *arg)
+    int priv, void *arg)
 {
 	struct client	*c = arg;
 
-	client_sendf(c, "SNAPSHOT CHANNEL %s {\"creator\":\"%s\",\"seq\":%lld}",
-	    name, creator, (long long)seq);
+	client_sendf(c, "SNAPSHOT CHANNEL %s {\"creator\":\"%s\","
+	    "\"seq\":%lld%s}", name, creator, (long long)seq,
+	    priv ? ",\"visibility\":\"private\"" : "");
 	return (stream_line(c));
 }
 

@@ -96,7 +96,7 @@
 	    " ORDER BY seq DESC LIMIT ?1) ORDER BY seq")		\
 	X(R_CHANNELS, "SELECT name, creator, created_seq, private"	\
 	    " FROM channels ORDER BY created_seq")			\
-	X(R_SNAP_CHANNELS, "SELECT name, creator, created_seq"		\
+	X(R_SNAP_CHANNELS, "SELECT name, creator, created_seq, private"	\
 	    " FROM channels c WHERE c.private = 0 OR ?2"		\
 	    " OR c.creator = ?1 OR EXISTS (SELECT 1 FROM memberships m"	\
 	    " WHERE m.channel = c.name AND m.user = ?1)"		\

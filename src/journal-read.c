@@ -187,7 +187,8 @@ journal_snapshot(struct journal *j, const char *user, size_t nmessages,
 			stop = cbs->channel(
 			    (const char *)sqlite3_column_text(st, 0),
 			    (const char *)sqlite3_column_text(st, 1),
-			    sqlite3_column_int64(st, 2), arg);
+			    sqlite3_column_int64(st, 2),
+			    sqlite3_column_int(st, 3), arg);
 	}
 	if (!stop && rc != SQLITE_DONE)
 		goto fail;

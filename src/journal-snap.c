@@ -177,7 +177,8 @@ journal_snap_deliver(struct journal_snap *s, const struct journal_snapshot_cb *c
 			return (0);
 		return (cbs->channel((const char *)sqlite3_column_text(st, 0),
 		    (const char *)sqlite3_column_text(st, 1),
-		    sqlite3_column_int64(st, 2), arg));
+		    sqlite3_column_int64(st, 2), sqlite3_column_int(st, 3),
+		    arg));
 	case SNAP_SUBS:
 		st = s->s_st[S_SUBS];
 		if (cbs->sub == NULL)

@@ -503,7 +503,8 @@ struct journal_state_cb {
  */
 struct journal_snapshot_cb {
 	int	(*begin)(int64_t seq, void *);
-	int	(*channel)(const char *name, const char *creator, int64_t seq, void *);
+	int	(*channel)(const char *name, const char *creator, int64_t seq,
+		    int priv, void *);
 	int	(*sub)(const char *channel, int64_t joined_seq, void *);
 	int	(*member)(const char *channel, const char *user, int64_t joined_seq,
 		    void *);

@@ -145,6 +145,11 @@ class AccessTest(JournalTestCase):
         self.assertEqual(snap["channels"], [], "an anonymous snapshot")
 
         # carol, kicked (her invite was used by her SUB), lost it too.
+        await alice.send("SNAPSHOT")
+        snap = parse_snapshot(await read_snapshot(alice, "SNAPSHOT"))
+        self.assertEqual(snap["channels"], [(SECRET, {
+            "creator": "alice", "seq": 1, "visibility": "private"})],
+            "the owner's snapshot")
         await carol.cmd("LIST", "LIST 0")
         await self.same_as_absent(carol, "SUB " + SECRET)
         await self.same_as_absent(carol, "HISTORY " + SECRET)

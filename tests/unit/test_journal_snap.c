@@ -32,9 +32,10 @@ cur_stop(struct cur *cu)
 }
 
 static int
-cur_channel(const char *name, const char *creator, int64_t seq, void *arg)
+cur_channel(const char *name, const char *creator, int64_t seq, int priv,
+    void *arg)
 {
-	snap_channel(name, creator, seq, &((struct cur *)arg)->r);
+	snap_channel(name, creator, seq, priv, &((struct cur *)arg)->r);
 	return (cur_stop(arg));
 }
 
@@ -359,7 +360,7 @@ cursor_all(struct journal *j, const char *user, int all)
 static void
 t_snap_private(void **state)
 {
-	static const char	*all = "CHANNEL pub alice 1\nCHANNEL sec alice 2\n"
+	static const char	*all = "CHANNEL pub alice 1\nCHANNEL sec alice 2 private\n"
 				    "CHANNEL g alice 8\n";
 	static const char	*pub = "CHANNEL pub alice 1\nCHANNEL g alice 8\n";
 	static const struct {
