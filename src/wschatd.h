@@ -437,7 +437,7 @@ int		 reply_waits(struct client *);	/* replies wait for a commit */
 #define CMD_NEEDNAME	0x01	/* NICK must have been set */
 #define CMD_REST	0x02	/* last argument is the rest of the line */
 #define CMD_READ	0x04	/* reads state: runs after earlier replies */
-#define CMD_CHANNEL	0x08	/* argv[0] is a channel that exists */
+#define CMD_CHANNEL	0x08	/* argv[0] is a channel that exists for the user */
 #define CMD_MEMBER	0x10	/* ... and the user is a member of it */
 #define CMD_EVTYPE	0x20	/* argv[0] is an event type */
 #define CMD_OWNER	0x40	/* ... and the user owns it or is an admin */
