@@ -111,6 +111,7 @@ struct conn {
 	struct bufferevent *c_bev;
 	struct ws_parser c_parser;
 	char		 c_name[40];
+	char		 c_token[48];	/* NICK's, for AUTH on a reconnect */
 	char		 c_key[32];	/* Sec-WebSocket-Key */
 	int		 c_inflight;	/* counted in run.inflight */
 	int		 c_setup_left;	/* setup replies still due */

@@ -224,7 +224,19 @@ check_reply(struct conn *c, const char *s, size_t len)
 		pub_advance(c->c_id);
 		return;
 	case EXP_NICK:
-		xasprintf(&want, "CONFIRM NICK %s", c->c_name);
+		/* A guest comes back with the token its NICK was given. */
+		if (c->c_reconnecting) {
+			xasprintf(&want, "CONFIRM AUTH %s", c->c_name);
+			break;
+		}
+		xasprintf(&want, "CONFIRM NICK %s ", c->c_name);
+		if (len == strlen(want) + 43 &&
+		    memcmp(want, s, strlen(want)) == 0) {
+			memcpy(c->c_token, s + strlen(want), 43);
+			c->c_token[43] = '\0';
+			free(want);
+			want = xstrndup(s, len);
+		}
 		break;
 	case EXP_SUBEVENT:
 		want = xstrdup("CONFIRM SUBEVENT message");

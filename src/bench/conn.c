@@ -229,7 +229,7 @@ conn_open(struct conn *c)
 	}
 	if (c->c_reconnecting) {
 		/* One write, as PROTOCOL.md asks: nothing live slips before it. */
-		conn_command(c, EXP_NICK, "NICK %s", c->c_name);
+		conn_command(c, EXP_NICK, "AUTH %s", c->c_token);
 		conn_command(c, EXP_SUBEVENT, "SUBEVENT message");
 		conn_command(c, EXP_RESUME, "RESUME %" PRId64 " %s", c->c_last_seq,
 		    run.epoch);

@@ -266,7 +266,7 @@ class FakeServer:
         verb, _, rest = line.partition(" ")
         if verb == "NICK":
             c.name = rest
-            c.send_text("CONFIRM NICK " + rest)
+            c.send_text("CONFIRM NICK " + rest + " " + "A" * 43)
         elif verb == "SUBEVENT":
             c.intent = True
             c.send_text("CONFIRM SUBEVENT " + rest)

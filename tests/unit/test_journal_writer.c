@@ -107,8 +107,8 @@ load_member(const char *channel, const char *user, int64_t seq, void *arg)
 static void
 assert_loaded(struct journal *j, const char *want)
 {
-	struct journal_state_cb	 cbs = { load_channel, load_member,
-				    load_access, NULL };
+	struct journal_state_cb	 cbs = { .channel = load_channel,
+				    .member = load_member, .access = load_access };
 	struct loaded		 l;
 	char			*cause = NULL;
 
