@@ -6,8 +6,8 @@
  * RATELIMITED), and hand results back to the loop thread through a pipe,
  * the way the journal writer does. The done callback runs on the loop
  * thread, in completion order. A verify against no hash uses a dummy hash
- * made at start with the same cost, so an unknown name takes as long as a
- * wrong password.
+ * with the same cost (made by the first worker that needs one), so an
+ * unknown name takes as long as a wrong password.
  *
  * Threads: the loop thread submits and runs callbacks; the workers touch
  * only a job's own copies (password, hash) and the queues under auth_lock.
@@ -51,6 +51,7 @@ static size_t		 auth_nthreads;
 static int		 auth_pipe[2] = { -1, -1 };
 static struct event	*auth_ev;
 static char		 auth_dummy[crypto_pwhash_STRBYTES];
+static pthread_once_t	 auth_dummy_once = PTHREAD_ONCE_INIT;
 
 /* Hash one password with the configured cost; -1 if out of memory. */
 static int
@@ -59,6 +60,22 @@ auth_pwhash(char *out, const char *pw, size_t len)
 	return (crypto_pwhash_str(out, pw, len,
 	    (unsigned long long)config.pwhash_opslimit,
 	    (size_t)config.pwhash_memlimit));
+}
+
+/*
+ * The dummy hash, made by the first worker that needs it (not at start:
+ * Argon2id at full cost would hold the start-up back, under valgrind for
+ * many seconds). A random password nobody knows, at the configured cost.
+ */
+static void
+auth_make_dummy(void)
+{
+	unsigned char	pw[16];
+
+	randombytes_buf(pw, sizeof pw);
+	if (auth_pwhash(auth_dummy, (const char *)pw, sizeof pw) != 0)
+		auth_dummy[0] = '\0';		/* verify then fails, as it must */
+	sodium_memzero(pw, sizeof pw);
 }
 
 /* Worker: run one job. */
@@ -75,6 +92,7 @@ auth_run(struct auth_job *j)
 			j->j_result = AUTH_FAILED;
 		sodium_memzero(out, sizeof out);
 	} else {
+		pthread_once(&auth_dummy_once, auth_make_dummy);
 		j->j_result = crypto_pwhash_str_verify(j->j_hash != NULL ?
 		    j->j_hash : auth_dummy, j->j_password, j->j_len) == 0 &&
 		    j->j_hash != NULL ? AUTH_OK : AUTH_FAILED;
@@ -161,19 +179,12 @@ auth_wakeup(evutil_socket_t fd, short what, void *arg)
 int
 auth_init(struct event_base *base, char **cause)
 {
-	unsigned char	 pw[16];
 	sigset_t	 all, old;
 	size_t		 i;
 	int		 fl;
 
 	if (sodium_init() < 0) {
 		*cause = xstrdup("libsodium cannot start");
-		return (-1);
-	}
-	randombytes_buf(pw, sizeof pw);
-	if (auth_pwhash(auth_dummy, (const char *)pw, sizeof pw) != 0) {
-		xasprintf(cause, "cannot hash with pwhash_memlimit %lld",
-		    config.pwhash_memlimit);
 		return (-1);
 	}
 	if (pipe(auth_pipe) != 0)
