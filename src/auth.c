@@ -14,6 +14,9 @@
  */
 #include "config.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -25,6 +28,8 @@
 #include <sodium.h>
 
 #include "wschatd.h"
+
+#define AUTH_NICE	10	/* the workers' niceness: the loop comes first */
 
 enum auth_op { AUTH_HASH, AUTH_VERIFY };
 
@@ -110,12 +115,21 @@ auth_notify(void)
 		continue;
 }
 
-/* A worker thread: jobs until told to stop. */
+/*
+ * A worker thread: jobs until told to stop. It runs at a lower priority
+ * (nice AUTH_NICE, per thread, as Linux allows), so that the event loop
+ * thread, when it shares a core with a hashing worker, gets most of it
+ * and a burst of logins barely moves fan-out latency; the hashing still
+ * gets the cores the loop leaves (docs/BENCHMARKS.md, "Logins during a
+ * fan-out"). A kernel that refuses leaves the worker as it is.
+ */
 static void *
 auth_worker(void *arg)
 {
-	struct auth_job	*j;
+	struct auth_job		*j;
 
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+	    AUTH_NICE);
 	pthread_mutex_lock(&auth_lock);
 	for (;;) {
 		while (TAILQ_EMPTY(&auth_queue) && !auth_stopping)

@@ -253,6 +253,12 @@ conn_open(struct conn *c)
 		conn_command(c, EXP_SUB, "SUB %s", run.chan);
 		c->c_setup_left = 3;
 		break;
+	case ROLE_LOGIN:
+		/* Registering costs one Argon2id hash: before the run. */
+		conn_command(c, EXP_REGISTER, "REGISTER %s %s", c->c_name,
+		    login_password());
+		c->c_setup_left = 1;
+		break;
 	case ROLE_PUB:
 		conn_command(c, EXP_NICK, "NICK %s", c->c_name);
 		c->c_setup_left = 2;
