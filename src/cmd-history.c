@@ -1,6 +1,12 @@
 /*
  * cmd-history.c: HISTORY <channel> [BEFORE <seq>] [LIMIT <n>] pages back
  * through a channel's messages, newest first, for its members.
+ *
+ * A reply can be history_max messages of max_line bytes, far more than
+ * max_output, so it streams in pages (stream_start) like SNAPSHOT: each
+ * page is one short read of the messages before the last one sent, and
+ * the next waits for the client's output to drain. Messages below a seq
+ * never change, so the pages add up to the one read they replace.
  */
 #include "config.h"
 
@@ -9,10 +15,16 @@
 
 #include "wschatd.h"
 
+#define HISTORY_PAGE	128	/* messages per read, at most */
+
 struct cmd_history_ctx {
 	struct client	*c;
-	const char	*channel;
-	size_t		 n;
+	char		*channel;
+	int64_t		 before;	/* the next page is below this seq */
+	size_t		 left;		/* messages still wanted */
+	size_t		 n;		/* messages sent */
+	size_t		 page;		/* ... in this page */
+	int		 stop;		/* the page must end */
 };
 
 /* Parse a non-negative decimal; -1 if it is not one. */
@@ -36,9 +48,57 @@ cmd_history_row(const struct journal_rec *r, void *arg)
 {
 	struct cmd_history_ctx	*ctx = arg;
 
-	reply_send(ctx->c, "HISTORY %s %s", ctx->channel, r->data);
+	client_sendf(ctx->c, "HISTORY %s %s", ctx->channel, r->data);
+	ctx->before = r->seq;
 	ctx->n++;
-	return (0);
+	ctx->page++;
+	ctx->left--;
+	return (ctx->stop = stream_line(ctx->c));
+}
+
+/* Free the reply's state. */
+static void
+cmd_history_free(void *arg)
+{
+	struct cmd_history_ctx	*ctx = arg;
+
+	free(ctx->channel);
+	free(ctx);
+}
+
+/* One page of messages; CONFIRM HISTORY ends the reply. */
+static enum stream_next
+cmd_history_page(struct client *c, void *arg)
+{
+	struct cmd_history_ctx	*ctx = arg;
+	size_t			 want = ctx->left;
+	char			*cause;
+
+	if (want > HISTORY_PAGE)
+		want = HISTORY_PAGE;
+	ctx->page = 0;
+	ctx->stop = 0;
+	if (want > 0 && journal_history(cmd_journal, ctx->channel,
+	    ctx->before, want, cmd_history_row, ctx, &cause) == -1) {
+		log_warnx("history %s: %s", ctx->channel, cause);
+		free(cause);
+		if (ctx->n == 0)
+			reply_error(c, PROTO_ERR_INTERNAL, "history is "
+			    "unavailable");
+		else {
+			/* Lines are out: no reply can take their place. */
+			client_close(c, WS_CLOSE_INTERNAL, "history read "
+			    "failed");
+		}
+		return (STREAM_DONE);
+	}
+	if (c->c_state != CLIENT_OPEN)
+		return (STREAM_DONE);
+	/* A page cut short by the stream, not by the journal: more. */
+	if (ctx->left > 0 && (ctx->stop || ctx->page == want))
+		return (STREAM_MORE);
+	client_sendf(c, "CONFIRM HISTORY %s %zu", ctx->channel, ctx->n);
+	return (STREAM_DONE);
 }
 
 static enum cmd_retval
@@ -47,9 +107,8 @@ cmd_history_exec(struct cmd_call *cc)
 	struct client		*c = cc->cc_client;
 	struct proto_line	*pl = &cc->cc_line;
 	struct channel		*ch = cc->cc_chan;
-	struct cmd_history_ctx	 ctx;
+	struct cmd_history_ctx	*ctx;
 	int64_t			 before = 0, limit = config.history_max, v;
-	char			*cause;
 	int			 i;
 
 	if (pl->argc % 2 != 1) {
@@ -78,17 +137,14 @@ cmd_history_exec(struct cmd_call *cc)
 			return (CMD_NORMAL);
 		}
 	}
-	ctx.c = c;
-	ctx.channel = ch->ch_name;
-	ctx.n = 0;
-	if (journal_history(cmd_journal, ch->ch_name, before, limit,
-	    cmd_history_row, &ctx, &cause) == -1) {
-		log_warnx("history %s: %s", ch->ch_name, cause);
-		free(cause);
-		reply_error(c, PROTO_ERR_INTERNAL, "history is unavailable");
-		return (CMD_NORMAL);
-	}
-	reply_send(c, "CONFIRM HISTORY %s %zu", ch->ch_name, ctx.n);
+	ctx = xcalloc(1, sizeof *ctx);
+	ctx->c = c;
+	ctx->channel = xstrdup(ch->ch_name);
+	ctx->before = before;
+	ctx->left = (size_t)limit;
+	/* Live events are not part of it: they wait, and none is dropped. */
+	stream_start(c, c->c_live_after, cmd_history_page, cmd_history_free,
+	    ctx);
 	return (CMD_NORMAL);
 }
 

@@ -150,6 +150,18 @@ static const struct config_entry config_table[] = {
 	    "Recent messages of each channel sent in a SNAPSHOT, in messages."),
 	C_INTEGER(history_max, 0, 1, 10000, "100",
 	    "Default and largest LIMIT of a HISTORY command, in messages."),
+	C_INTEGER(reply_budget, CONFIG_BYTES, 1 * KB, 1 * GB, "65536",
+	    "Bytes of replies a connection may have waiting for a commit "
+	    "before the server stops reading its commands until they are "
+	    "sent; waiting replies also count against max_output."),
+	C_INTEGER(stream_stall_timeout, 0, 1, 3600, "30",
+	    "Seconds a RESUME replay, SNAPSHOT or HISTORY may wait for the "
+	    "client to read what is queued before the connection is closed "
+	    "with 1013, so that a client that stops reading cannot hold a "
+	    "snapshot (and the journal's WAL) open."),
+	C_INTEGER(max_snapshots, 0, 1, 100000, "64",
+	    "Most SNAPSHOTs streaming at once, each holding a read transaction "
+	    "and a database connection; one more gets ERROR LIMIT (try again)."),
 };
 
 static const char config_header[] =

@@ -74,6 +74,9 @@ struct config {
 	long long	 stream_rate;		/* streamed lines/s, 0 = no limit */
 	long long	 snapshot_messages;
 	long long	 history_max;
+	long long	 reply_budget;		/* deferred reply bytes before input stops */
+	long long	 stream_stall_timeout;	/* seconds a stream may wait to drain */
+	long long	 max_snapshots;		/* snapshot cursors open at once */
 };
 extern struct config	 config;
 void		 config_defaults(struct config *);
@@ -169,6 +172,8 @@ struct client {
 
 	/* Replies waiting for a commit (reply.c). */
 	unsigned int	 c_deferred;
+	size_t		 c_deferred_bytes;	/* what they hold */
+	int		 c_reply_held;		/* over reply_budget: input held */
 
 	/* What it receives of the event stream (stream.c). */
 	struct stream	*c_stream;		/* NULL unless streaming */
