@@ -79,23 +79,28 @@ client_held(struct client *c)
 
 /*
  * Held input waits unparsed, so a PONG in it is not seen, and a long
- * replay would end in a ping timeout. New input is a sign of life too.
+ * replay would end in a ping timeout. New input is a sign of life too,
+ * and so is input we do not read (client_hold_input), but only while our
+ * output moves: empty, or drained since the last sweep. A client that
+ * sends and never reads is not alive, and must not keep what it holds.
  */
 static void
 client_sweep_held(struct client *c, int64_t now)
 {
 	size_t	len;
+	int	moves;
 
+	moves = client_output_len(c) == 0 || c->c_drains != c->c_held_drains;
+	c->c_held_drains = c->c_drains;
 	if (!client_held(c))
 		return;
 	len = evbuffer_get_length(bufferevent_get_input(c->c_bev));
-	/* Not reading at all (client_hold_input): we do not listen. */
-	if (len != c->c_held_inlen ||
-	    (bufferevent_get_enabled(c->c_bev) & EV_READ) == 0) {
-		c->c_held_inlen = len;
+	if (moves && (len != c->c_held_inlen ||
+	    (bufferevent_get_enabled(c->c_bev) & EV_READ) == 0)) {
 		c->c_last_rx = now;
 		c->c_pinged = 0;
 	}
+	c->c_held_inlen = len;
 }
 
 /*
@@ -704,6 +709,7 @@ client_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct client	*c = arg;
 
+	c->c_drains++;
 	if (c->c_state == CLIENT_OPEN)
 		client_ops->drained(c);
 	if (c->c_state != CLIENT_CLOSING)

@@ -155,6 +155,8 @@ struct client {
 	size_t		 c_heldlen;
 	int		 c_holds;
 	size_t		 c_held_inlen;		/* unparsed input at the last sweep */
+	unsigned int	 c_drains;		/* times the output drained */
+	unsigned int	 c_held_drains;		/* ... at the last sweep */
 
 	/* Rate limiting (token bucket) and keepalive (client.c). */
 	double		 c_tokens;

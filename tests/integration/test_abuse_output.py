@@ -135,6 +135,109 @@ class AbuseOutputTest(harness.WschatTestCase):
                         "%d PINGs of 3 KB behind a late commit" % n)
         await self.assert_alive(d)
 
+    # --- item 3: an unread stream -----------------------------------------
+
+    STALL = dict(rate_limit=0, ping_interval=0, max_output="64K",
+                 send_buffer="4K", snapshot_messages=100)
+
+    def pin_snapshot(self, d, nick="abuser", pings=3500, begun=False,
+                     pad=100):
+        """A raw client with a 4 KB receive buffer, in channel big, sends
+        SNAPSHOT and many PINGs and never reads again. Returns it and the
+        thread that writes (it blocks once the server stops reading): the
+        PINGs are more than the server reads ahead of held input."""
+        r = self.raw(d, rcvbuf=4096)
+        for line in ("NICK " + nick, "SUB big"):
+            r.send_text(line)
+            r.expect("CONFIRM " + line)
+        if begun:	# its cursor is open once SNAPSHOT BEGIN is out
+            r.send_text("SNAPSHOT")
+            self.assertRegex(r.read_text(), r"^SNAPSHOT BEGIN \d+$")
+        data = (b"" if begun else harness.frame(harness.OP_TEXT, b"SNAPSHOT")) + b"".join(
+            harness.frame(harness.OP_TEXT, b"PING %d%s" % (i, b"p" * pad))
+            for i in range(pings))
+
+        def writer():
+            try:
+                r.send(data)
+            except OSError:
+                pass		# closed under us: that is the point
+        t = threading.Thread(target=writer, daemon=True)
+        t.start()
+        self.addCleanup(t.join, harness.TIMEOUT)
+        return r, t
+
+    def wal_bytes(self, d):
+        try:
+            return os.path.getsize(d.db + "-wal")
+        except OSError:
+            return 0
+
+    async def test_unread_snapshot_closed_1013(self):
+        """A client that sends SNAPSHOT and never reads is closed 1013
+        within stream_stall_timeout, and the WAL it pinned is recycled
+        while others post."""
+        stall = 2
+        d = self.daemon(stream_stall_timeout=stall, **self.STALL)
+        poster = await self.big_channel(d, nick="poster")
+        mark = d.mark()
+        t0 = time.monotonic()
+        r, t = self.pin_snapshot(d)
+        posted = 0
+        closed = None
+        while closed is None and time.monotonic() - t0 < stall + 10:
+            await poster.post("big", ("%d %s" % (i, BIG) for i in range(20)))
+            posted += 20
+            closed = d.log_search(r"closing: 1013 slow consumer: stream did "
+                                  r"not drain", since=mark)
+        self.assertIsNotNone(closed, "an unread SNAPSHOT was not closed "
+                             "within %ds (stream_stall_timeout = %d)"
+                             % (stall + 10, stall))
+        elapsed = time.monotonic() - t0
+        wal_pinned = self.wal_bytes(d)
+        self.assertLess(elapsed, stall + 3, "closed after %.1fs" % elapsed)
+        # What the client reads now ends with our close frame.
+        reason, _ = r.expect_close(1013, allow_data=True)
+        self.assertIn("stream_stall_timeout", reason)
+        # The WAL is recycled: 12 MB more of posts do not grow it past
+        # what it held while pinned, or the checkpoint threshold.
+        for _ in range(15):
+            await poster.post("big", ("%d %s" % (i, BIG) for i in range(200)))
+        wal_after = self.wal_bytes(d)
+        print("closed after %.2fs; %d posts while pinned; WAL %d kB then, "
+              "%d kB after 3000 more posts" % (elapsed, posted,
+                                              wal_pinned // 1024,
+                                              wal_after // 1024))
+        self.assertLessEqual(wal_after, wal_pinned + (1 << 20),
+                             "the WAL grew after the pinning client was closed")
+        await self.assert_alive(d)
+
+    async def test_unread_stream_input_is_not_life(self):
+        """Held input keeps a connection alive only while its output
+        moves: a client that sends SNAPSHOT and PINGs and never reads is
+        closed by keepalive (1008), whatever the stall timeout."""
+        d = self.daemon(**dict(self.STALL, stream_stall_timeout=3600,
+                               ping_interval=1, ping_timeout=2))
+        await self.big_channel(d, nick="poster")
+        mark = d.mark()
+        t0 = time.monotonic()
+        self.pin_snapshot(d)
+        d.wait_log(r"client \d+ \(127\.0\.0\.1:\d+ abuser\): closing: "
+                   r"1008 ping timeout", since=mark, timeout=8)
+        self.assertLess(time.monotonic() - t0, 6)
+
+    async def test_snapshot_readers_are_capped(self):
+        """Over max_snapshots open at once, SNAPSHOT gets ERROR LIMIT."""
+        d = self.daemon(max_snapshots=1, stream_stall_timeout=60,
+                        **self.STALL)
+        await self.big_channel(d, nick="poster")
+        mark = d.mark()
+        self.pin_snapshot(d, pings=10, begun=True)
+        other = await self.client(d, nick="other")
+        got = await other.cmd_prefix("SNAPSHOT", "ERROR ")
+        self.assertRegex(got, r"^ERROR LIMIT .*max_snapshots.*try again")
+        await other.cmd("PING after", "PONG after")
+
 
 if __name__ == "__main__":
     harness.main()
