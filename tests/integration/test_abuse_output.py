@@ -17,6 +17,7 @@ conditions, never sleeps.
 
 import asyncio
 import os
+import random
 import re
 import threading
 import time
@@ -237,6 +238,105 @@ class AbuseOutputTest(harness.WschatTestCase):
         got = await other.cmd_prefix("SNAPSHOT", "ERROR ")
         self.assertRegex(got, r"^ERROR LIMIT .*max_snapshots.*try again")
         await other.cmd("PING after", "PONG after")
+
+    # --- item 7: CPU amplification -----------------------------------------
+
+    async def pipeline(self, c, lines, reply_rx):
+        """Send lines in rounds of 500, each reply matching reply_rx."""
+        lines = list(lines)
+        for i in range(0, len(lines), 500):
+            chunk = lines[i:i + 500]
+            await asyncio.wait_for(asyncio.gather(
+                *[c.ws.send(line) for line in chunk]), c.timeout)
+            for _ in chunk:
+                await c.expect_match(reply_rx)
+
+    async def resume_cpu(self, d, nick, cursor, epoch):
+        """CPU seconds the server spends on one RESUME of nick from cursor
+        (with the message intent), from the send to RESUMED."""
+        c = await self.client(d, nick=nick)
+        await c.cmd("SUBEVENT message", "CONFIRM SUBEVENT message")
+        t0 = cpu_s(d.pid)
+        await c.send("RESUME %d %s" % (cursor, epoch))
+        got = await c.recv(timeout=60, what="RESUMED")
+        used = cpu_s(d.pid) - t0
+        self.assertRegex(got, r"^RESUMED \d+ 0$")
+        await c.close()
+        return used
+
+    async def test_resume_membership_is_not_a_scan(self):
+        """RESUME by a user in many channels, over many events of another
+        channel, costs about what it costs a user in one channel: the
+        replay's membership test is a set lookup, not a scan."""
+        nchan, nev = 3000, 30000
+        d = self.daemon(rate_limit=0, ping_interval=0,
+                        max_channels=nchan + 10, stream_rate=0)
+        prefix = "c" * 24
+        member = await self.client(d, nick="member")
+        await self.pipeline(member, ("CREATE %s%04d" % (prefix, i)
+                                     for i in range(nchan)),
+                            r"CONFIRM CREATE \S+")
+        await self.pipeline(member, ("SUB %s%04d" % (prefix, i)
+                                     for i in range(nchan)),
+                            r"CONFIRM SUB \S+")
+        await member.close()
+        loner = await self.client(d, nick="loner")
+        await loner.sub(prefix + "0000")
+        await loner.close()
+        poster = await self.client(d, nick="poster")
+        await poster.sub(prefix + "zzzz", create=True)
+        cursor = poster.head	# before every event of the channel
+        await self.pipeline(poster, ("MSG %szzzz m%d" % (prefix, i)
+                                     for i in range(nev)),
+                            r"CONFIRM MSG \S+ \d+")
+        epoch = poster.epoch
+        base = await self.resume_cpu(d, "loner", cursor, epoch)
+        many = await self.resume_cpu(d, "member", cursor, epoch)
+        print("RESUME over %d events: %.3f s CPU in 1 channel, %.3f s in %d"
+              % (nev, base, many, nchan))
+        self.assertLess(many, 3 * base + 0.1,
+                        "a user in %d channels: %.3f s of CPU against %.3f s "
+                        "in one" % (nchan, many, base))
+
+    async def test_resume_membership_set_churn(self):
+        """The membership set stays right through many JOINs and PARTs
+        inside the replay (inserts, growth, removals inside probe runs):
+        the replay is exactly what the documented rule says."""
+        nchan, nops = 300, 3000
+        d = self.daemon(rate_limit=0, ping_interval=0, max_channels=nchan)
+        names = ["ch%03d" % i for i in range(nchan)]
+        churn = await self.client(d, nick="churn")
+        await self.pipeline(churn, ("CREATE " + n for n in names),
+                            r"CONFIRM CREATE \S+")
+        poster = await self.client(d, nick="poster")
+        await self.pipeline(poster, ("SUB " + n for n in names),
+                            r"CONFIRM SUB \S+")
+        joined = set(random.Random(7).sample(names, nchan // 2))
+        await self.pipeline(churn, ("SUB " + n for n in sorted(joined)),
+                            r"CONFIRM SUB \S+")
+        cursor = (await self.client(d)).head
+        rng = random.Random(10)
+        for _ in range(nops):
+            n = rng.choice(names)
+            if rng.random() < 0.6:
+                await poster.post(n, ["m"])
+            elif n in joined:
+                await churn.cmd("UNSUB " + n, "CONFIRM UNSUB " + n)
+                joined.discard(n)
+            else:
+                await churn.cmd("SUB " + n, "CONFIRM SUB " + n)
+                joined.add(n)
+        await churn.close()
+        await churn.ws.wait_closed()
+        head = (await self.client(d)).head
+        back = await self.client(d, nick="churn", intents=("message",))
+        await back.send("RESUME %d %s" % (cursor, back.epoch))
+        events, rhead, count = await harness.read_replay(back, "RESUME")
+        want = harness.expected_events(harness.DB(self, d.db), "churn",
+                                       ("message",), cursor, head)
+        self.assertEqual(rhead, head)
+        self.assertEqual(count, len(want))
+        self.assertEqual(events, want)
 
 
 if __name__ == "__main__":
