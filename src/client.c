@@ -542,9 +542,9 @@ client_resume(struct client *c)
 		bufferevent_trigger(c->c_bev, EV_READ, BEV_OPT_DEFER_CALLBACKS);
 }
 
-/* Token bucket: 0 if the command may run. */
+/* Token bucket: take n tokens if they are there; 0 if they were. */
 static int
-client_rate_ok(struct client *c)
+client_rate_ok(struct client *c, double n)
 {
 	int64_t	now;
 
@@ -555,11 +555,29 @@ client_rate_ok(struct client *c)
 	c->c_tokens_at = now;
 	if (c->c_tokens > config.rate_burst)
 		c->c_tokens = config.rate_burst;
-	if (c->c_tokens >= 1.0) {
-		c->c_tokens -= 1.0;
+	if (c->c_tokens >= n) {
+		c->c_tokens -= n;
 		c->c_strikes = 0;
 		return (0);
 	}
+	return (-1);
+}
+
+/*
+ * Charge a command n tokens of the rate limit (one was taken when its
+ * message arrived; an expensive command costs more). Short of them it is
+ * refused, in words, or after rate_strikes refusals the connection is
+ * closed; -1 then.
+ */
+int
+client_rate_charge(struct client *c, double n)
+{
+	if (client_rate_ok(c, n) == 0)
+		return (0);
+	if (++c->c_strikes >= config.rate_strikes)
+		client_close(c, WS_CLOSE_POLICY, "rate limit exceeded");
+	else
+		client_ops->refused(c);
 	return (-1);
 }
 
@@ -601,14 +619,8 @@ client_heldline(struct client *c)
 static void
 client_message(struct client *c, const unsigned char *data, size_t len)
 {
-	if (client_rate_ok(c) != 0) {
-		if (++c->c_strikes >= config.rate_strikes) {
-			client_close(c, WS_CLOSE_POLICY, "rate limit exceeded");
-			return;
-		}
-		client_ops->refused(c);
+	if (client_rate_charge(c, 1) != 0)
 		return;
-	}
 	client_line(c, (const char *)data, len);
 }
 

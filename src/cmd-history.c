@@ -155,5 +155,6 @@ const struct cmd_entry cmd_history_entry = {
 	.flags = CMD_NEEDNAME | CMD_MEMBER | CMD_READ,
 	.usage = "HISTORY <channel> [BEFORE <seq>] [LIMIT <n>]",
 	.missing = "HISTORY requires channel argument",
+	.cost = 5,		/* up to history_max rows */
 	.exec = cmd_history_exec
 };

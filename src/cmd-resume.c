@@ -313,5 +313,6 @@ const struct cmd_entry cmd_resume_entry = {
 	.flags = CMD_NEEDNAME | CMD_READ,
 	.usage = "RESUME <seq> [<epoch>]",
 	.missing = "RESUME requires seq argument",
+	.cost = 25,		/* up to resume_max_events rows, or a snapshot */
 	.exec = cmd_resume_exec
 };

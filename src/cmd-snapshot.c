@@ -175,5 +175,6 @@ const struct cmd_entry cmd_snapshot_entry = {
 	.flags = CMD_READ,
 	.usage = "SNAPSHOT",
 	.missing = NULL,
+	.cost = 25,		/* a database connection and every row */
 	.exec = cmd_snapshot_exec
 };

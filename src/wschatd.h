@@ -232,6 +232,8 @@ void		 client_hold(struct client *);
 void		 client_unhold(struct client *);
 /* Input goes on, a held line first, unless something holds it. */
 void		 client_resume(struct client *);
+/* Take n rate-limit tokens, or refuse (words, or 1008): 0 if taken. */
+int		 client_rate_charge(struct client *, double);
 extern uint64_t	 client_stats_closed[3];	/* normal, error, slow: /healthz */
 
 /*
@@ -432,6 +434,7 @@ struct cmd_entry {
 	int		 flags;
 	const char	*usage;		/* "VERB <arg> ..." */
 	const char	*missing;	/* text for too few arguments, or NULL */
+	int		 cost;		/* rate-limit tokens it takes; 0 = 1 */
 	enum cmd_retval	 (*exec)(struct cmd_call *);
 };
 extern const struct cmd_entry *cmd_table[];

@@ -338,6 +338,37 @@ class AbuseOutputTest(harness.WschatTestCase):
         self.assertEqual(count, len(want))
         self.assertEqual(events, want)
 
+    async def test_rate_limit_weighs_expensive_commands(self):
+        """The same burst of the same number of commands: PINGs all pass,
+        SNAPSHOTs (each a database connection and a read) are refused
+        after a few, because each costs more of the token bucket."""
+        d = self.daemon(rate_limit=1, rate_burst=50, rate_strikes=1000,
+                        ping_interval=0)
+        n = 50
+
+        def answers(lines, done):
+            r = self.raw(d)
+            r.send_lines(lines)
+            out = []
+            while len(out) < n:
+                line = r.read_text()
+                if done(line):
+                    out.append(line)
+            r.close()
+            return out
+        pings = answers(["PING %d" % i for i in range(n)],
+                        lambda l: l.startswith(("PONG", "ERROR")))
+        self.assertEqual(pings, ["PONG %d" % i for i in range(n)])
+        snaps = answers(["SNAPSHOT"] * n,
+                        lambda l: l.startswith(("SNAPSHOT END", "ERROR")))
+        served = sum(l.startswith("SNAPSHOT END") for l in snaps)
+        refused = sum(l.startswith("ERROR RATELIMITED") for l in snaps)
+        print("of %d pipelined SNAPSHOTs %d served, %d refused"
+              % (n, served, refused))
+        self.assertEqual(served + refused, n, snaps)
+        self.assertLessEqual(served, 5, "rate_burst 50 let %d SNAPSHOTs "
+                             "through" % served)
+
 
 if __name__ == "__main__":
     harness.main()
