@@ -151,8 +151,13 @@ resume_event(const struct journal_rec *rec, void *arg)
 	int		 type, want;
 
 	r->r_next = rec->seq;
+	/*
+	 * Every row read costs a line of stream_rate, sent or not: the
+	 * budget all streams share bounds their CPU, also of a replay of
+	 * events this connection does not want.
+	 */
 	if ((type = intent_parse(rec->type)) == -1)
-		return (0);
+		return (stream_line(c));
 	/* Membership as it was at this event: before its own JOIN or PART. */
 	want = wevent_wanted(c, type, type == INTENT_MESSAGE &&
 	    resume_chan_member(r, rec->resource));
@@ -167,11 +172,11 @@ resume_event(const struct journal_rec *rec, void *arg)
 	if (stream_delivered(c, rec->seq))
 		want = 0;
 	if (!want)
-		return (0);
+		return (stream_line(c));
 	ev = wevent_build(rec->seq, rec->ts, rec->type, rec->action,
 	    rec->resource, rec->actor, rec->data);
 	if (ev == NULL)
-		return (0);
+		return (stream_line(c));
 	client_send_frame(c, ev->ev_frame, ev->ev_framelen);
 	wevent_free(ev);
 	r->r_count++;

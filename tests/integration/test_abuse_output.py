@@ -19,6 +19,7 @@ import asyncio
 import os
 import random
 import re
+import struct
 import threading
 import time
 
@@ -168,6 +169,12 @@ class AbuseOutputTest(harness.WschatTestCase):
         self.addCleanup(t.join, harness.TIMEOUT)
         return r, t
 
+    def wal_header(self, d):
+        """The WAL's checkpoint sequence and first salt: both change when
+        the WAL is recycled (written again from its start)."""
+        with open(d.db + "-wal", "rb") as f:
+            return struct.unpack(">IIIIII", f.read(24))[3:5]
+
     def wal_bytes(self, d):
         try:
             return os.path.getsize(d.db + "-wal")
@@ -196,21 +203,27 @@ class AbuseOutputTest(harness.WschatTestCase):
                              % (stall + 10, stall))
         elapsed = time.monotonic() - t0
         wal_pinned = self.wal_bytes(d)
+        header = self.wal_header(d)
         self.assertLess(elapsed, stall + 3, "closed after %.1fs" % elapsed)
         # What the client reads now ends with our close frame.
         reason, _ = r.expect_close(1013, allow_data=True)
         self.assertIn("stream_stall_timeout", reason)
-        # The WAL is recycled: 12 MB more of posts do not grow it past
-        # what it held while pinned, or the checkpoint threshold.
+        # The WAL is recycled: 12 MB more of posts start it over, and
+        # grow it by much less than they add (while pinned, each post
+        # adds more than its 4 KB).
         for _ in range(15):
             await poster.post("big", ("%d %s" % (i, BIG) for i in range(200)))
         wal_after = self.wal_bytes(d)
+        self.assertNotEqual(self.wal_header(d), header,
+                            "the WAL was not recycled after the close")
         print("closed after %.2fs; %d posts while pinned; WAL %d kB then, "
               "%d kB after 3000 more posts" % (elapsed, posted,
                                               wal_pinned // 1024,
                                               wal_after // 1024))
-        self.assertLessEqual(wal_after, wal_pinned + (1 << 20),
-                             "the WAL grew after the pinning client was closed")
+        # journal_size_limit (16 MiB) is what a recycled WAL keeps.
+        self.assertLessEqual(wal_after, max(wal_pinned, 16 << 20) + (4 << 20),
+                             "the WAL grew after the pinning client was "
+                             "closed")
         await self.assert_alive(d)
 
     async def test_unread_stream_input_is_not_life(self):
@@ -368,6 +381,30 @@ class AbuseOutputTest(harness.WschatTestCase):
         self.assertEqual(served + refused, n, snaps)
         self.assertLessEqual(served, 5, "rate_burst 50 let %d SNAPSHOTs "
                              "through" % served)
+
+    async def test_stream_rate_counts_skipped_rows(self):
+        """stream_rate is a budget of the work of all streams: a replay of
+        events the client does not want reads rows at that rate too, not
+        as fast as the loop turns."""
+        rate, nev = 2000, 4000
+        d = self.daemon(rate_limit=0, ping_interval=0, stream_rate=rate)
+        loner = await self.client(d, nick="loner")
+        await loner.sub("quiet", create=True)
+        await loner.close()
+        poster = await self.client(d, nick="poster")
+        await poster.sub("busy", create=True)
+        cursor = poster.head
+        await self.pipeline(poster, ("MSG busy m%d" % i for i in range(nev)),
+                            r"CONFIRM MSG \S+ \d+")
+        c = await self.client(d, nick="loner", intents=("message",))
+        t0 = time.monotonic()
+        await c.send("RESUME %d %s" % (cursor, c.epoch))
+        got = await c.recv(timeout=30, what="RESUMED")
+        took = time.monotonic() - t0
+        self.assertRegex(got, r"^RESUMED \d+ 0$")
+        print("a replay of %d unwanted events at stream_rate %d: %.2f s"
+              % (nev, rate, took))
+        self.assertGreater(took, 0.5 * nev / rate)
 
 
 if __name__ == "__main__":
