@@ -22,7 +22,7 @@
 
 #include "wschatd.h"
 
-/* A command streaming its output in pages (RESUME, SNAPSHOT). */
+/* A command streaming its output in pages (RESUME, SNAPSHOT, HISTORY). */
 struct stream {
 	struct event	*st_ev;		/* the next turn, at the lowest priority */
 	stream_page_cb	 st_page;

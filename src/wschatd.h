@@ -238,7 +238,7 @@ extern uint64_t	 client_stats_closed[3];	/* normal, error, slow: /healthz */
 
 /*
  * stream.c: live delivery, and commands that stream their output in pages
- * (RESUME, SNAPSHOT) at the loop's lowest priority. Live events after
+ * (RESUME, SNAPSHOT, HISTORY) at the loop's lowest priority. Live events after
  * live_after are held and input waits until the stream ends. A page calls
  * stream_line() after each line and stops when it says so (the client is
  * gone, half of max_output is queued, or the stream_rate credit all
