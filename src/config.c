@@ -114,8 +114,9 @@ static const struct config_entry config_table[] = {
 	    "that much per round trip (2.6 MB/s at 100 ms with 128K). 0 leaves "
 	    "it to the kernel's autotuning: up to 4 MiB per stalled client."),
 	C_INTEGER(rate_limit, 0, 0, 1000000, "100",
-	    "Commands per second a connection may send on average; 0 turns "
-	    "rate limiting off."),
+	    "Commands per second a connection may send on average, where "
+	    "SNAPSHOT and RESUME count as 25 and HISTORY and LIST as 5; 0 "
+	    "turns rate limiting off."),
 	C_INTEGER(rate_burst, 0, 1, 1000000, "200",
 	    "Commands a connection may send in a burst above the rate_limit "
 	    "average (the token bucket size)."),
