@@ -364,8 +364,11 @@ class AbuseOutputTest(harness.WschatTestCase):
                         ping_interval=0)
         n = 50
 
-        def answers(lines, done):
+        def answers(lines, done, nick=None):
             r = self.raw(d)
+            if nick is not None:	# SNAPSHOT needs an identity
+                r.send_text("NICK " + nick)
+                r.expect("CONFIRM NICK " + nick)
             r.send_lines(lines)
             out = []
             while len(out) < n:
@@ -378,7 +381,8 @@ class AbuseOutputTest(harness.WschatTestCase):
                         lambda l: l.startswith(("PONG", "ERROR")))
         self.assertEqual(pings, ["PONG %d" % i for i in range(n)])
         snaps = answers(["SNAPSHOT"] * n,
-                        lambda l: l.startswith(("SNAPSHOT END", "ERROR")))
+                        lambda l: l.startswith(("SNAPSHOT END", "ERROR")),
+                        nick="flood")
         served = sum(l.startswith("SNAPSHOT END") for l in snaps)
         refused = sum(l.startswith("ERROR RATELIMITED") for l in snaps)
         print("of %d pipelined SNAPSHOTs %d served, %d refused"

@@ -7,7 +7,7 @@
 
 #include "testutil.h"
 
-#define NSETTINGS	30
+#define NSETTINGS	41
 
 /* A valid value other than the default, for every setting. */
 static const struct {
@@ -44,6 +44,17 @@ static const struct {
 	{ "reply_budget", "1K" },
 	{ "stream_stall_timeout", "1" },
 	{ "max_snapshots", "1" },
+	{ "registration", "closed" },
+	{ "guests", "no" },
+	{ "guest_ttl", "60" },
+	{ "token_ttl", "120" },
+	{ "password_min", "12" },
+	{ "pwhash_opslimit", "3" },
+	{ "pwhash_memlimit", "64M" },
+	{ "auth_threads", "4" },
+	{ "auth_queue", "10" },
+	{ "login_rate", "60" },
+	{ "login_burst", "10" },
 };
 
 /* How many settings differ between two configs. */
@@ -84,6 +95,17 @@ ndiff(const struct config *a, const struct config *b)
 	DIFF_I(reply_budget);
 	DIFF_I(stream_stall_timeout);
 	DIFF_I(max_snapshots);
+	DIFF_I(registration);
+	DIFF_I(guests);
+	DIFF_I(guest_ttl);
+	DIFF_I(token_ttl);
+	DIFF_I(password_min);
+	DIFF_I(pwhash_opslimit);
+	DIFF_I(pwhash_memlimit);
+	DIFF_I(auth_threads);
+	DIFF_I(auth_queue);
+	DIFF_I(login_rate);
+	DIFF_I(login_burst);
 #undef DIFF_S
 #undef DIFF_I
 	return (n);
