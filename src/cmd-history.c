@@ -108,7 +108,7 @@ cmd_history_exec(struct cmd_call *cc)
 	struct proto_line	*pl = &cc->cc_line;
 	struct channel		*ch = cc->cc_chan;
 	struct cmd_history_ctx	*ctx;
-	int64_t			 before = 0, limit = config.history_max, v;
+	int64_t			 before = -1, limit = config.history_max, v;
 	int			 i;
 
 	if (pl->argc % 2 != 1) {
@@ -137,10 +137,15 @@ cmd_history_exec(struct cmd_call *cc)
 			return (CMD_NORMAL);
 		}
 	}
+	/* No seq is below 0: BEFORE 0 is an empty page, never the newest. */
+	if (before == 0) {
+		reply_send(c, "CONFIRM HISTORY %s 0", ch->ch_name);
+		return (CMD_NORMAL);
+	}
 	ctx = xcalloc(1, sizeof *ctx);
 	ctx->c = c;
 	ctx->channel = xstrdup(ch->ch_name);
-	ctx->before = before;
+	ctx->before = before == -1 ? 0 : before;	/* 0: the newest */
 	ctx->left = (size_t)limit;
 	/* Live events are not part of it: they wait, and none is dropped. */
 	stream_start(c, c->c_live_after, cmd_history_page, cmd_history_free,

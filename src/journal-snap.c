@@ -45,7 +45,8 @@ struct journal_snapdb {
 };
 
 struct journal_snap {
-	struct journal	*s_j;		/* whose pool the connection goes back to */
+	struct journal	*s_j;		/* told if the file has gone bad; whose
+					   pool the connection goes back to */
 	sqlite3		*s_db;
 	sqlite3_stmt	*s_st[S_MAX];
 	char		*s_user;	/* NULL: channels only */
@@ -73,6 +74,8 @@ static int
 journal_snap_fail(struct journal_snap *s, sqlite3_stmt *st, char **cause)
 {
 	xasprintf(cause, "journal read failed: %s", sqlite3_errmsg(s->s_db));
+	journal_fault_rc(s->s_j, s->s_db, sqlite3_extended_errcode(s->s_db),
+	    "snapshot read");
 	if (st != NULL)
 		sqlite3_reset(st);
 	s->s_phase = SNAP_FAILED;
