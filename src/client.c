@@ -79,23 +79,28 @@ client_held(struct client *c)
 
 /*
  * Held input waits unparsed, so a PONG in it is not seen, and a long
- * replay would end in a ping timeout. New input is a sign of life too.
+ * replay would end in a ping timeout. New input is a sign of life too,
+ * and so is input we do not read (client_hold_input), but only while our
+ * output moves: empty, or drained since the last sweep. A client that
+ * sends and never reads is not alive, and must not keep what it holds.
  */
 static void
 client_sweep_held(struct client *c, int64_t now)
 {
 	size_t	len;
+	int	moves;
 
+	moves = client_output_len(c) == 0 || c->c_drains != c->c_held_drains;
+	c->c_held_drains = c->c_drains;
 	if (!client_held(c))
 		return;
 	len = evbuffer_get_length(bufferevent_get_input(c->c_bev));
-	/* Not reading at all (client_hold_input): we do not listen. */
-	if (len != c->c_held_inlen ||
-	    (bufferevent_get_enabled(c->c_bev) & EV_READ) == 0) {
-		c->c_held_inlen = len;
+	if (moves && (len != c->c_held_inlen ||
+	    (bufferevent_get_enabled(c->c_bev) & EV_READ) == 0)) {
 		c->c_last_rx = now;
 		c->c_pinged = 0;
 	}
+	c->c_held_inlen = len;
 }
 
 /*
@@ -537,9 +542,9 @@ client_resume(struct client *c)
 		bufferevent_trigger(c->c_bev, EV_READ, BEV_OPT_DEFER_CALLBACKS);
 }
 
-/* Token bucket: 0 if the command may run. */
+/* Token bucket: take n tokens if they are there; 0 if they were. */
 static int
-client_rate_ok(struct client *c)
+client_rate_ok(struct client *c, double n)
 {
 	int64_t	now;
 
@@ -550,11 +555,29 @@ client_rate_ok(struct client *c)
 	c->c_tokens_at = now;
 	if (c->c_tokens > config.rate_burst)
 		c->c_tokens = config.rate_burst;
-	if (c->c_tokens >= 1.0) {
-		c->c_tokens -= 1.0;
+	if (c->c_tokens >= n) {
+		c->c_tokens -= n;
 		c->c_strikes = 0;
 		return (0);
 	}
+	return (-1);
+}
+
+/*
+ * Charge a command n tokens of the rate limit (one was taken when its
+ * message arrived; an expensive command costs more). Short of them it is
+ * refused, in words, or after rate_strikes refusals the connection is
+ * closed; -1 then.
+ */
+int
+client_rate_charge(struct client *c, double n)
+{
+	if (client_rate_ok(c, n) == 0)
+		return (0);
+	if (++c->c_strikes >= config.rate_strikes)
+		client_close(c, WS_CLOSE_POLICY, "rate limit exceeded");
+	else
+		client_ops->refused(c);
 	return (-1);
 }
 
@@ -596,14 +619,8 @@ client_heldline(struct client *c)
 static void
 client_message(struct client *c, const unsigned char *data, size_t len)
 {
-	if (client_rate_ok(c) != 0) {
-		if (++c->c_strikes >= config.rate_strikes) {
-			client_close(c, WS_CLOSE_POLICY, "rate limit exceeded");
-			return;
-		}
-		client_ops->refused(c);
+	if (client_rate_charge(c, 1) != 0)
 		return;
-	}
 	client_line(c, (const char *)data, len);
 }
 
@@ -704,6 +721,7 @@ client_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct client	*c = arg;
 
+	c->c_drains++;
 	if (c->c_state == CLIENT_OPEN)
 		client_ops->drained(c);
 	if (c->c_state != CLIENT_CLOSING)

@@ -35,5 +35,6 @@ const struct cmd_entry cmd_list_entry = {
 	.flags = CMD_READ,
 	.usage = "LIST",
 	.missing = NULL,
+	.cost = 5,		/* every channel */
 	.exec = cmd_list_exec
 };

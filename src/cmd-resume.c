@@ -18,42 +18,112 @@
 
 #define RESUME_PAGE	512
 
+#define RESUME_SET_MIN	16	/* slots of a new membership set */
+
 struct resume {
 	struct client	*r_client;
 	int64_t		 r_next;	/* replay events after this seq */
 	int64_t		 r_upto;	/* ... up to and including this one */
 	int64_t		 r_count;
-	char		**r_chans;	/* the user's channels at r_next */
+	/*
+	 * The user's channels at r_next: a set of names, open addressing
+	 * with linear probing, at most half full. Every event of the replay
+	 * asks it, so a user in thousands of channels costs a hash, not a
+	 * walk of them all.
+	 */
+	char		**r_chans;	/* r_size slots, NULL when free */
+	size_t		 r_size;	/* a power of two */
 	size_t		 r_nchans;
 };
 
-/* Is the user a member of this channel at the current replay point? */
-static ssize_t
-resume_chan_index(struct resume *r, const char *ch)
+/* FNV-1a: the set's hash of a channel name. */
+static size_t
+resume_hash(const char *s)
 {
-	size_t	i;
+	uint64_t	h = 14695981039346656037ULL;
 
-	for (i = 0; i < r->r_nchans; i++) {
-		if (strcmp(r->r_chans[i], ch) == 0)
-			return ((ssize_t)i);
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
 	}
-	return (-1);
+	return ((size_t)h);
+}
+
+/* The slot holding ch, or the free slot where it would go. */
+static size_t
+resume_chan_slot(struct resume *r, const char *ch)
+{
+	size_t	i, mask = r->r_size - 1;
+
+	for (i = resume_hash(ch) & mask; r->r_chans[i] != NULL;
+	    i = (i + 1) & mask) {
+		if (strcmp(r->r_chans[i], ch) == 0)
+			break;
+	}
+	return (i);
+}
+
+/* Is the user a member of this channel at the current replay point? */
+static int
+resume_chan_member(struct resume *r, const char *ch)
+{
+	if (r->r_nchans == 0)
+		return (0);
+	return (r->r_chans[resume_chan_slot(r, ch)] != NULL);
+}
+
+/* Twice the slots, every name moved to its new place. */
+static void
+resume_chan_grow(struct resume *r)
+{
+	char	**old = r->r_chans;
+	size_t	  oldsize = r->r_size, i;
+
+	r->r_size = oldsize == 0 ? RESUME_SET_MIN : oldsize * 2;
+	r->r_chans = xcalloc(r->r_size, sizeof *r->r_chans);
+	for (i = 0; i < oldsize; i++) {
+		if (old[i] != NULL)
+			r->r_chans[resume_chan_slot(r, old[i])] = old[i];
+	}
+	free(old);
+}
+
+/* Take a name out, moving later names of its run up into the gap. */
+static void
+resume_chan_remove(struct resume *r, size_t gap)
+{
+	size_t	i, home, mask = r->r_size - 1;
+
+	free(r->r_chans[gap]);
+	r->r_chans[gap] = NULL;
+	r->r_nchans--;
+	for (i = (gap + 1) & mask; r->r_chans[i] != NULL; i = (i + 1) & mask) {
+		home = resume_hash(r->r_chans[i]) & mask;
+		/* It may fill the gap unless its home lies in (gap, i]. */
+		if (((i - home) & mask) >= ((i - gap) & mask)) {
+			r->r_chans[gap] = r->r_chans[i];
+			r->r_chans[i] = NULL;
+			gap = i;
+		}
+	}
 }
 
 /* Add or remove a channel from the replay's membership set. */
 static void
 resume_chan_set(struct resume *r, const char *ch, int member)
 {
-	ssize_t	i = resume_chan_index(r, ch);
+	size_t	i;
 
-	if (member && i == -1) {
-		r->r_chans = xreallocarray(r->r_chans, r->r_nchans + 1,
-		    sizeof *r->r_chans);
-		r->r_chans[r->r_nchans++] = xstrdup(ch);
-	} else if (!member && i != -1) {
-		free(r->r_chans[i]);
-		r->r_chans[i] = r->r_chans[--r->r_nchans];
-	}
+	if (member && (r->r_nchans + 1) * 2 > r->r_size)
+		resume_chan_grow(r);
+	if (r->r_size == 0)
+		return;		/* removing from an empty set */
+	i = resume_chan_slot(r, ch);
+	if (member && r->r_chans[i] == NULL) {
+		r->r_chans[i] = xstrdup(ch);
+		r->r_nchans++;
+	} else if (!member && r->r_chans[i] != NULL)
+		resume_chan_remove(r, i);
 }
 
 /* Walking the user's JOIN/PART backwards undoes them to the cursor. */
@@ -81,8 +151,13 @@ resume_event(const struct journal_rec *rec, void *arg)
 	int		 type, want;
 
 	r->r_next = rec->seq;
+	/*
+	 * Every row read costs a line of stream_rate, sent or not: the
+	 * budget all streams share bounds their CPU, also of a replay of
+	 * events this connection does not want.
+	 */
 	if ((type = intent_parse(rec->type)) == -1)
-		return (0);
+		return (stream_line(c));
 	/*
 	 * Membership as it was at this event: before its own JOIN or PART
 	 * (the actor gets those anyway). It decides a message, and any
@@ -90,7 +165,7 @@ resume_event(const struct journal_rec *rec, void *arg)
 	 */
 	want = wevent_wanted(c, type, rec->priv,
 	    (type == INTENT_MESSAGE || rec->priv) &&
-	    resume_chan_index(r, rec->resource) != -1, rec->actor);
+	    resume_chan_member(r, rec->resource), rec->actor);
 	if (type == INTENT_USER && rec->actor != NULL &&
 	    strcmp(rec->actor, c->c_user->u_name) == 0) {
 		if (strcmp(rec->action, "JOIN") == 0)
@@ -102,11 +177,11 @@ resume_event(const struct journal_rec *rec, void *arg)
 	if (stream_delivered(c, rec->seq))
 		want = 0;
 	if (!want)
-		return (0);
+		return (stream_line(c));
 	ev = wevent_build(rec->seq, rec->ts, rec->type, rec->action,
 	    rec->resource, rec->actor, rec->data);
 	if (ev == NULL)
-		return (0);
+		return (stream_line(c));
 	client_send_frame(c, ev->ev_frame, ev->ev_framelen);
 	wevent_free(ev);
 	r->r_count++;
@@ -121,7 +196,7 @@ resume_free(void *arg)
 	struct resume	*r = arg;
 	size_t		 i;
 
-	for (i = 0; i < r->r_nchans; i++)
+	for (i = 0; i < r->r_size; i++)
 		free(r->r_chans[i]);
 	free(r->r_chans);
 	free(r);
@@ -248,5 +323,6 @@ const struct cmd_entry cmd_resume_entry = {
 	.flags = CMD_NEEDNAME | CMD_READ,
 	.usage = "RESUME <seq> [<epoch>]",
 	.missing = "RESUME requires seq argument",
+	.cost = 25,		/* up to resume_max_events rows, or a snapshot */
 	.exec = cmd_resume_exec
 };

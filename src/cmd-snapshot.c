@@ -8,6 +8,14 @@
  * (stream_start) from a journal cursor whose read transaction pins
  * the seq, waiting for the client's output to drain between pages; live
  * events after the seq are held meanwhile and follow SNAPSHOT END.
+ *
+ * Each open cursor holds a database connection and keeps the WAL from
+ * being recycled, so at most max_snapshots are open at once; one more is
+ * refused with ERROR LIMIT, to be tried again. (Building the snapshot
+ * without a long read transaction would mean copying it into memory
+ * first, up to max_output or beyond, for every client: the cap, with the
+ * stream's stall timeout, bounds both the cursors and how long each one
+ * holds the WAL, and keeps the snapshot consistent with one seq.)
  */
 #include "config.h"
 
@@ -21,6 +29,19 @@ struct snapshot {
 	struct journal_snap *s_cur;	/* NULL once every row is sent */
 	int64_t		 s_seq;
 };
+
+static long long	 snapshot_cursors;	/* open, against max_snapshots */
+
+/* Close a snapshot's cursor: the read transaction ends, the WAL may go. */
+static void
+snapshot_close(struct snapshot *s)
+{
+	if (s->s_cur == NULL)
+		return;
+	journal_snap_close(s->s_cur);
+	s->s_cur = NULL;
+	snapshot_cursors--;
+}
 
 /* The snapshot lines, each a callback of journal_snap_next(). */
 static int
@@ -69,8 +90,7 @@ snapshot_free(void *arg)
 {
 	struct snapshot	*s = arg;
 
-	if (s->s_cur != NULL)
-		journal_snap_close(s->s_cur);
+	snapshot_close(s);
 	free(s);
 }
 
@@ -99,8 +119,7 @@ snapshot_page(struct client *c, void *arg)
 		if (rc == 1)
 			return (STREAM_MORE);
 		/* Every row is out: release the read transaction now. */
-		journal_snap_close(s->s_cur);
-		s->s_cur = NULL;
+		snapshot_close(s);
 	}
 	/* The events held meanwhile follow it (stream.c). */
 	client_sendf(c, "SNAPSHOT END %lld", (long long)s->s_seq);
@@ -116,6 +135,11 @@ cmd_snapshot_send(struct client *c)
 	int64_t			 seq;
 	char			*cause;
 
+	if (snapshot_cursors >= config.max_snapshots) {
+		reply_error(c, PROTO_ERR_LIMIT, "%lld snapshots are being sent "
+		    "(max_snapshots); try again", snapshot_cursors);
+		return;
+	}
 	/* Private channels show to whom they exist (admins: all). */
 	if ((cur = journal_snap_open(cmd_journal, c->c_user != NULL ?
 	    c->c_user->u_name : NULL, c->c_user != NULL && c->c_user->u_admin,
@@ -133,6 +157,7 @@ cmd_snapshot_send(struct client *c)
 	s = xcalloc(1, sizeof *s);
 	s->s_cur = cur;
 	s->s_seq = seq;
+	snapshot_cursors++;
 	/* Everything up to seq is in the snapshot; later events wait for it. */
 	stream_start(c, c->c_live_after > seq ? c->c_live_after : seq,
 	    snapshot_page, snapshot_free, s);
@@ -152,5 +177,6 @@ const struct cmd_entry cmd_snapshot_entry = {
 	.flags = CMD_NEEDNAME | CMD_READ,
 	.usage = "SNAPSHOT",
 	.missing = NULL,
+	.cost = 25,		/* a database connection and every row */
 	.exec = cmd_snapshot_exec
 };

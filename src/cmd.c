@@ -3,7 +3,8 @@
  * layer calls up to (struct client_ops). Every generic check is made here
  * once (line length, unknown verb, syntax, arity, identity, the channel
  * and membership an entry names, and when a read may run), so the cmd-*.c
- * handlers hold only their own logic.
+ * handlers hold only their own logic. A command's cost in the rate limit
+ * is charged here too, once, when it is about to run.
  */
 #include "config.h"
 
@@ -196,6 +197,9 @@ cmd_dispatch(struct client *c, char *line, size_t len)
 		return (CLIENT_LINE_DONE);
 	}
 	if (cmd_targets(&cc, e) != 0)
+		return (CLIENT_LINE_DONE);
+	/* Its message took one token; an expensive command takes the rest. */
+	if (e->cost > 1 && client_rate_charge(c, e->cost - 1) != 0)
 		return (CLIENT_LINE_DONE);
 	e->exec(&cc);
 	return (CLIENT_LINE_DONE);

@@ -117,8 +117,9 @@ static const struct config_entry config_table[] = {
 	    "that much per round trip (2.6 MB/s at 100 ms with 128K). 0 leaves "
 	    "it to the kernel's autotuning: up to 4 MiB per stalled client."),
 	C_INTEGER(rate_limit, 0, 0, 1000000, "100",
-	    "Commands per second a connection may send on average; 0 turns "
-	    "rate limiting off."),
+	    "Commands per second a connection may send on average, where "
+	    "SNAPSHOT and RESUME count as 25 and HISTORY and LIST as 5; 0 "
+	    "turns rate limiting off."),
 	C_INTEGER(rate_burst, 0, 1, 1000000, "200",
 	    "Commands a connection may send in a burst above the rate_limit "
 	    "average (the token bucket size)."),
@@ -153,6 +154,18 @@ static const struct config_entry config_table[] = {
 	    "Recent messages of each channel sent in a SNAPSHOT, in messages."),
 	C_INTEGER(history_max, 0, 1, 10000, "100",
 	    "Default and largest LIMIT of a HISTORY command, in messages."),
+	C_INTEGER(reply_budget, CONFIG_BYTES, 1 * KB, 1 * GB, "65536",
+	    "Bytes of replies a connection may have waiting for a commit "
+	    "before the server stops reading its commands until they are "
+	    "sent; waiting replies also count against max_output."),
+	C_INTEGER(stream_stall_timeout, 0, 1, 3600, "30",
+	    "Seconds a RESUME replay, SNAPSHOT or HISTORY may wait for the "
+	    "client to read what is queued before the connection is closed "
+	    "with 1013, so that a client that stops reading cannot hold a "
+	    "snapshot (and the journal's WAL) open."),
+	C_INTEGER(max_snapshots, 0, 1, 100000, "64",
+	    "Most SNAPSHOTs streaming at once, each holding a read transaction "
+	    "and a database connection; one more gets ERROR LIMIT (try again)."),
 	C_ENUM(registration, config_registration, "open",
 	    "Whether REGISTER may make new accounts: open, or closed (then "
 	    "only wschatctl user add does)."),

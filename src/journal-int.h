@@ -7,7 +7,8 @@
  *		to journal_stop(), else the thread that opened the journal
  *	j_rdb	the read connection: the loop thread's (wschatctl's only one)
  *	j_cdb	the checkpointer thread's, while the writer runs
- *	s_db	one per snapshot cursor (journal-snap.c): the loop thread's
+ *	s_db	one per snapshot cursor (journal-snap.c): the loop thread's;
+ *		a few idle ones wait in j_snap_pool for the next cursor
  *
  * Include it after wschatd.h.
  */
@@ -153,6 +154,11 @@ enum { JOURNAL_RSQL(JOURNAL_ENUM) R_MAX };
 extern const char *const journal_wsql[W_MAX];
 extern const char *const journal_rsql[R_MAX];
 
+#define JOURNAL_SNAP_POOL	4	/* idle cursor connections kept */
+
+/* A cursor's connection and its statements, kept for the next cursor. */
+struct journal_snapdb;
+
 /* One submitted batch, from journal_submit() to its done callback. */
 struct jbatch {
 	void			*b_batch;
@@ -211,6 +217,11 @@ struct journal {
 	int64_t		 j_keep_days;
 	int		 j_retention_kick; /* check retention now */
 
+	/* Idle snapshot-cursor connections (journal-snap.c), loop thread. */
+	struct journal_snapdb *j_snap_pool[JOURNAL_SNAP_POOL];
+	int		 j_snap_npool;
+	unsigned long	 j_snap_opened;	/* connections opened for cursors */
+
 	/* The checkpointer thread and its connection. */
 	pthread_t	 j_ckpt_thread;
 	sqlite3		*j_cdb;
@@ -248,6 +259,9 @@ int		 journal_retain_bound(struct journal *, int64_t keep_events,
 		     int64_t keep_days, char **cause);
 int64_t		 journal_prune_batch(struct journal *, size_t batch,
 		     char **cause);
+
+/* journal-snap.c */
+void		 journal_snap_pool_free(struct journal *);
 
 /* journal-run.c */
 int		 journal_run_start(struct journal *, int sync, char **cause);

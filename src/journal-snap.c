@@ -9,7 +9,11 @@
  *
  * Connections: a cursor's own, s_db, used only by the loop thread that
  * opened the cursor. The journal's connections are not touched: a cursor
- * takes only the database's path from it.
+ * takes only the database's path from it. Opening a connection and
+ * preparing its statements costs far more than the read of a small
+ * snapshot, so a closed cursor's connection, its transaction ended and
+ * its statements reset, waits in the journal's small pool (j_snap_pool)
+ * for the next cursor; journal_close() closes the ones left.
  */
 #include "config.h"
 
@@ -34,8 +38,15 @@ enum journal_snap_phase {
 /* The cursor's statements: the same queries as journal_snapshot(). */
 enum { S_HEAD, S_CHANNELS, S_SUBS, S_MEMBERS, S_MESSAGES, S_MAX };
 
+/* A connection with the cursor's statements prepared on it. */
+struct journal_snapdb {
+	sqlite3		*sd_db;
+	sqlite3_stmt	*sd_st[S_MAX];
+};
+
 struct journal_snap {
-	struct journal	*s_j;		/* told if the file has gone bad */
+	struct journal	*s_j;		/* told if the file has gone bad; whose
+					   pool the connection goes back to */
 	sqlite3		*s_db;
 	sqlite3_stmt	*s_st[S_MAX];
 	char		*s_user;	/* NULL: channels only */
@@ -207,17 +218,59 @@ journal_snap_deliver(struct journal_snap *s, const struct journal_snapshot_cb *c
 }
 
 
+/* Finalize a connection's statements and close it. */
+static void
+journal_snap_db_close(sqlite3 *db, sqlite3_stmt **st)
+{
+	size_t	i;
+
+	for (i = 0; i < S_MAX; i++)
+		sqlite3_finalize(st[i]);
+	if (db != NULL && sqlite3_close(db) != SQLITE_OK)
+		log_warnx("journal: snapshot close: %s", sqlite3_errmsg(db));
+}
+
+/* A new read-only connection with the cursor's statements; 0 or -1. */
+static int
+journal_snap_db_open(struct journal *j, struct journal_snap *s, char **cause)
+{
+	static const int	 which[S_MAX] = { R_HEAD, R_SNAP_CHANNELS, R_SUBS,
+				    R_MEMBERS, R_LAST_MESSAGES };
+	int			 i;
+
+	j->j_snap_opened++;
+	if (sqlite3_open_v2(j->j_path, &s->s_db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		xasprintf(cause, "%s: %s", j->j_path, s->s_db != NULL ?
+		    sqlite3_errmsg(s->s_db) : "out of memory");
+		return (-1);
+	}
+	sqlite3_busy_timeout(s->s_db, JOURNAL_BUSY_MS);
+	if (journal_setup(s->s_db, "PRAGMA cache_size = " JOURNAL_SNAP_CACHE,
+	    cause) != 0 || journal_snap_wal(s->s_db, cause) != 0)
+		return (-1);
+	for (i = 0; i < S_MAX; i++) {
+		if (sqlite3_prepare_v2(s->s_db, journal_rsql[which[i]], -1,
+		    &s->s_st[i], NULL) != SQLITE_OK) {
+			xasprintf(cause, "snapshot: %s",
+			    sqlite3_errmsg(s->s_db));
+			return (-1);
+		}
+	}
+	return (0);
+}
+
 /*
- * Start a snapshot: a fresh read-only connection, one read transaction,
- * and the head seq the snapshot is consistent with. NULL with *cause.
+ * Start a snapshot: a read-only connection (an idle one from the pool, or
+ * a new one), one read transaction, and the head seq the snapshot is
+ * consistent with. NULL with *cause.
  */
 struct journal_snap *
 journal_snap_open(struct journal *j, const char *user, int all,
     size_t nmessages, int64_t *seq, char **cause)
 {
-	static const int	 which[S_MAX] = { R_HEAD, R_SNAP_CHANNELS, R_SUBS,
-				    R_MEMBERS, R_LAST_MESSAGES };
 	struct journal_snap	*s;
+	struct journal_snapdb	*sd;
 	sqlite3_stmt		*st;
 	int			 i, rc;
 
@@ -225,24 +278,14 @@ journal_snap_open(struct journal *j, const char *user, int all,
 	s->s_j = j;
 	s->s_user = user != NULL ? xstrdup(user) : NULL;
 	s->s_nmessages = nmessages;
-	if (sqlite3_open_v2(j->j_path, &s->s_db, SQLITE_OPEN_READONLY, NULL) !=
-	    SQLITE_OK) {
-		xasprintf(cause, "%s: %s", j->j_path, s->s_db != NULL ?
-		    sqlite3_errmsg(s->s_db) : "out of memory");
+	if (j->j_snap_npool > 0) {
+		sd = j->j_snap_pool[--j->j_snap_npool];
+		s->s_db = sd->sd_db;
+		for (i = 0; i < S_MAX; i++)
+			s->s_st[i] = sd->sd_st[i];
+		free(sd);
+	} else if (journal_snap_db_open(j, s, cause) != 0)
 		goto fail;
-	}
-	sqlite3_busy_timeout(s->s_db, JOURNAL_BUSY_MS);
-	if (journal_setup(s->s_db, "PRAGMA cache_size = " JOURNAL_SNAP_CACHE,
-	    cause) != 0 || journal_snap_wal(s->s_db, cause) != 0)
-		goto fail;
-	for (i = 0; i < S_MAX; i++) {
-		if (sqlite3_prepare_v2(s->s_db, journal_rsql[which[i]], -1,
-		    &s->s_st[i], NULL) != SQLITE_OK) {
-			xasprintf(cause, "snapshot: %s",
-			    sqlite3_errmsg(s->s_db));
-			goto fail;
-		}
-	}
 	if (journal_setup(s->s_db, "BEGIN", cause) != 0)
 		goto fail;
 
@@ -264,6 +307,7 @@ journal_snap_open(struct journal *j, const char *user, int all,
 	return (s);
 
 fail:
+	s->s_phase = SNAP_FAILED;	/* its connection is not reused */
 	journal_snap_close(s);
 	return (NULL);
 }
@@ -299,25 +343,56 @@ journal_snap_next(struct journal_snap *s, const struct journal_snapshot_cb *cbs,
 	}
 }
 
-/* End the read transaction and close the cursor's connection. */
+/* Close the idle cursor connections (journal_close). */
+void
+journal_snap_pool_free(struct journal *j)
+{
+	struct journal_snapdb	*sd;
+
+	while (j->j_snap_npool > 0) {
+		sd = j->j_snap_pool[--j->j_snap_npool];
+		journal_snap_db_close(sd->sd_db, sd->sd_st);
+		free(sd);
+	}
+}
+
+/*
+ * End the read transaction; the connection goes back to the pool if it
+ * is sound and there is room, else it is closed.
+ */
 void
 journal_snap_close(struct journal_snap *s)
 {
-	size_t	i;
+	struct journal		*j;
+	struct journal_snapdb	*sd;
+	size_t			 i;
+	int			 ok;
 
 	if (s == NULL)
 		return;
-	for (i = 0; i < S_MAX; i++)
-		sqlite3_finalize(s->s_st[i]);
-	if (s->s_db != NULL) {
-		if (!sqlite3_get_autocommit(s->s_db) &&
-		    sqlite3_exec(s->s_db, "COMMIT", NULL, NULL, NULL) !=
-		    SQLITE_OK)
-			sqlite3_exec(s->s_db, "ROLLBACK", NULL, NULL, NULL);
-		if (sqlite3_close(s->s_db) != SQLITE_OK)
-			log_warnx("journal: snapshot close: %s",
-			    sqlite3_errmsg(s->s_db));
+	j = s->s_j;
+	ok = s->s_db != NULL && s->s_phase != SNAP_FAILED;
+	for (i = 0; i < S_MAX; i++) {
+		if (s->s_st[i] == NULL)
+			ok = 0;
+		else {
+			sqlite3_reset(s->s_st[i]);
+			sqlite3_clear_bindings(s->s_st[i]);
+		}
 	}
+	if (s->s_db != NULL && !sqlite3_get_autocommit(s->s_db) &&
+	    sqlite3_exec(s->s_db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		sqlite3_exec(s->s_db, "ROLLBACK", NULL, NULL, NULL);
+		ok = 0;
+	}
+	if (ok && j->j_snap_npool < JOURNAL_SNAP_POOL) {
+		sd = xcalloc(1, sizeof *sd);
+		sd->sd_db = s->s_db;
+		for (i = 0; i < S_MAX; i++)
+			sd->sd_st[i] = s->s_st[i];
+		j->j_snap_pool[j->j_snap_npool++] = sd;
+	} else
+		journal_snap_db_close(s->s_db, s->s_st);
 	for (i = 0; i < s->s_nchans; i++)
 		free(s->s_chans[i]);
 	free(s->s_chans);

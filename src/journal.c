@@ -226,6 +226,7 @@ journal_close(struct journal *j)
 		free(b->b_cause);
 		free(b);
 	}
+	journal_snap_pool_free(j);
 	for (i = 0; i < R_MAX; i++)
 		sqlite3_finalize(j->j_r[i]);
 	for (i = 0; i < W_MAX; i++)

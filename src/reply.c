@@ -7,6 +7,12 @@
  * queue, in batch order, and sent when the group commit says their batch
  * committed or failed (a batch listener).
  *
+ * Waiting replies are output not yet queued, so they count against
+ * max_output with what is queued (a connection over it is closed as a
+ * slow consumer), and past reply_budget the connection's input is held
+ * until they are out: a client pipelining commands behind a slow commit
+ * cannot make us keep more than about that much for it.
+ *
  * The same rule decides when a command that reads state may run: only
  * once the connection has no reply waiting (reply_waits), so that what it
  * reads includes every earlier write of the connection that committed and
@@ -31,6 +37,9 @@ TAILQ_HEAD(replies, reply);
 
 static struct replies	 reply_queue = TAILQ_HEAD_INITIALIZER(reply_queue);
 
+/* What a waiting reply costs beyond its text: the entry and its frame. */
+#define REPLY_OVERHEAD	(sizeof (struct reply) + WS_MAX_HEADER)
+
 static void	reply_committed(uint64_t, int64_t);
 static void	reply_failed(uint64_t, const char *);
 
@@ -45,12 +54,34 @@ reply_init(void)
 	batch_listen(&reply_listener);
 }
 
-/* Queue a reply behind batch id. Takes the text. */
+/* What a waiting reply with this text costs the connection. */
+static size_t
+reply_cost(const char *text)
+{
+	return (strlen(text) + REPLY_OVERHEAD);
+}
+
+/*
+ * Queue a reply behind batch id. Takes the text. What waits counts
+ * against max_output, and past reply_budget input stops until it is out.
+ */
 static void
 reply_defer(struct client *c, uint64_t id, char *text, int commit)
 {
 	struct reply	*r;
+	size_t		 cost = reply_cost(text);
 
+	if (c->c_state != CLIENT_OPEN) {
+		free(text);	/* nothing more goes out to it */
+		return;
+	}
+	if (client_output_len(c) + c->c_deferred_bytes + cost >
+	    (size_t)config.max_output) {
+		client_close(c, WS_CLOSE_TRY_AGAIN, "slow consumer: replies "
+		    "waiting for a commit over max_output");
+		free(text);
+		return;
+	}
 	r = xcalloc(1, sizeof *r);
 	r->r_client = c;
 	r->r_batch = id;
@@ -58,6 +89,12 @@ reply_defer(struct client *c, uint64_t id, char *text, int commit)
 	r->r_commit = commit;
 	client_ref(c);
 	c->c_deferred++;
+	c->c_deferred_bytes += cost;
+	if (!c->c_reply_held &&
+	    c->c_deferred_bytes > (size_t)config.reply_budget) {
+		c->c_reply_held = 1;
+		client_hold(c);
+	}
 	TAILQ_INSERT_TAIL(&reply_queue, r, r_entry);
 }
 
@@ -78,13 +115,18 @@ reply_release(struct reply *r, int ok)
 
 	TAILQ_REMOVE(&reply_queue, r, r_entry);
 	c->c_deferred--;
+	c->c_deferred_bytes -= reply_cost(r->r_text);
 	if (!ok && r->r_commit) {
 		xasprintf(&failed, "ERROR %s journal write failed",
 		    proto_error_name(PROTO_ERR_INTERNAL));
 		text = failed;
 	}
 	client_send(c, text, strlen(text));
-	if (c->c_deferred == 0)
+	if (c->c_reply_held && c->c_deferred_bytes <=
+	    (size_t)config.reply_budget / 2) {
+		c->c_reply_held = 0;
+		client_unhold(c);	/* input goes on */
+	} else if (c->c_deferred == 0)
 		client_resume(c);	/* a held read may run now */
 	client_unref(c);
 	free(failed);

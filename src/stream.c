@@ -7,6 +7,11 @@
  * events after the stream's seq are held and follow its last line, and the
  * stream ends exactly once, also when the connection goes away.
  *
+ * A stream waits for the client to read what it queued, but not for ever:
+ * one that has not drained for stream_stall_timeout is closed with 1013,
+ * so a client that stops reading cannot keep a snapshot's read
+ * transaction (and with it the journal's WAL) or a replay open.
+ *
  * It sits on the connection layer (client.c) and knows frames and seqs,
  * not commands: the command layer hands it pages to run.
  */
@@ -17,13 +22,14 @@
 
 #include "wschatd.h"
 
-/* A command streaming its output in pages (RESUME, SNAPSHOT). */
+/* A command streaming its output in pages (RESUME, SNAPSHOT, HISTORY). */
 struct stream {
 	struct event	*st_ev;		/* the next turn, at the lowest priority */
 	stream_page_cb	 st_page;
 	void		(*st_free)(void *);
 	void		*st_arg;	/* the command's state */
 	int		 st_done;	/* the last line is out */
+	int64_t		 st_stalled;	/* since when it waits to drain, ms */
 };
 
 /*
@@ -207,6 +213,31 @@ stream_held_waits(struct client *c)
 }
 
 /*
+ * Wait for stream_drained(), but no longer than stream_stall_timeout since
+ * the wait began: then the client is closed as a slow consumer (and the
+ * stream ends on the turn that follows).
+ */
+static void
+stream_wait_drain(struct client *c, struct stream *st)
+{
+	int64_t		now = clock_mono_ms(), left;
+	struct timeval	tv;
+
+	if (st->st_stalled == 0)
+		st->st_stalled = now;
+	left = config.stream_stall_timeout * 1000 - (now - st->st_stalled);
+	if (left <= 0) {
+		client_close(c, WS_CLOSE_TRY_AGAIN, "slow consumer: stream "
+		    "did not drain for stream_stall_timeout");
+		return;
+	}
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
+	if (event_add(st->st_ev, &tv) != 0)
+		fatalx("%s: event_add", __func__);
+}
+
+/*
  * One turn of a stream: a page if there is room, then the next turn, or a
  * wait for stream_drained() to say the output drained. Pages run from an
  * event at the lowest priority, like the batch flush: a long stream then
@@ -224,8 +255,10 @@ stream_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (!st->st_done) {
-		if (stream_full(c))
-			return;	/* stream_drained wakes us */
+		if (stream_full(c)) {
+			stream_wait_drain(c, st);
+			return;
+		}
 		if (stream_wait_us() > 0) {
 			stream_turn(st);	/* woken early: wait for credit */
 			return;
@@ -235,11 +268,15 @@ stream_cb(evutil_socket_t fd, short what, void *arg)
 		else if (c->c_state == CLIENT_OPEN) {
 			if (!stream_full(c))
 				stream_turn(st);
-			return;	/* or stream_drained wakes us */
+			else
+				stream_wait_drain(c, st);
+			return;
 		}
 	}
-	if (c->c_state == CLIENT_OPEN && stream_held_waits(c))
-		return;		/* stream_drained wakes us */
+	if (c->c_state == CLIENT_OPEN && stream_held_waits(c)) {
+		stream_wait_drain(c, st);
+		return;
+	}
 	stream_finish(c);
 }
 
@@ -283,8 +320,10 @@ stream_start(struct client *c, int64_t live_after, stream_page_cb page,
 void
 stream_drained(struct client *c)
 {
-	if (c->c_stream != NULL)
+	if (c->c_stream != NULL) {
+		c->c_stream->st_stalled = 0;
 		stream_turn(c->c_stream);
+	}
 }
 
 /*

@@ -76,6 +76,9 @@ struct config {
 	long long	 stream_rate;		/* streamed lines/s, 0 = no limit */
 	long long	 snapshot_messages;
 	long long	 history_max;
+	long long	 reply_budget;		/* deferred reply bytes before input stops */
+	long long	 stream_stall_timeout;	/* seconds a stream may wait to drain */
+	long long	 max_snapshots;		/* snapshot cursors open at once */
 	int		 registration;		/* enum config_registration */
 	int		 guests;		/* 1: NICK makes guest accounts */
 	long long	 guest_ttl;		/* seconds a guest token lives unused */
@@ -167,6 +170,8 @@ struct client {
 	size_t		 c_heldlen;
 	int		 c_holds;
 	size_t		 c_held_inlen;		/* unparsed input at the last sweep */
+	unsigned int	 c_drains;		/* times the output drained */
+	unsigned int	 c_held_drains;		/* ... at the last sweep */
 
 	/* Rate limiting (token bucket) and keepalive (client.c). */
 	double		 c_tokens;
@@ -189,6 +194,8 @@ struct client {
 
 	/* Replies waiting for a commit (reply.c). */
 	unsigned int	 c_deferred;
+	size_t		 c_deferred_bytes;	/* what they hold */
+	int		 c_reply_held;		/* over reply_budget: input held */
 
 	/* What it receives of the event stream (stream.c). */
 	struct stream	*c_stream;		/* NULL unless streaming */
@@ -245,11 +252,13 @@ void		 client_hold(struct client *);
 void		 client_unhold(struct client *);
 /* Input goes on, a held line first, unless something holds it. */
 void		 client_resume(struct client *);
+/* Take n rate-limit tokens, or refuse (words, or 1008): 0 if taken. */
+int		 client_rate_charge(struct client *, double);
 extern uint64_t	 client_stats_closed[3];	/* normal, error, slow: /healthz */
 
 /*
  * stream.c: live delivery, and commands that stream their output in pages
- * (RESUME, SNAPSHOT) at the loop's lowest priority. Live events after
+ * (RESUME, SNAPSHOT, HISTORY) at the loop's lowest priority. Live events after
  * live_after are held and input waits until the stream ends. A page calls
  * stream_line() after each line and stops when it says so (the client is
  * gone, half of max_output is queued, or the stream_rate credit all
@@ -579,6 +588,7 @@ struct cmd_entry {
 	int		 flags;
 	const char	*usage;		/* "VERB <arg> ..." */
 	const char	*missing;	/* text for too few arguments, or NULL */
+	int		 cost;		/* rate-limit tokens it takes; 0 = 1 */
 	enum cmd_retval	 (*exec)(struct cmd_call *);
 };
 extern const struct cmd_entry *cmd_table[];

@@ -7,7 +7,7 @@
 
 #include "testutil.h"
 
-#define NSETTINGS	38
+#define NSETTINGS	41
 
 /* A valid value other than the default, for every setting. */
 static const struct {
@@ -41,6 +41,9 @@ static const struct {
 	{ "stream_rate", "0" },
 	{ "snapshot_messages", "0" },
 	{ "history_max", "1" },
+	{ "reply_budget", "1K" },
+	{ "stream_stall_timeout", "1" },
+	{ "max_snapshots", "1" },
 	{ "registration", "closed" },
 	{ "guests", "no" },
 	{ "guest_ttl", "60" },
@@ -89,6 +92,9 @@ ndiff(const struct config *a, const struct config *b)
 	DIFF_I(stream_rate);
 	DIFF_I(snapshot_messages);
 	DIFF_I(history_max);
+	DIFF_I(reply_budget);
+	DIFF_I(stream_stall_timeout);
+	DIFF_I(max_snapshots);
 	DIFF_I(registration);
 	DIFF_I(guests);
 	DIFF_I(guest_ttl);

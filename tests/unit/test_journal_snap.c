@@ -2,13 +2,14 @@
  * test_journal_snap.c: snapshot cursors. Every way of paging one gives
  * journal_snapshot()'s rows, a journal not in WAL mode is refused, and a
  * cursor keeps its seq while the writer commits and the checkpointer
- * copies the WAL.
+ * copies the WAL, and a closed cursor's connection serves the next one.
  */
 #include "config.h"
 
 #include <sys/stat.h>
 
 #include "journal-test.h"
+#include "journal-int.h"
 
 /* A snapshot cursor's rows, as the snapshot callbacks above write them. */
 struct cur {
@@ -418,6 +419,53 @@ t_snap_private(void **state)
 	}
 }
 
+/* Cursors reuse connections: a new one only when none is idle. */
+static void
+t_snap_cursor_reuse(void **state)
+{
+	struct fx		*fx = *state;
+	struct journal		*j;
+	struct journal_snap	*s[JOURNAL_SNAP_POOL + 2];
+	struct cur		 cu[JOURNAL_SNAP_POOL + 2];
+	char			*got;
+	int64_t			 seq;
+	int			 i;
+
+	j = open_journal(fx);
+	got = cursor(j, "alice", 2, 0, 0, &seq, NULL);
+	free(got);
+	assert_int_equal(j->j_snap_opened, 1);
+	for (i = 0; i < 10; i++) {
+		got = cursor(j, i % 2 ? "bob" : NULL, 2, 1, 0, &seq, NULL);
+		free(got);
+	}
+	assert_int_equal(j->j_snap_opened, 1);
+
+	/* A reused connection reads what committed since, for any user. */
+	start(fx);
+	populate(fx);
+	got = cursor(j, "alice", 2, 1, 0, &seq, NULL);
+	assert_int_equal(seq, 14);
+	assert_string_equal(got, POPULATED_ALICE_2);
+	free(got);
+	assert_cursor_matches(j, "carol", 3);
+	assert_int_equal(j->j_snap_opened, 1);
+
+	/* Open at once: one connection each; the pool keeps only a few. */
+	for (i = 0; i < JOURNAL_SNAP_POOL + 2; i++)
+		s[i] = cur_open(j, "alice", 2, &cu[i], &seq);
+	assert_int_equal(j->j_snap_opened, JOURNAL_SNAP_POOL + 2);
+	for (i = 0; i < JOURNAL_SNAP_POOL + 2; i++) {
+		journal_snap_close(s[i]);
+		free(cu[i].r.text);
+	}
+	assert_int_equal(j->j_snap_npool, JOURNAL_SNAP_POOL);
+	got = cursor(j, "alice", 2, 1, 0, &seq, NULL);
+	assert_string_equal(got, POPULATED_ALICE_2);
+	free(got);
+	assert_int_equal(j->j_snap_opened, JOURNAL_SNAP_POOL + 2);
+}
+
 int
 main(void)
 {
@@ -426,6 +474,7 @@ main(void)
 		T(t_snap_cursor),
 		T(t_snap_private),
 		T(t_snap_cursor_consistent),
+		T(t_snap_cursor_reuse),
 #undef T
 	};
 
