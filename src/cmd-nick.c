@@ -27,6 +27,7 @@ cmd_nick_exec(struct cmd_call *cc)
 	if (u == NULL)
 		u = state_user_get(name);
 	state_user_attach(u, c);
+	client_identified(c);
 	reply_send(c, "CONFIRM NICK %s", name);
 	return (CMD_NORMAL);
 }
