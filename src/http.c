@@ -91,10 +91,10 @@ static struct http_episode	*http_episodes[] = { &http_ep_full,
 
 #define HTTP_BACKOFF_MIN_MS	50	/* first pause after EMFILE */
 #define HTTP_BACKOFF_MAX_MS	1000
-#define HTTP_EMFILE_QUIET_MS	1000	/* no EMFILE this long: episode over */
 static struct event		*http_backoff_ev;
 static int			 http_fd_paused;	/* out of descriptors */
 static int			 http_fd_episode;	/* logged, not yet over */
+static int			 http_fd_pass_err;	/* EMFILE in this accept pass */
 static int64_t			 http_fd_since, http_fd_last;
 static long			 http_fd_backoff_ms;
 static uint64_t			 http_fd_errors;
@@ -598,7 +598,6 @@ http_bevcb(struct event_base *base, void *arg)
 {
 	struct http_conn	*hc;
 	struct bufferevent	*bev;
-	int64_t			 now;
 
 	if (http_accepts++ == 0)
 		event_active(http_accept_ev, EV_TIMEOUT, 0);
@@ -610,16 +609,6 @@ http_bevcb(struct event_base *base, void *arg)
 		    "wait for the next", http_accepts);
 		http_accept_paused = 1;
 		http_listener_update();
-	}
-	if (http_fd_episode) {
-		now = clock_mono_ms();
-		if (now - http_fd_last >= HTTP_EMFILE_QUIET_MS) {
-			log_warnx("accept: descriptors available again after %lld "
-			    "ms (%llu failed accepts)",
-			    (long long)(now - http_fd_since),
-			    (unsigned long long)http_fd_errors);
-			http_fd_episode = 0;
-		}
 	}
 	/*
 	 * What evhttp itself does without this callback (2.1.12,
@@ -644,6 +633,15 @@ static void
 http_adopt_cb(evutil_socket_t fd, short what, void *arg)
 {
 	http_adopt();
+	/* Accepts worked, and the listener's pass ended without EMFILE. */
+	if (http_fd_episode && !http_fd_pass_err) {
+		log_warnx("accept: descriptors available again after %lld ms "
+		    "(%llu failed accepts)",
+		    (long long)(clock_mono_ms() - http_fd_since),
+		    (unsigned long long)http_fd_errors);
+		http_fd_episode = 0;
+	}
+	http_fd_pass_err = 0;
 }
 
 /* The end of an accept batch: accept again. */
@@ -690,7 +688,8 @@ http_backoff_cb(evutil_socket_t fd, short what, void *arg)
  * itself). Out of descriptors or memory, the connection stays in the
  * kernel's queue and the listener stays readable: accepting again at once
  * would spin. So pause, for longer while it goes on, and log once per
- * episode; the episode ends when accepts work for HTTP_EMFILE_QUIET_MS.
+ * episode; the episode ends with a pass of the listener that accepted
+ * and did not fail (http_adopt_cb).
  */
 static void
 http_accept_error_cb(struct evconnlistener *lev, void *arg)
@@ -713,6 +712,7 @@ http_accept_error_cb(struct evconnlistener *lev, void *arg)
 		http_fd_backoff_ms *= 2;
 	http_fd_last = now;
 	http_fd_errors++;
+	http_fd_pass_err = 1;
 	http_fd_paused = 1;
 	http_listener_update();
 	tv.tv_sec = http_fd_backoff_ms / 1000;
