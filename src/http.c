@@ -77,7 +77,9 @@ struct http_episode {
 	const char	*he_what;
 	uint64_t	 he_count;	/* refused in this episode; 0: none */
 	int64_t		 he_since;
+	int64_t		 he_last;	/* ms of the last refusal */
 };
+#define HTTP_EPISODE_QUIET_MS	10000	/* no refusal this long: it is over */
 static struct http_episode	 http_ep_full = {
     .he_what = "max_connections reached" };
 static struct http_episode	 http_ep_handshakes = {
@@ -149,27 +151,33 @@ http_reply(struct evhttp_request *req, int code, const char *reason,
 static void
 http_refusal(struct http_episode *he, const char *addr)
 {
+	he->he_last = clock_mono_ms();
 	if (he->he_count++ == 0) {
-		he->he_since = clock_mono_ms();
+		he->he_since = he->he_last;
 		log_warnx("refusing connections: %s (first from %s; one line "
 		    "when it ends)", he->he_what, addr);
 	}
 }
 
-/* A connection was accepted: every refusal episode is over. */
+/*
+ * A connection was accepted: a refusal episode with no refusal for
+ * HTTP_EPISODE_QUIET_MS is over (so refusals mixed with accepts cost a
+ * line per episode, not two per refusal).
+ */
 static void
 http_refusals_end(void)
 {
 	struct http_episode	*he;
 	size_t			 i;
+	int64_t			 now = clock_mono_ms();
 
 	for (i = 0; i < sizeof http_episodes / sizeof http_episodes[0]; i++) {
 		he = http_episodes[i];
-		if (he->he_count == 0)
+		if (he->he_count == 0 || now - he->he_last < HTTP_EPISODE_QUIET_MS)
 			continue;
 		log_warnx("accepting connections again: %llu refused in %lld "
 		    "ms (%s)", (unsigned long long)he->he_count,
-		    (long long)(clock_mono_ms() - he->he_since), he->he_what);
+		    (long long)(he->he_last - he->he_since), he->he_what);
 		he->he_count = 0;
 	}
 }
@@ -476,6 +484,7 @@ http_ws(struct evhttp_request *req)
 	http_send_buffer(bufferevent_getfd(bev));
 	/* The connection is the client's now, with its quota. */
 	quota = hc->hc_quota;
+	quota->q_pending--;
 	hc->hc_quota = NULL;
 	http_conn_free(hc);
 	client_new(evcon, bev, addr, quota);

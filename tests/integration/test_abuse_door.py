@@ -229,13 +229,19 @@ class QuotaTest(harness.WschatTestCase):
         return http_request(d.port, upgrade_request(d.hostport, **kw))
 
     async def test_connections_per_address_over_the_cap_get_429(self):
+        # 500 connections from one address were all accepted.
         d = self.daemon(max_connections_per_address=3)
+        since = d.mark()
         for _ in range(3):
             await self.client(d)
-        resp = self.upgrade(d)
-        self.assertEqual(resp.status, 429, "4th connection from one address "
-                         "with max_connections_per_address = 3: %r" % resp)
-        self.assertIn(b"address", resp.body)
+        for _ in range(20):
+            resp = self.upgrade(d)
+            self.assertEqual(resp.status, 429, "more connections from one "
+                             "address than max_connections_per_address = "
+                             "3: %r" % resp)
+            self.assertIn(b"address", resp.body)
+        self.assertEqual(len(d.log_matches(r"refusing connections", since)),
+                         1, "20 refusals are one episode, one log line")
 
     async def test_unidentified_per_address_over_the_cap_get_429(self):
         d = self.daemon(max_unidentified_per_address=2)
