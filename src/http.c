@@ -173,7 +173,8 @@ http_refusals_end(void)
 
 	for (i = 0; i < sizeof http_episodes / sizeof http_episodes[0]; i++) {
 		he = http_episodes[i];
-		if (he->he_count == 0 || now - he->he_last < HTTP_EPISODE_QUIET_MS)
+		if (he->he_count == 0 ||
+		    now - he->he_last < HTTP_EPISODE_QUIET_MS)
 			continue;
 		log_warnx("accepting connections again: %llu refused in %lld "
 		    "ms (%s)", (unsigned long long)he->he_count,
