@@ -1,8 +1,13 @@
 /*
- * cmd-nick.c: NICK <name> sets the connection's user. A name held by
- * another live connection is refused; memberships belong to the name.
+ * cmd-nick.c: NICK <name> makes a guest account of a free name and makes
+ * the connection it: CONFIRM NICK <name> <token>, once the account and
+ * its token are in the journal. The token brings the guest back (AUTH).
+ * A name with an account, registered or a guest that has not expired, is
+ * taken. No password, no hashing: NICK stays one cheap journaled change.
  */
 #include "config.h"
+
+#include <string.h>
 
 #include "wschatd.h"
 
@@ -10,25 +15,30 @@ static enum cmd_retval
 cmd_nick_exec(struct cmd_call *cc)
 {
 	struct client	*c = cc->cc_client;
-	struct proto_line *pl = &cc->cc_line;
-	const char	*name = pl->argv[0];
-	struct user	*u;
+	const char	*name = cc->cc_line.argv[0];
+	char		 tok[ACCOUNT_TOKEN_LEN + 1];
+	unsigned char	 hash[ACCOUNT_HASH_LEN];
+	struct account	*a;
 
+	if (!config.guests) {
+		reply_error(c, PROTO_ERR_FORBIDDEN, "guests are not allowed "
+		    "here: REGISTER or LOGIN");
+		return (CMD_NORMAL);
+	}
 	if (!proto_valid_name(name, config.max_name)) {
 		reply_error(c, PROTO_ERR_BADARGS, "invalid name: use 1 to %lld of "
 		    "A-Z a-z 0-9 _ - .", config.max_name);
 		return (CMD_NORMAL);
 	}
-	u = state_user_find(name);
-	if (u != NULL && u->u_client != NULL && u->u_client != c) {
-		reply_error(c, PROTO_ERR_NAMEINUSE, "%s is in use", name);
+	if (account_find(name) != NULL) {
+		reply_error(c, PROTO_ERR_NAMEINUSE, "%s is taken", name);
 		return (CMD_NORMAL);
 	}
-	if (u == NULL)
-		u = state_user_get(name);
-	state_user_attach(u, c);
-	client_identified(c);
-	reply_send(c, "CONFIRM NICK %s", name);
+	account_token_new(tok, hash);
+	a = wevent_guest(name, hash);
+	ident_switch(c, a, TAILQ_FIRST(&a->a_tokens), ACCOUNT_VIA_NICK);
+	reply_commit(c, "CONFIRM NICK %s %s", name, tok);
+	explicit_bzero(tok, sizeof tok);
 	return (CMD_NORMAL);
 }
 

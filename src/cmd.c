@@ -14,15 +14,20 @@
 
 struct journal	*cmd_journal;		/* what reads read */
 
+extern const struct cmd_entry cmd_auth_entry;
 extern const struct cmd_entry cmd_create_entry;
 extern const struct cmd_entry cmd_delete_entry;
 extern const struct cmd_entry cmd_history_entry;
 extern const struct cmd_entry cmd_list_entry;
 extern const struct cmd_entry cmd_lsevents_entry;
+extern const struct cmd_entry cmd_login_entry;
+extern const struct cmd_entry cmd_logout_entry;
 extern const struct cmd_entry cmd_lssubs_entry;
 extern const struct cmd_entry cmd_msg_entry;
 extern const struct cmd_entry cmd_nick_entry;
+extern const struct cmd_entry cmd_passwd_entry;
 extern const struct cmd_entry cmd_ping_entry;
+extern const struct cmd_entry cmd_register_entry;
 extern const struct cmd_entry cmd_resume_entry;
 extern const struct cmd_entry cmd_snapshot_entry;
 extern const struct cmd_entry cmd_sub_entry;
@@ -32,15 +37,20 @@ extern const struct cmd_entry cmd_unsubevent_entry;
 
 /* The table: one row per cmd-*.c file, NULL-terminated. */
 const struct cmd_entry *cmd_table[] = {
+	&cmd_auth_entry,
 	&cmd_create_entry,
 	&cmd_delete_entry,
 	&cmd_history_entry,
 	&cmd_list_entry,
 	&cmd_lsevents_entry,
+	&cmd_login_entry,
+	&cmd_logout_entry,
 	&cmd_lssubs_entry,
 	&cmd_msg_entry,
 	&cmd_nick_entry,
+	&cmd_passwd_entry,
 	&cmd_ping_entry,
+	&cmd_register_entry,
 	&cmd_resume_entry,
 	&cmd_snapshot_entry,
 	&cmd_sub_entry,
@@ -161,8 +171,8 @@ cmd_dispatch(struct client *c, char *line, size_t len)
 	if (cmd_arity(c, e, cc.cc_line.argc) != 0)
 		return (CLIENT_LINE_DONE);
 	if ((e->flags & CMD_NEEDNAME) && c->c_user == NULL) {
-		reply_error(c, PROTO_ERR_NOTIDENTIFIED, "%s needs a name: send "
-		    "NICK first", e->name);
+		reply_error(c, PROTO_ERR_NOTIDENTIFIED, "%s needs an identity: "
+		    "send NICK, REGISTER, LOGIN or AUTH first", e->name);
 		return (CLIENT_LINE_DONE);
 	}
 	if (cmd_targets(&cc, e) != 0)
@@ -185,6 +195,7 @@ cmd_closing(struct client *c)
 {
 	intent_clear(c);
 	stream_closing(c);
+	ident_anonymous(c);	/* its account's sessions no longer count it */
 }
 
 /* The connection is gone (closing ran already): its user lets go. */
@@ -192,7 +203,7 @@ static void
 cmd_gone(struct client *c)
 {
 	stream_gone(c);
-	state_user_detach(c);
+	ident_anonymous(c);
 }
 
 /* What the connection layer calls up to: the protocol, from above. */

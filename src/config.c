@@ -64,6 +64,9 @@ static const char	*config_check_listen(const char *);
 
 /* In enum journal_sync order. */
 static const char *const config_journal_sync[] = { "normal", "full", NULL };
+/* In enum config_registration order, and no before yes. */
+static const char *const config_registration[] = { "open", "closed", NULL };
+static const char *const config_yesno[] = { "no", "yes", NULL };
 
 static const struct config_entry config_table[] = {
 	C_STRING(listen, 0, config_check_listen, "127.0.0.1:8080",
@@ -184,6 +187,38 @@ static const struct config_entry config_table[] = {
 	    "Recent messages of each channel sent in a SNAPSHOT, in messages."),
 	C_INTEGER(history_max, 0, 1, 10000, "100",
 	    "Default and largest LIMIT of a HISTORY command, in messages."),
+	C_ENUM(registration, config_registration, "open",
+	    "Whether REGISTER may make new accounts: open, or closed (then "
+	    "only wschatctl user add does)."),
+	C_ENUM(guests, config_yesno, "yes",
+	    "Whether NICK makes guest accounts of free names: yes or no."),
+	C_INTEGER(guest_ttl, 0, 60, 3650 * 86400LL, "604800",
+	    "Seconds a guest's token lives without use (default 7 days); a "
+	    "guest whose last token expires is released and its name is free "
+	    "again. A token held by an open connection is in use."),
+	C_INTEGER(token_ttl, 0, 60, 3650 * 86400LL, "2592000",
+	    "Seconds a registered account's token lives without use "
+	    "(default 30 days)."),
+	C_INTEGER(password_min, 0, 1, 256, "8",
+	    "Shortest password REGISTER and PASSWD accept, in bytes (the "
+	    "longest is 256)."),
+	C_INTEGER(pwhash_opslimit, 0, 1, 100, "2",
+	    "Argon2id passes per password hash (OWASP's minimum is 2 with "
+	    "19 MiB)."),
+	C_INTEGER(pwhash_memlimit, CONFIG_BYTES, 8 * KB, 4 * GB, "19M",
+	    "Argon2id memory per password hash, in bytes; each hash or "
+	    "verify in flight holds this much."),
+	C_INTEGER(auth_threads, 0, 1, 64, "2",
+	    "Threads that hash and verify passwords, off the event loop."),
+	C_INTEGER(auth_queue, 0, 1, 100000, "256",
+	    "Most password hashes and verifies waiting or under way; more "
+	    "get ERROR RATELIMITED."),
+	C_INTEGER(login_rate, 0, 1, 1000000, "6",
+	    "Failed LOGIN and AUTH attempts refilled per minute, per source "
+	    "address and per account name."),
+	C_INTEGER(login_burst, 0, 1, 1000000, "5",
+	    "Failed attempts a source address or an account name may make in "
+	    "a row before ERROR RATELIMITED."),
 };
 
 static const char config_header[] =

@@ -155,7 +155,10 @@ static const struct {
 	  "SELECT seq, type, action FROM events WHERE NOT ("
 	  " (type = 'channel' AND action IN ('CREATE', 'DELETE')) OR"
 	  " (type = 'user' AND action IN ('JOIN', 'PART')) OR"
-	  " (type = 'message' AND action = 'CREATE'))" },
+	  " (type = 'message' AND action = 'CREATE') OR"
+	  " (type = 'account' AND action IN ('GUEST', 'REGISTER', 'TOKEN',"
+	  " 'TOUCH', 'REVOKE', 'PASSWD', 'RELEASE', 'ADMIN', 'UNADMIN',"
+	  " 'DISABLE', 'ENABLE')))" },
 	{ "state newer than the head",
 	  "SELECT 'channel', name, created_seq FROM channels"
 	  " WHERE created_seq > (SELECT seq FROM sqlite_sequence"

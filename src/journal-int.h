@@ -54,7 +54,27 @@
 	X(W_META_SET, "INSERT INTO meta (key, value) VALUES (?1, ?2)"	\
 	    " ON CONFLICT (key) DO UPDATE SET value = excluded.value")	\
 	X(W_NEW_EPOCH, "UPDATE meta SET value = lower(hex(randomblob(8)))" \
-	    " WHERE key = 'epoch'")
+	    " WHERE key = 'epoch'")					\
+	X(W_ACCT_GUEST, "INSERT INTO accounts (name, kind, pwhash,"	\
+	    " created_seq, created_ts) VALUES (?1, 'guest', NULL, ?2, ?3)") \
+	X(W_ACCT_REGISTER, "INSERT INTO accounts (name, kind, pwhash,"	\
+	    " created_seq, created_ts) VALUES (?1, 'registered', ?4, ?2, ?3)" \
+	    " ON CONFLICT (name) DO UPDATE SET kind = 'registered',"	\
+	    " pwhash = excluded.pwhash")				\
+	X(W_ACCT_PASSWD, "UPDATE accounts SET pwhash = ?2 WHERE name = ?1") \
+	X(W_ACCT_DEL, "DELETE FROM accounts WHERE name = ?1")		\
+	X(W_ACCT_ADMIN, "UPDATE accounts SET admin = ?2 WHERE name = ?1") \
+	X(W_ACCT_DISABLE, "UPDATE accounts SET disabled = ?2"		\
+	    " WHERE name = ?1")						\
+	X(W_TOKEN_ADD, "INSERT INTO tokens (hash, account, created_ts,"	\
+	    " used_ts) VALUES (?1, ?2, ?3, ?3)")			\
+	X(W_TOKEN_DEL, "DELETE FROM tokens WHERE hash = ?1")		\
+	X(W_TOKEN_TOUCH, "UPDATE tokens SET used_ts = ?2 WHERE hash = ?1") \
+	X(W_TOKENS_DEL, "DELETE FROM tokens WHERE account = ?1"		\
+	    " AND hash IS NOT ?2")					\
+	X(W_REQUESTS_DONE, "DELETE FROM requests WHERE id <= ?1")	\
+	X(W_REQUEST_ADD, "INSERT INTO requests (ts, verb, name, pwhash)" \
+	    " VALUES (?1, ?2, ?3, ?4)")
 
 /* Statements on the read connection (the loop thread's). */
 #define JOURNAL_RSQL(X)							\
@@ -96,7 +116,13 @@
 	    " (SELECT count(*) FROM channels),"				\
 	    " (SELECT count(*) FROM users),"				\
 	    " (SELECT count(*) FROM memberships)")			\
-	X(R_VERSION, "PRAGMA user_version")
+	X(R_VERSION, "PRAGMA user_version")				\
+	X(R_ACCOUNTS, "SELECT name, kind = 'registered', pwhash, admin,"	\
+	    " disabled FROM accounts ORDER BY name")			\
+	X(R_TOKENS, "SELECT hash, account, used_ts FROM tokens")	\
+	X(R_REQUESTS, "SELECT id, verb, name, pwhash FROM requests"	\
+	    " WHERE id > ?1 ORDER BY id")				\
+	X(R_DATA_VERSION, "PRAGMA data_version")
 
 #define JOURNAL_ENUM(name, sql) name,
 #define JOURNAL_SQL(name, sql) sql,
@@ -128,6 +154,7 @@ struct journal {
 	int		 j_stopped;	/* journal_mark_stopped() ended the run */
 	_Atomic int64_t	 j_head;	/* last seq this process committed */
 	int		 j_wfault;	/* the last write error was injected */
+	int64_t		 j_data_version;	/* journal_changed()'s last look */
 
 	/* Loop-thread side of the writer. */
 	int		 j_running;

@@ -114,7 +114,7 @@ journal_tail(struct journal *j, size_t n, journal_rec_cb cb, void *arg,
 	return (journal_rread(j, st, cb, arg, cause));
 }
 
-/* Replay the state tables into memory: channels, then memberships. */
+/* Replay the state tables into memory: channels, memberships, accounts, tokens. */
 int
 journal_load_state(struct journal *j, const struct journal_state_cb *cbs,
     char **cause)
@@ -140,6 +140,26 @@ journal_load_state(struct journal *j, const struct journal_state_cb *cbs,
 		    sqlite3_column_int64(st, 2), cbs->arg);
 	}
 	if (rc != SQLITE_DONE)
+		goto fail;
+	sqlite3_reset(st);
+	st = j->j_r[R_ACCOUNTS];
+	while (cbs->account != NULL && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		cbs->account((const char *)sqlite3_column_text(st, 0),
+		    sqlite3_column_int(st, 1),
+		    (const char *)sqlite3_column_text(st, 2),
+		    sqlite3_column_int(st, 3), sqlite3_column_int(st, 4),
+		    cbs->arg);
+	}
+	if (cbs->account != NULL && rc != SQLITE_DONE)
+		goto fail;
+	sqlite3_reset(st);
+	st = j->j_r[R_TOKENS];
+	while (cbs->token != NULL && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		cbs->token((const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1),
+		    sqlite3_column_int64(st, 2), cbs->arg);
+	}
+	if (cbs->token != NULL && rc != SQLITE_DONE)
 		goto fail;
 	sqlite3_reset(st);
 	return (journal_rtx(j, R_END, cause));

@@ -42,6 +42,81 @@
 #define JOURNAL_PRUNE_MS	10000		/* between retention checks */
 #define JOURNAL_DAY_MS		(86400 * (int64_t)1000)
 
+/* Bind and run a statement of (text, int64) on the write connection. */
+static int
+journal_wts(struct journal *j, int which, const char *a, const char *b,
+    char **cause)
+{
+	sqlite3_stmt	*st = j->j_w[which];
+
+	journal_bind_text(st, 1, a);
+	if (sqlite3_bind_parameter_count(st) >= 2)
+		journal_bind_text(st, 2, b);
+	return (journal_wexec(j, st, cause));
+}
+
+/*
+ * An account event's state changes: the accounts and tokens tables, and
+ * the hashes the record carries, which never reach the events table.
+ */
+static int
+journal_waccount(struct journal *j, const struct journal_rec *r, char **cause)
+{
+	sqlite3_stmt	*st;
+	const char	*a = r->action;
+	int		 which;
+
+	if (strcmp(a, "GUEST") == 0 || strcmp(a, "REGISTER") == 0) {
+		which = strcmp(a, "GUEST") == 0 ? W_ACCT_GUEST : W_ACCT_REGISTER;
+		st = j->j_w[which];
+		journal_bind_text(st, 1, r->resource);
+		sqlite3_bind_int64(st, 2, r->seq);
+		sqlite3_bind_int64(st, 3, r->ts);
+		if (which == W_ACCT_REGISTER)
+			journal_bind_text(st, 4, r->secret);
+		if (journal_wexec(j, st, cause) != 0)
+			return (-1);
+	} else if (strcmp(a, "PASSWD") == 0) {
+		if (journal_wts(j, W_ACCT_PASSWD, r->resource, r->secret,
+		    cause) != 0)
+			return (-1);
+		/* Every token but the one kept. */
+		if (journal_wts(j, W_TOKENS_DEL, r->resource, r->token,
+		    cause) != 0)
+			return (-1);
+		return (0);
+	} else if (strcmp(a, "RELEASE") == 0) {
+		if (journal_wts(j, W_TOKENS_DEL, r->resource, NULL, cause) != 0)
+			return (-1);
+		return (journal_wts(j, W_ACCT_DEL, r->resource, NULL, cause));
+	} else if (strcmp(a, "REVOKE") == 0)
+		return (journal_wts(j, W_TOKEN_DEL, r->token, NULL, cause));
+	else if (strcmp(a, "TOUCH") == 0) {
+		st = j->j_w[W_TOKEN_TOUCH];
+		journal_bind_text(st, 1, r->token);
+		sqlite3_bind_int64(st, 2, r->ts);
+		return (journal_wexec(j, st, cause));
+	} else if (strcmp(a, "ADMIN") == 0 || strcmp(a, "UNADMIN") == 0 ||
+	    strcmp(a, "DISABLE") == 0 || strcmp(a, "ENABLE") == 0) {
+		which = (a[0] == 'A' || a[0] == 'U') ? W_ACCT_ADMIN :
+		    W_ACCT_DISABLE;
+		st = j->j_w[which];
+		journal_bind_text(st, 1, r->resource);
+		sqlite3_bind_int(st, 2, a[0] == 'A' || a[0] == 'D');
+		return (journal_wexec(j, st, cause));
+	}
+	/* GUEST, REGISTER and TOKEN bring a new token. */
+	if (r->token != NULL) {
+		st = j->j_w[W_TOKEN_ADD];
+		journal_bind_text(st, 1, r->token);
+		journal_bind_text(st, 2, r->resource);
+		sqlite3_bind_int64(st, 3, r->ts);
+		if (journal_wexec(j, st, cause) != 0)
+			return (-1);
+	}
+	return (0);
+}
+
 /* Insert one event and apply it to the state tables. */
 static int
 journal_wrec(struct journal *j, const struct journal_rec *r, char **cause)
@@ -90,6 +165,15 @@ journal_wrec(struct journal *j, const struct journal_rec *r, char **cause)
 		st = j->j_w[W_PART];
 		journal_bind_text(st, 1, r->resource);
 		journal_bind_text(st, 2, r->actor);
+		if (journal_wexec(j, st, cause) != 0)
+			return (-1);
+	} else if (r->type != NULL && strcmp(r->type, "account") == 0) {
+		if (journal_waccount(j, r, cause) != 0)
+			return (-1);
+	}
+	if (r->request > 0) {
+		st = j->j_w[W_REQUESTS_DONE];
+		sqlite3_bind_int64(st, 1, r->request);
 		if (journal_wexec(j, st, cause) != 0)
 			return (-1);
 	}

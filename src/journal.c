@@ -18,11 +18,14 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -69,7 +72,7 @@ journal_open1(const char *path, int sync, int admin, char **cause)
 	pthread_condattr_t	 ca;
 	const char		*syncsql;
 	char			*err = NULL;
-	int			 flags, i;
+	int			 flags, i, fd;
 
 	switch (sync) {
 	case JOURNAL_SYNC_NORMAL:
@@ -97,6 +100,18 @@ journal_open1(const char *path, int sync, int admin, char **cause)
 	pthread_condattr_destroy(&ca);
 
 	flags = SQLITE_OPEN_READWRITE | (admin ? 0 : SQLITE_OPEN_CREATE);
+	/*
+	 * A new database is made 0600 before SQLite opens it (its -wal and
+	 * -shm files take the same mode): it holds password and token hashes,
+	 * which no other local user may read and attack offline.
+	 */
+	if (!admin && (fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600)) != -1)
+		close(fd);
+	else if (!admin && errno != EEXIST) {
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
 	if (sqlite3_open_v2(path, &j->j_wdb, flags, NULL) != SQLITE_OK) {
 		xasprintf(cause, "%s: %s", path, j->j_wdb != NULL ?
 		    sqlite3_errmsg(j->j_wdb) : "out of memory");

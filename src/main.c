@@ -211,6 +211,9 @@ main(int argc, char **argv)
 	if (batch_init(main_base, &log) != 0)
 		fatalx("journal %s: cannot start the writer", config.db);
 	cmd_init(main_base, main_journal);
+	if (auth_init(main_base, &cause) != 0)
+		fatalx("auth: %s", cause);
+	ident_init(main_base);
 	log_info("journal %s: epoch %s, head %lld, %zu channels", config.db,
 	    batch_epoch(), (long long)batch_committed(), state_nchannels);
 	if (http_init(main_base, config.listen, &cause) != 0)
@@ -222,6 +225,8 @@ main(int argc, char **argv)
 	clock_stall_stop();
 
 	/* Orderly exit: finish the journal, then free everything. */
+	ident_shutdown();
+	auth_shutdown();
 	batch_free();
 	reply_shutdown();
 	wevent_shutdown();
@@ -241,6 +246,7 @@ main(int argc, char **argv)
 	}
 	journal_close(main_journal);
 	state_clear();
+	account_clear();
 	event_base_free(main_base);
 	log_info("exiting");
 	config_free(&config);

@@ -4,9 +4,10 @@
  * index has one mutator, so both directions always change together.
  *
  * A user lives while it has a connection or a membership: memberships
- * belong to the name and outlive the connection; a name with neither is
- * forgotten, so passing names do not accumulate. The intent index lives
- * in intent.c.
+ * belong to the account and outlive the connections (one account may be on
+ * several at once); a name with neither is forgotten, so passing names do
+ * not accumulate. Who may take a name is account.c's business; the intent
+ * index lives in intent.c.
  *
  * Parted members and deleted channels linger as "ghosts" until the batch
  * that parted or deleted them has been fanned out: an event is delivered
@@ -72,6 +73,7 @@ state_user_get(const char *name)
 	u = xcalloc(1, sizeof *u);
 	u->u_name = xstrdup(name);
 	TAILQ_INIT(&u->u_members);
+	TAILQ_INIT(&u->u_clients);
 	if (tsearch(u, &state_users, state_user_cmp) == NULL)
 		fatalx("%s: tsearch", __func__);
 	state_users_n++;
@@ -85,38 +87,38 @@ state_nusers(void)
 	return (state_users_n);
 }
 
-/* Bind a connection to a user; -1 if another connection holds it. */
-int
+/* Bind a connection to a user (leaving the one it had); a user has many. */
+void
 state_user_attach(struct user *u, struct client *c)
 {
-	if (u->u_client != NULL && u->u_client != c)
-		return (-1);
-	if (c->c_user != NULL && c->c_user != u)
+	if (c->c_user == u)
+		return;
+	if (c->c_user != NULL)
 		state_user_detach(c);
-	u->u_client = c;
+	TAILQ_INSERT_TAIL(&u->u_clients, c, c_uentry);
+	u->u_nclients++;
 	c->c_user = u;
-	return (0);
 }
 
 /* Unbind a connection from its user; the user and memberships stay. */
 void
 state_user_detach(struct client *c)
 {
-	if (c->c_user == NULL)
+	struct user	*u = c->c_user;
+
+	if (u == NULL)
 		return;
-	if (c->c_user->u_client != c)
-		fatalx("%s: user %s not bound to client %llu", __func__,
-		    c->c_user->u_name, (unsigned long long)c->c_id);
-	c->c_user->u_client = NULL;
-	state_user_forget(c->c_user);
+	TAILQ_REMOVE(&u->u_clients, c, c_uentry);
+	u->u_nclients--;
 	c->c_user = NULL;
+	state_user_forget(u);
 }
 
 /* A user with no connection and no membership (not even a parted one) goes. */
 static void
 state_user_forget(struct user *u)
 {
-	if (u->u_client != NULL || !TAILQ_EMPTY(&u->u_members))
+	if (!TAILQ_EMPTY(&u->u_clients) || !TAILQ_EMPTY(&u->u_members))
 		return;
 	if (tdelete(u, &state_users, state_user_cmp) == NULL)
 		fatalx("%s: %s not in tree", __func__, u->u_name);
@@ -331,6 +333,7 @@ state_check_user(const void *node, VISIT v, void *arg)
 {
 	const struct user	*u = *(struct user * const *)node;
 	const struct member	*m, *m2;
+	const struct client	*c;
 	size_t			 live = 0, *n = arg;
 
 	if (v != postorder && v != leaf)
@@ -353,8 +356,16 @@ state_check_user(const void *node, VISIT v, void *arg)
 	if (live != u->u_nchannels)
 		fatalx("state: %s has %zu live channels, counted %zu", u->u_name,
 		    live, u->u_nchannels);
-	if (u->u_client != NULL && u->u_client->c_user != u)
-		fatalx("state: %s's connection points elsewhere", u->u_name);
+	live = 0;
+	TAILQ_FOREACH(c, &u->u_clients, c_uentry) {
+		if (c->c_user != u)
+			fatalx("state: %s's connection points elsewhere",
+			    u->u_name);
+		live++;
+	}
+	if (live != u->u_nclients)
+		fatalx("state: %s has %zu connections, counted %zu", u->u_name,
+		    u->u_nclients, live);
 }
 
 /* Check every two-way index; fatal on a mismatch. */

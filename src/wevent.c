@@ -9,6 +9,12 @@
  *
  * wevent_wanted() is the one rule for who receives an event: live fan-out
  * and RESUME's replay both ask it.
+ *
+ * Account events (type 'account') take the same path, so that a name is
+ * taken or freed in the log's order, but no connection receives them:
+ * they have no intent. Their JSON names the account only; the password or
+ * token hash a change brings rides in the record (ev_secret, ev_token) to
+ * the journal's accounts and tokens tables and never into an event.
  */
 #include "config.h"
 
@@ -31,6 +37,14 @@ static const struct batch_listener wevent_listener = {
 };
 
 static int64_t	wevent_seq = 1;
+static int64_t	wevent_request_id;	/* for the next account event */
+
+/* The journal's name of an event type. */
+static const char *
+wevent_type_name(int type)
+{
+	return (type == WEVENT_ACCOUNT ? "account" : intent_name(type));
+}
 
 /* Build the frame: one text frame holding the EVENT line. */
 static void
@@ -71,11 +85,30 @@ wevent_record(const struct wevent *ev, struct journal_rec *r)
 {
 	r->seq = ev->ev_seq;
 	r->ts = ev->ev_ts;
-	r->type = intent_name(ev->ev_type);
+	r->type = wevent_type_name(ev->ev_type);
 	r->action = ev->ev_action;
 	r->resource = ev->ev_resource;
 	r->actor = ev->ev_actor;
 	r->data = ev->ev_data;
+	r->secret = ev->ev_secret;
+	r->token = ev->ev_token;
+	r->request = ev->ev_request;
+}
+
+/* Queue a built event's record for the journal and keep it until then. */
+static void
+wevent_queue(struct wevent *ev)
+{
+	struct journal_rec	 rec;
+
+	if (ev->ev_type == WEVENT_ACCOUNT && wevent_request_id > 0) {
+		ev->ev_request = wevent_request_id;
+		wevent_request_id = 0;
+	}
+	memset(&rec, 0, sizeof rec);
+	wevent_record(ev, &rec);
+	ev->ev_batch = batch_add(&rec);
+	TAILQ_INSERT_TAIL(&wevent_pending, ev, ev_entry);
 }
 
 /*
@@ -83,11 +116,10 @@ wevent_record(const struct wevent *ev, struct journal_rec *r)
  * one optional extra string) and queue it for the journal.
  */
 static struct wevent *
-wevent_emit(int type, const char *action, const char *resource,
+wevent_build_new(int type, const char *action, const char *resource,
     const char *actor, const char *key, const char *value)
 {
 	struct wevent		*ev;
-	struct journal_rec	 rec;
 	json_t			*o;
 
 	ev = wevent_new(wevent_seq++, clock_wall_ms(), type, action, resource,
@@ -104,10 +136,19 @@ wevent_emit(int type, const char *action, const char *resource,
 	if ((ev->ev_data = json_dumps(o, JSON_COMPACT)) == NULL)
 		fatalx("%s: json_dumps", __func__);
 	json_decref(o);
-	wevent_frame(ev, intent_name(type));
-	wevent_record(ev, &rec);
-	ev->ev_batch = batch_add(&rec);
-	TAILQ_INSERT_TAIL(&wevent_pending, ev, ev_entry);
+	if (type != WEVENT_ACCOUNT)
+		wevent_frame(ev, intent_name(type));
+	return (ev);
+}
+
+static struct wevent *
+wevent_emit(int type, const char *action, const char *resource,
+    const char *actor, const char *key, const char *value)
+{
+	struct wevent	*ev;
+
+	ev = wevent_build_new(type, action, resource, actor, key, value);
+	wevent_queue(ev);
 	return (ev);
 }
 
@@ -138,6 +179,10 @@ wevent_free(struct wevent *ev)
 	free(ev->ev_actor);
 	free(ev->ev_data);	/* json_dumps uses malloc by default */
 	free(ev->ev_frame);
+	if (ev->ev_secret != NULL)
+		explicit_bzero(ev->ev_secret, strlen(ev->ev_secret));
+	free(ev->ev_secret);
+	free(ev->ev_token);
 	free(ev);
 }
 
@@ -151,6 +196,8 @@ wevent_free(struct wevent *ev)
 int
 wevent_wanted(const struct client *c, int type, int member)
 {
+	if (type < 0 || type >= INTENT_MAX)	/* account events: nobody */
+		return (0);
 	if (!(c->c_intents & (1U << type)))
 		return (0);
 	return (type != INTENT_MESSAGE || member);
@@ -163,6 +210,8 @@ wevent_fanout(const struct wevent *ev)
 	struct client	*c, *next;
 	struct member	*m;
 
+	if (ev->ev_type == WEVENT_ACCOUNT)
+		return;
 	if (ev->ev_type != INTENT_MESSAGE) {
 		for (c = intent_first(ev->ev_type); c != NULL; c = next) {
 			next = intent_next(c, ev->ev_type);
@@ -176,11 +225,12 @@ wevent_fanout(const struct wevent *ev)
 		fatalx("%s: message event %lld has no channel", __func__,
 		    (long long)ev->ev_seq);
 	TAILQ_FOREACH(m, &ev->ev_chan->ch_members, m_centry) {
-		c = m->m_user->u_client;
-		if (c != NULL && wevent_wanted(c, INTENT_MESSAGE,
-		    state_member_at(m, ev->ev_seq)))
-			stream_deliver(c, ev->ev_seq, ev->ev_frame,
-			    ev->ev_framelen);
+		TAILQ_FOREACH(c, &m->m_user->u_clients, c_uentry) {
+			if (wevent_wanted(c, INTENT_MESSAGE,
+			    state_member_at(m, ev->ev_seq)))
+				stream_deliver(c, ev->ev_seq, ev->ev_frame,
+				    ev->ev_framelen);
+		}
 	}
 }
 
@@ -236,22 +286,54 @@ wevent_load_member(const char *channel, const char *user, int64_t seq,
 	state_member_add(state_user_get(user), ch, seq);
 }
 
-/* Load channels and memberships from the journal's state tables. */
+static void
+wevent_load_account(const char *name, int registered, const char *pwhash,
+    int admin, int disabled, void *arg)
+{
+	struct account	*a;
+	struct user	*u;
+
+	a = account_add(name, registered, registered ? pwhash : NULL);
+	a->a_admin = admin;
+	a->a_disabled = disabled;
+	if ((u = state_user_find(name)) != NULL)
+		u->u_admin = admin;
+}
+
+static void
+wevent_load_token(const char *hex, const char *name, int64_t used, void *arg)
+{
+	unsigned char	 hash[ACCOUNT_HASH_LEN];
+	struct account	*a;
+
+	if ((a = account_find(name)) == NULL ||
+	    account_hex_parse(hex, hash, sizeof hash) != 0) {
+		log_warnx("journal: a token of %s is broken or has no account",
+		    name);
+		return;
+	}
+	account_token_add(a, hash, used);
+}
+
+/* Load channels, memberships, accounts and tokens from the journal. */
 int
 wevent_load(void)
 {
 	struct journal_state_cb	 cb = {
-		wevent_load_channel, wevent_load_member, NULL
+		wevent_load_channel, wevent_load_member, wevent_load_account,
+		wevent_load_token, NULL
 	};
 	char			*cause;
 
 	state_reset();
+	account_clear();
 	if (journal_load_state(wevent_journal, &cb, &cause) != 0) {
 		log_warnx("journal: loading state: %s", cause);
 		free(cause);
 		return (-1);
 	}
 	wevent_seq = journal_head(wevent_journal) + 1;
+	ident_reattach();
 	return (0);
 }
 
@@ -341,4 +423,144 @@ wevent_message(struct user *u, struct channel *ch, const char *text)
 	    "text", text);
 	ev->ev_chan = ch;
 	return (ev->ev_seq);
+}
+
+/*
+ * Account events. Each changes account.c's state at its seq, like the
+ * others; the hashes go to the record only.
+ */
+
+/* An account event with its JSON ({"seq","ts","username"[,"kind"]}). */
+static struct wevent *
+wevent_account(const char *action, const char *name, const char *kind,
+    const char *secret, const char *tokhex)
+{
+	struct wevent	*ev;
+
+	ev = wevent_build_new(WEVENT_ACCOUNT, action, name, name,
+	    kind != NULL ? "kind" : NULL, kind);
+	ev->ev_secret = secret != NULL ? xstrdup(secret) : NULL;
+	ev->ev_token = tokhex != NULL ? xstrdup(tokhex) : NULL;
+	return (ev);
+}
+
+/* A free name becomes a guest account, with its first token. */
+struct account *
+wevent_guest(const char *name, const unsigned char *tokhash)
+{
+	struct wevent	*ev;
+	struct account	*a;
+	struct token	*t;
+
+	a = account_add(name, 0, NULL);
+	t = account_token_add(a, tokhash, clock_wall_ms());
+	ev = wevent_account("GUEST", name, "guest", NULL, t->t_hex);
+	wevent_queue(ev);
+	return (a);
+}
+
+/* A free name, or the caller's guest, becomes a registered account. */
+struct account *
+wevent_register(const char *name, const char *pwhash,
+    const unsigned char *tokhash)
+{
+	struct wevent	*ev;
+	struct account	*a;
+	struct token	*t;
+
+	if ((a = account_find(name)) == NULL)
+		a = account_add(name, 1, pwhash);
+	else
+		account_set_password(a, pwhash);
+	t = tokhash != NULL ? account_token_add(a, tokhash, clock_wall_ms()) :
+	    NULL;
+	ev = wevent_account("REGISTER", name, "registered", pwhash,
+	    t != NULL ? t->t_hex : NULL);
+	wevent_queue(ev);
+	return (a);
+}
+
+/* A new token for an account (LOGIN). */
+struct token *
+wevent_token(struct account *a, const unsigned char *tokhash)
+{
+	struct token	*t;
+
+	t = account_token_add(a, tokhash, clock_wall_ms());
+	wevent_queue(wevent_account("TOKEN", a->a_name, NULL, NULL, t->t_hex));
+	return (t);
+}
+
+/* Store a token's last use (coarsely: ident.c decides when). */
+void
+wevent_touch(struct token *t)
+{
+	struct wevent	*ev;
+
+	ev = wevent_account("TOUCH", t->t_acct->a_name, NULL, NULL, t->t_hex);
+	t->t_stored = ev->ev_ts;
+	wevent_queue(ev);
+}
+
+/* A token ends; no connection may still hold it. */
+void
+wevent_revoke(struct token *t)
+{
+	wevent_queue(wevent_account("REVOKE", t->t_acct->a_name, NULL, NULL,
+	    t->t_hex));
+	account_token_del(t);
+}
+
+/* A new password; every token but keep (which may be NULL) ends. */
+void
+wevent_passwd(struct account *a, const char *pwhash, struct token *keep)
+{
+	struct token	*t, *tn;
+
+	account_set_password(a, pwhash);
+	wevent_queue(wevent_account("PASSWD", a->a_name, NULL, pwhash,
+	    keep != NULL ? keep->t_hex : NULL));
+	TAILQ_FOREACH_SAFE(t, &a->a_tokens, t_entry, tn) {
+		if (t != keep)
+			account_token_del(t);
+	}
+}
+
+/* A guest lets its name go: it parts every channel first, with reason. */
+void
+wevent_release(struct account *a, const char *reason)
+{
+	struct user	*u;
+	struct member	*m, *mn;
+
+	if ((u = state_user_find(a->a_name)) != NULL) {
+		TAILQ_FOREACH_SAFE(m, &u->u_members, m_uentry, mn) {
+			if (m->m_parted == 0)
+				wevent_part(m, reason);
+		}
+	}
+	wevent_queue(wevent_account("RELEASE", a->a_name, NULL, NULL, NULL));
+	account_del(a);
+}
+
+/* ADMIN, UNADMIN, DISABLE or ENABLE, from a wschatctl request. */
+void
+wevent_account_flag(struct account *a, const char *action)
+{
+	struct user	*u;
+
+	wevent_queue(wevent_account(action, a->a_name, NULL, NULL, NULL));
+	if (strcmp(action, "ADMIN") == 0 || strcmp(action, "UNADMIN") == 0) {
+		a->a_admin = action[0] == 'A';
+		if ((u = state_user_find(a->a_name)) != NULL)
+			u->u_admin = a->a_admin;
+	} else
+		a->a_disabled = action[0] == 'D';
+}
+
+/* The next account event also marks wschatctl requests up to id done. */
+void
+wevent_request(int64_t id)
+{
+	wevent_request_id = id;
 }

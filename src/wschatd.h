@@ -41,6 +41,8 @@ struct channel;
 struct member;
 struct wevent;
 struct journal;
+struct account;
+struct token;
 
 #include "util.h"
 
@@ -81,7 +83,19 @@ struct config {
 	long long	 stream_rate;		/* streamed lines/s, 0 = no limit */
 	long long	 snapshot_messages;
 	long long	 history_max;
+	int		 registration;		/* enum config_registration */
+	int		 guests;		/* 1: NICK makes guest accounts */
+	long long	 guest_ttl;		/* seconds a guest token lives unused */
+	long long	 token_ttl;		/* seconds a token lives unused */
+	long long	 password_min;		/* bytes */
+	long long	 pwhash_opslimit;	/* Argon2id passes */
+	long long	 pwhash_memlimit;	/* Argon2id bytes */
+	long long	 auth_threads;
+	long long	 auth_queue;		/* password jobs waiting, at most */
+	long long	 login_rate;		/* failures refilled per minute */
+	long long	 login_burst;		/* failures a bucket holds */
 };
+enum config_registration { CONFIG_REGISTRATION_OPEN, CONFIG_REGISTRATION_CLOSED };
 extern struct config	 config;
 void		 config_defaults(struct config *);
 void		 config_free(struct config *);
@@ -145,6 +159,7 @@ void		 quota_shutdown(void);
 	X(FORBIDDEN,	"forbidden")					\
 	X(TOOLONG,	"line too long")				\
 	X(RATELIMITED,	"rate limited")					\
+	X(BADLOGIN,	"invalid login")				\
 	X(LIMIT,	"limit reached")				\
 	X(INTERNAL,	"internal error")
 enum proto_error {
@@ -210,7 +225,12 @@ struct client {
 	int		 c_close_got;		/* the peer's close frame arrived */
 
 	/* Who it is (state.c), and its intents with their links (intent.c). */
-	struct user	*c_user;		/* NULL until NICK */
+	struct user	*c_user;		/* NULL while anonymous */
+	TAILQ_ENTRY(client) c_uentry;		/* the user's connections */
+	struct token	*c_token;		/* what it identified with (account.c) */
+	unsigned char	 c_tokkey[32];		/* its hash, to find it after a reload */
+	int		 c_via;			/* enum account_via */
+	int		 c_authing;		/* a LOGIN/REGISTER/PASSWD in flight */
 	unsigned int	 c_intents;
 	TAILQ_ENTRY(client) c_ilinks[3];
 
@@ -318,7 +338,8 @@ struct member {
 TAILQ_HEAD(members, member);
 struct user {
 	char		*u_name;
-	struct client	*u_client;	/* the live connection, or NULL */
+	struct clients	 u_clients;	/* its live connections (c_uentry) */
+	size_t		 u_nclients;
 	struct members	 u_members;
 	size_t		 u_nchannels;
 	int		 u_admin;	/* the account has the admin role */
@@ -337,7 +358,7 @@ extern struct channels	 state_channels;	/* live channels, in creation order */
 extern size_t		 state_nchannels;
 struct user	*state_user_find(const char *);
 struct user	*state_user_get(const char *);	/* find or create */
-int		 state_user_attach(struct user *, struct client *);	/* -1: in use */
+void		 state_user_attach(struct user *, struct client *);
 void		 state_user_detach(struct client *);
 struct channel	*state_channel_find(const char *);
 struct channel	*state_channel_add(const char *, const char *creator, int64_t seq);
@@ -355,6 +376,74 @@ void		 state_clear(void);
 size_t		 state_nusers(void);
 /* Check every two-way index; fatal on a mismatch (tests call it). */
 void		 state_check(void);
+
+/* account.c: accounts and tokens in memory, and the token codec. */
+#define ACCOUNT_TOKEN_RAW	32	/* bytes of a token */
+#define ACCOUNT_TOKEN_LEN	43	/* ... printed in base64url */
+#define ACCOUNT_HASH_LEN	32	/* SHA-256 */
+enum account_via {
+	ACCOUNT_VIA_NONE,
+	ACCOUNT_VIA_NICK,
+	ACCOUNT_VIA_REGISTER,
+	ACCOUNT_VIA_LOGIN,
+	ACCOUNT_VIA_AUTH
+};
+struct token {
+	unsigned char	 t_hash[ACCOUNT_HASH_LEN];
+	char		 t_hex[2 * ACCOUNT_HASH_LEN + 1];
+	struct account	*t_acct;
+	int64_t		 t_used;	/* wall ms of the last use */
+	int64_t		 t_stored;	/* ... as the journal has it */
+	TAILQ_ENTRY(token) t_entry;
+};
+TAILQ_HEAD(tokens, token);
+struct account {
+	char		*a_name;
+	int		 a_registered;	/* else a guest */
+	char		*a_pwhash;	/* Argon2id string, NULL for guests */
+	int		 a_admin;
+	int		 a_disabled;
+	struct tokens	 a_tokens;
+	size_t		 a_ntokens;
+};
+struct account	*account_find(const char *);
+struct account	*account_add(const char *, int registered, const char *pwhash);
+void		 account_set_password(struct account *, const char *pwhash);
+void		 account_del(struct account *);
+size_t		 account_count(void);
+size_t		 account_token_count(void);
+struct account	**account_all(size_t *);	/* name order; free the array */
+void		 account_clear(void);
+struct token	*account_token_find(const unsigned char *hash);
+struct token	*account_token_add(struct account *, const unsigned char *hash,
+		     int64_t used);
+void		 account_token_del(struct token *);
+void		 account_hex(const unsigned char *, size_t, char *);
+int		 account_hex_parse(const char *, unsigned char *, size_t);
+void		 account_token_encode(const unsigned char *raw, char *out);
+int		 account_token_parse(const char *, unsigned char *raw);
+void		 account_token_hash(const unsigned char *raw, unsigned char *hash);
+void		 account_token_new(char *out, unsigned char *hash);
+
+/* bucket.c: token buckets of failures by key (login rate limits). */
+double		 bucket_level(double level, int64_t at, int64_t now,
+		     long long rate, long long burst);
+int		 bucket_empty(void **, const char *, int64_t now, long long rate,
+		     long long burst);
+void		 bucket_charge(void **, const char *, int64_t now, long long rate,
+		     long long burst);
+size_t		 bucket_prune(void **, int64_t now, long long rate,
+		     long long burst, int all);
+
+/* auth.c: the bounded worker pool for Argon2id, off the event loop. */
+enum { AUTH_OK, AUTH_FAILED, AUTH_CANCELLED };
+typedef void (*auth_done_cb)(int result, const char *hash, void *arg);
+int		 auth_init(struct event_base *, char **cause);
+void		 auth_shutdown(void);
+/* -1: the queue is full. done runs on the loop thread. */
+int		 auth_hash(const char *pw, auth_done_cb, void *);
+int		 auth_verify(const char *hash, const char *pw, auth_done_cb,
+		     void *);
 
 /* intent.c: event type -> the connections holding that intent. */
 int		 intent_parse(const char *);	/* -1 if unknown */
@@ -413,6 +502,9 @@ struct wevent {
 	size_t		 ev_framelen;
 	size_t		 ev_hdrlen;	/* ev_frame + ev_hdrlen is the line */
 	struct channel	*ev_chan;	/* scope of message events */
+	char		*ev_secret;	/* account: a password hash, never sent */
+	char		*ev_token;	/* account: a token's hash, never sent */
+	int64_t		 ev_request;	/* account: wschatctl requests applied */
 	uint64_t	 ev_batch;	/* waiting for this batch to commit */
 	TAILQ_ENTRY(wevent) ev_entry;
 };
@@ -426,6 +518,22 @@ void		 wevent_join(struct user *, struct channel *);
 void		 wevent_part(struct member *, const char *reason);
 void		 wevent_delete(struct channel *, struct user *);
 int64_t		 wevent_message(struct user *, struct channel *, const char *);
+/*
+ * Account events (type 'account'): no intent receives them, their JSON has
+ * no secret; the hashes ride along in the record for the journal's tables.
+ */
+#define WEVENT_ACCOUNT	INTENT_MAX	/* ev_type of account events */
+struct account	*wevent_guest(const char *, const unsigned char *tokhash);
+struct account	*wevent_register(const char *, const char *pwhash,
+		     const unsigned char *tokhash);
+struct token	*wevent_token(struct account *, const unsigned char *tokhash);
+void		 wevent_touch(struct token *);
+void		 wevent_revoke(struct token *);
+void		 wevent_passwd(struct account *, const char *pwhash, struct token *keep);
+void		 wevent_release(struct account *, const char *reason);
+void		 wevent_account_flag(struct account *, const char *action);
+/* The next account event also marks wschatctl requests up to id done. */
+void		 wevent_request(int64_t id);
 /* Build an event from journal columns (replay); not queued. */
 struct wevent	*wevent_build(int64_t seq, int64_t ts, const char *type,
 		     const char *action, const char *resource, const char *actor,
@@ -449,7 +557,7 @@ void		 reply_hello(struct client *);
 int		 reply_waits(struct client *);	/* replies wait for a commit */
 
 /* cmd.c: the command table and the dispatcher. */
-#define CMD_NEEDNAME	0x01	/* NICK must have been set */
+#define CMD_NEEDNAME	0x01	/* needs an identity (NICK, LOGIN, ...) */
 #define CMD_REST	0x02	/* last argument is the rest of the line */
 #define CMD_READ	0x04	/* reads state: runs after earlier replies */
 #define CMD_CHANNEL	0x08	/* argv[0] is a channel that exists */
@@ -481,6 +589,22 @@ void		 cmd_init(struct event_base *, struct journal *);
 const struct cmd_entry *cmd_find(const char *verb);
 enum client_line_result cmd_dispatch(struct client *, char *line, size_t len);
 
+/* ident.c: what the identity commands share: switching, revoking, limits. */
+void		 ident_init(struct event_base *);
+void		 ident_shutdown(void);
+int		 ident_switch(struct client *, struct account *, struct token *,
+		     int via);
+void		 ident_anonymous(struct client *);
+void		 ident_revoke(struct token *, uint16_t code, const char *why,
+		     const char *release_reason);
+void		 ident_close_account(struct account *, struct client *except,
+		     const char *why);
+int		 ident_limited(struct client *, const char *name);
+void		 ident_failed(struct client *, const char *name);
+void		 ident_reattach(void);
+int		 ident_password_ok(const char *);
+void		 ident_sweep(void);
+
 /* cmd-snapshot.c */
 void		 cmd_snapshot_send(struct client *);
 
@@ -498,14 +622,30 @@ struct journal_rec {
 	const char	*resource;
 	const char	*actor;
 	const char	*data;
+	/* account events only: stored in their tables, never in events */
+	const char	*secret;	/* a password's Argon2id string */
+	const char	*token;		/* a token's SHA-256, hex */
+	int64_t		 request;	/* wschatctl requests up to this id are done */
 };
 typedef int (*journal_rec_cb)(const struct journal_rec *, void *);
 typedef void (*journal_done_cb)(void *batch, int ok, const char *cause, void *arg);
 struct journal_state_cb {
 	void	(*channel)(const char *name, const char *creator, int64_t seq, void *);
 	void	(*member)(const char *channel, const char *user, int64_t seq, void *);
+	void	(*account)(const char *name, int registered, const char *pwhash,
+		    int admin, int disabled, void *);
+	void	(*token)(const char *hash, const char *account, int64_t used,
+		    void *);
 	void	*arg;
 };
+/* One wschatctl request waiting for the daemon (journal-account.c). */
+struct journal_request {
+	int64_t		 id;
+	const char	*verb;
+	const char	*name;
+	const char	*pwhash;	/* or NULL */
+};
+typedef int (*journal_request_cb)(const struct journal_request *, void *);
 /*
  * SNAPSHOT, in this order: begin(head seq), every channel, the user's
  * channels (sub), the members of those, their last messages (ascending).
@@ -601,6 +741,14 @@ int		 journal_backup(struct journal *, const char *path, char **cause);
 /* One read-only SQL statement; values are text or NULL. Returns rows. */
 int		 journal_query(struct journal *, const char *sql, journal_row_cb,
 		     void *, char **cause);
+/* journal-account.c: wschatctl's requests to the running daemon. */
+/* Has anyone else written to the database since the last call? */
+int		 journal_changed(struct journal *);
+int		 journal_requests(struct journal *, int64_t after,
+		     journal_request_cb, void *, char **cause);
+/* wschatctl: queue one request (write connection, opener's thread). */
+int		 journal_request_add(struct journal *, const char *verb,
+		     const char *name, const char *pwhash, char **cause);
 /* journal-log.c: the journal as the group commit's log backend. */
 void		 journal_eventlog(struct journal *, struct eventlog *);
 #ifdef WSCHAT_DEBUG

@@ -29,12 +29,14 @@ struct event_base;
 
 /* The scenarios (opts.c names them). */
 enum scenario { SC_FANOUT, SC_INGEST, SC_CONNECTIONS, SC_CEILING, SC_RESUME,
-    SC_REPLAY };
+    SC_REPLAY, SC_LOGIN };
 /*
  * resume is fanout whose subscribers keep reconnecting with RESUME; replay
- * is fanout during which one more client resumes across many missed events.
+ * is fanout during which one more client resumes across many missed events;
+ * login is fanout during which --logins registered clients LOGIN at once.
  */
-#define IS_FANOUT(s)	((s) == SC_FANOUT || (s) == SC_RESUME || (s) == SC_REPLAY)
+#define IS_FANOUT(s)	((s) == SC_FANOUT || (s) == SC_RESUME || \
+			    (s) == SC_REPLAY || (s) == SC_LOGIN)
 
 /* The command line (opts.c). */
 struct opts {
@@ -65,6 +67,8 @@ struct opts {
 	int		 stall_rcvbuf;	/* their SO_RCVBUF, bytes */
 	int64_t		 replay_events;	/* replay: events published before */
 	double		 replay_at;	/* replay: seconds into the run */
+	int		 logins;	/* login: clients that LOGIN at once */
+	double		 login_at;	/* login: seconds into the run */
 	char		*strace;	/* strace -c output file */
 	int		 verbose;
 	char		*command;	/* argv, for the record */
@@ -82,9 +86,12 @@ struct hist {
 /*
  * STALL: subscribes, then stops reading (--stalled); RESUMER: the replay
  * scenario's client that leaves, misses events and comes back with RESUME.
- * Neither counts in the fan-out's completion or latency.
+ * LOGIN: the login scenario's client, registered in setup, that logs in
+ * again during the fan-out. None counts in the fan-out's completion or
+ * latency.
  */
-enum role { ROLE_PUB, ROLE_SUB, ROLE_IDLE, ROLE_RECV, ROLE_STALL, ROLE_RESUMER };
+enum role { ROLE_PUB, ROLE_SUB, ROLE_IDLE, ROLE_RECV, ROLE_STALL, ROLE_RESUMER,
+    ROLE_LOGIN };
 
 enum conn_state {
 	CS_NEW,			/* not started */
@@ -99,7 +106,7 @@ enum conn_state {
 /* What the next reply on a connection must be. */
 enum expect {
 	EXP_NICK, EXP_SUBEVENT, EXP_CREATE, EXP_SUB, EXP_MSG, EXP_PING,
-	EXP_RESUME
+	EXP_RESUME, EXP_REGISTER, EXP_LOGIN
 };
 
 /* One WebSocket connection (conn.c) and what it received. */
@@ -111,6 +118,7 @@ struct conn {
 	struct bufferevent *c_bev;
 	struct ws_parser c_parser;
 	char		 c_name[40];
+	char		 c_token[48];	/* NICK's, for AUTH on a reconnect */
 	char		 c_key[32];	/* Sec-WebSocket-Key */
 	int		 c_inflight;	/* counted in run.inflight */
 	int		 c_setup_left;	/* setup replies still due */
@@ -133,6 +141,7 @@ struct conn {
 	int		 c_replaying;	/* between CONFIRM SUBEVENT and RESUMED */
 	int64_t		 c_replayed;	/* events in this replay */
 	int64_t		 c_gone_at;	/* ns: the disconnect began */
+	int64_t		 c_login_sent;	/* login scenario: LOGIN sent, ns */
 
 	/* Subscriber: what arrived. */
 	int64_t		 c_last_seq;
@@ -266,6 +275,18 @@ struct run {
 	struct hist	 lat_quiet;	/* deliveries not overlapping the replay */
 	struct hist	 lat_replay;	/* deliveries overlapping it */
 
+	/* Login scenario. */
+	struct conn	**logins;
+	int		 nlogins;
+	int		 logins_done;	/* CONFIRM LOGIN received */
+	int		 login_state;	/* 0 waiting, 1 in flight, 2 done */
+	int64_t		 login_t0;	/* the LOGINs were sent */
+	int64_t		 login_t1;	/* the last CONFIRM LOGIN arrived */
+	int64_t		 login_stall[2]; /* /healthz loop_stall_max_us around it */
+	struct event	*login_ev;
+	struct hist	 login_lat;	/* LOGIN -> CONFIRM, each */
+	struct hist	 lat_login;	/* deliveries overlapping the burst */
+
 	/* Stalled subscribers. */
 	int		 stall_unsettled;
 	uint64_t	 stall_received;
@@ -358,6 +379,11 @@ void		 resume_prefill(void);
 void		 resume_setup_check(void);
 void		 resume_replay_start(void);
 
+/* login.c: the login scenario's burst of LOGINs during the fan-out. */
+void		 login_start(void);
+void		 login_done(struct conn *c, const char *s, size_t len);
+const char	*login_password(void);
+
 /* stall.c: stalled subscribers (--stalled). */
 void		 stall_closed(struct conn *c, uint16_t code);
 void		 stall_lost(struct conn *c, short what);
@@ -388,6 +414,7 @@ void		 proc_strace_start(void);
 void		 proc_strace_stop(void);
 int64_t		 proc_strace_count(const char *name);
 json_t		*proc_strace_table(void);
+int64_t		 proc_healthz_stall(void);
 
 /* report.c: the report, as text and as JSON. */
 void		 report_print(void);

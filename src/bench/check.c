@@ -16,7 +16,7 @@
 #include "bench.h"
 
 static const char *expect_names[] = { "NICK", "SUBEVENT", "CREATE", "SUB",
-    "MSG", "PING", "RESUME" };
+    "MSG", "PING", "RESUME", "REGISTER", "LOGIN" };
 
 /* Parse an unsigned decimal that spans exactly [s, s+len). */
 int
@@ -151,6 +151,14 @@ check_event(struct conn *c, const char *s, size_t len)
 		return;
 	}
 	hist_add(&run.lat, now - ts);
+	if (opts.scenario == SC_LOGIN) {
+		/* Did this delivery overlap the burst of logins? */
+		if (run.login_t0 != 0 && now >= run.login_t0 &&
+		    (run.login_t1 == 0 || ts < run.login_t1))
+			hist_add(&run.lat_login, now - ts);
+		else
+			hist_add(&run.lat_quiet, now - ts);
+	}
 	if (opts.scenario == SC_REPLAY) {
 		/* Did this delivery overlap the replay? */
 		if (run.replay_t0 != 0 && now >= run.replay_t0 &&
@@ -224,7 +232,19 @@ check_reply(struct conn *c, const char *s, size_t len)
 		pub_advance(c->c_id);
 		return;
 	case EXP_NICK:
-		xasprintf(&want, "CONFIRM NICK %s", c->c_name);
+		/* A guest comes back with the token its NICK was given. */
+		if (c->c_reconnecting) {
+			xasprintf(&want, "CONFIRM AUTH %s", c->c_name);
+			break;
+		}
+		xasprintf(&want, "CONFIRM NICK %s ", c->c_name);
+		if (len == strlen(want) + 43 &&
+		    memcmp(want, s, strlen(want)) == 0) {
+			memcpy(c->c_token, s + strlen(want), 43);
+			c->c_token[43] = '\0';
+			free(want);
+			want = xstrndup(s, len);
+		}
 		break;
 	case EXP_SUBEVENT:
 		want = xstrdup("CONFIRM SUBEVENT message");
@@ -240,6 +260,17 @@ check_reply(struct conn *c, const char *s, size_t len)
 		break;
 	case EXP_RESUME:
 		resume_done(c, s, len);
+		return;
+	case EXP_REGISTER:
+		xasprintf(&want, "CONFIRM REGISTER %s ", c->c_name);
+		if (len == strlen(want) + 43 &&
+		    memcmp(want, s, strlen(want)) == 0) {
+			free(want);
+			want = xstrndup(s, len);
+		}
+		break;
+	case EXP_LOGIN:
+		login_done(c, s, len);
 		return;
 	}
 	if (strlen(want) != len || memcmp(want, s, len) != 0) {

@@ -229,7 +229,7 @@ conn_open(struct conn *c)
 	}
 	if (c->c_reconnecting) {
 		/* One write, as PROTOCOL.md asks: nothing live slips before it. */
-		conn_command(c, EXP_NICK, "NICK %s", c->c_name);
+		conn_command(c, EXP_NICK, "AUTH %s", c->c_token);
 		conn_command(c, EXP_SUBEVENT, "SUBEVENT message");
 		conn_command(c, EXP_RESUME, "RESUME %" PRId64 " %s", c->c_last_seq,
 		    run.epoch);
@@ -252,6 +252,12 @@ conn_open(struct conn *c)
 		conn_command(c, EXP_SUBEVENT, "SUBEVENT message");
 		conn_command(c, EXP_SUB, "SUB %s", run.chan);
 		c->c_setup_left = 3;
+		break;
+	case ROLE_LOGIN:
+		/* Registering costs one Argon2id hash: before the run. */
+		conn_command(c, EXP_REGISTER, "REGISTER %s %s", c->c_name,
+		    login_password());
+		c->c_setup_left = 1;
 		break;
 	case ROLE_PUB:
 		conn_command(c, EXP_NICK, "NICK %s", c->c_name);

@@ -18,7 +18,7 @@
 struct opts	 opts;
 
 static const char *scenario_names[] = { "fanout", "ingest", "connections",
-    "ceiling", "resume", "replay" };
+    "ceiling", "resume", "replay", "login" };
 
 /* The scenario's name, for the report. */
 const char *
@@ -31,7 +31,8 @@ static __dead void
 usage(int status)
 {
 	fprintf(status ? stderr : stdout,
-"usage: wschat-bench fanout|ingest|connections|ceiling|resume|replay [options]\n"
+"usage: wschat-bench fanout|ingest|connections|ceiling|resume|replay|login\n"
+"       [options]\n"
 "  --url ws://127.0.0.1:PORT/ws  the server (loopback only)\n"
 "  --subscribers S       fanout/ceiling receivers (default 10)\n"
 "  --publishers P        publishers (default 1)\n"
@@ -57,6 +58,9 @@ usage(int status)
 "                        subscribers join, and during the run it comes back\n"
 "                        with RESUME across all M (default 200000)\n"
 "  --replay-at SEC       replay: when it comes back (default duration / 2)\n"
+"  --logins N            login: N more clients REGISTER in the setup, then\n"
+"                        all LOGIN at once during the fan-out (default 100)\n"
+"  --login-at SEC        login: when they do (default duration / 2)\n"
 "  --stalled N           fanout: N more subscribers that stop reading once\n"
 "                        subscribed (server output grows to max_output)\n"
 "  --stall-rcvbuf BYTES  their SO_RCVBUF (default 4096; 0 = the kernel's)\n"
@@ -150,6 +154,8 @@ opts_parse(int argc, char **argv)
 		{ "reconnect-ms", required_argument, NULL, 'R' },
 		{ "replay-events", required_argument, NULL, 'E' },
 		{ "replay-at", required_argument, NULL, 'A' },
+		{ "logins", required_argument, NULL, 'L' },
+		{ "login-at", required_argument, NULL, 'l' },
 		{ "stalled", required_argument, NULL, 'Z' },
 		{ "stall-rcvbuf", required_argument, NULL, 'Y' },
 		{ "strace", required_argument, NULL, 'T' },
@@ -181,6 +187,8 @@ opts_parse(int argc, char **argv)
 	opts.reconnect_ms = 300;
 	opts.replay_events = 200000;
 	opts.replay_at = -1;
+	opts.logins = 100;
+	opts.login_at = -1;
 	opts.stall_rcvbuf = 4096;
 
 	if (argc < 2)
@@ -234,6 +242,8 @@ opts_parse(int argc, char **argv)
 		case 'R': opts.reconnect_ms = opt_num("reconnect-ms", optarg, 1, 3.6e6); break;
 		case 'E': opts.replay_events = (int64_t)opt_num("replay-events", optarg, 0, 1e10); break;
 		case 'A': opts.replay_at = opt_num("replay-at", optarg, 0, 86400); break;
+		case 'L': opts.logins = (int)opt_num("logins", optarg, 1, 1e5); break;
+		case 'l': opts.login_at = opt_num("login-at", optarg, 0, 86400); break;
 		case 'Z': opts.stalled = (int)opt_num("stalled", optarg, 0, 1e6); break;
 		case 'Y': opts.stall_rcvbuf = (int)opt_num("stall-rcvbuf", optarg, 0, 1e9); break;
 		case 'T': opts.strace = optarg; break;
@@ -270,6 +280,8 @@ opts_parse(int argc, char **argv)
 	}
 	if (opts.replay_at < 0)
 		opts.replay_at = opts.duration / 2;
+	if (opts.login_at < 0)
+		opts.login_at = opts.duration / 2;
 	/* Lockstep, like group commit: measured best in every respect. */
 	if (opts.ceiling_batch == 0)
 		opts.ceiling_batch = (int64_t)opts.publishers * opts.window;

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 
 #include <netinet/in.h>
@@ -406,4 +407,39 @@ json_t *
 proc_strace_table(void)
 {
 	return (strace_calls);
+}
+
+/*
+ * The server's longest loop stall so far (/healthz loop_stall_max_us), by
+ * a blocking GET with a 1 s timeout; -1 if it cannot be had. The replay
+ * and login scenarios ask before and after their burst: if the maximum
+ * rose, the burst's window set it.
+ */
+int64_t
+proc_healthz_stall(void)
+{
+	struct timeval	 tv = { 1, 0 };
+	char		 buf[4096], req[256], *p;
+	size_t		 len = 0;
+	ssize_t		 n;
+	int64_t		 v = -1;
+	int		 fd;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return (-1);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	snprintf(req, sizeof req, "GET /healthz HTTP/1.1\r\nHost: %s\r\n"
+	    "Connection: close\r\n\r\n", opts.hostport);
+	if (connect(fd, (struct sockaddr *)&opts.addr, sizeof opts.addr) == 0 &&
+	    write(fd, req, strlen(req)) == (ssize_t)strlen(req)) {
+		while (len < sizeof buf - 1 &&
+		    (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
+			len += (size_t)n;
+		buf[len] = '\0';
+		if ((p = strstr(buf, "\"loop_stall_max_us\":")) != NULL)
+			v = strtoll(p + 20, NULL, 10);
+	}
+	close(fd);
+	return (v);
 }

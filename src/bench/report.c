@@ -172,6 +172,20 @@ report_print(void)
 			hist_print("latency us, quiet", &run.lat_quiet);
 			hist_print("latency us, in replay", &run.lat_replay);
 		}
+		if (opts.scenario == SC_LOGIN) {
+			printf("  logins                 %d of %d in %.3f s: %.0f "
+			    "logins/s\n", run.logins_done, run.nlogins,
+			    secs(run.login_t0, run.login_t1),
+			    per_s((double)run.logins_done,
+			    secs(run.login_t0, run.login_t1)));
+			hist_print("LOGIN->CONFIRM us", &run.login_lat);
+			printf("  server loop stall max  %.2f ms before the logins, "
+			    "%.2f ms after (/healthz)\n",
+			    (double)run.login_stall[0] / 1e3,
+			    (double)run.login_stall[1] / 1e3);
+			hist_print("latency us, quiet", &run.lat_quiet);
+			hist_print("latency us, in logins", &run.lat_login);
+		}
 		if (run.nstall > 0)
 			printf("  stalled subscribers    %d: closed 1013 %d, other "
 			    "close %d, EOF %d, reset %d, caught up %d; %" PRIu64
@@ -270,6 +284,10 @@ report_json(void)
 		    json_integer(opts.replay_events));
 		json_object_set_new(params, "replay_at_s", json_real(opts.replay_at));
 	}
+	if (opts.scenario == SC_LOGIN) {
+		json_object_set_new(params, "logins", json_integer(opts.logins));
+		json_object_set_new(params, "login_at_s", json_real(opts.login_at));
+	}
 	if (opts.scenario == SC_CEILING) {
 		json_object_set_new(params, "ceiling_write", json_string(
 		    opts.ceiling_per_message ? "message" : "batch"));
@@ -359,6 +377,30 @@ report_json(void)
 		json_object_set_new(o, "latency_quiet_us", hist_json(&run.lat_quiet));
 		json_object_set_new(o, "latency_during_replay_us",
 		    hist_json(&run.lat_replay));
+	}
+	if (opts.scenario == SC_LOGIN) {
+		json_t	*lg = json_object();
+
+		json_object_set_new(lg, "logins", json_integer(run.nlogins));
+		json_object_set_new(lg, "confirmed", json_integer(
+		    run.logins_done));
+		json_object_set_new(lg, "at_s", json_real(secs(run.t0,
+		    run.login_t0)));
+		json_object_set_new(lg, "burst_s", json_real(secs(run.login_t0,
+		    run.login_t1)));
+		json_object_set_new(lg, "logins_per_s", json_real(per_s(
+		    (double)run.logins_done, secs(run.login_t0,
+		    run.login_t1))));
+		json_object_set_new(lg, "login_latency_us",
+		    hist_json(&run.login_lat));
+		json_object_set_new(lg, "server_loop_stall_max_us_before",
+		    json_integer(run.login_stall[0]));
+		json_object_set_new(lg, "server_loop_stall_max_us_after",
+		    json_integer(run.login_stall[1]));
+		json_object_set_new(o, "login", lg);
+		json_object_set_new(o, "latency_quiet_us", hist_json(&run.lat_quiet));
+		json_object_set_new(o, "latency_during_logins_us",
+		    hist_json(&run.lat_login));
 	}
 	if (run.nstall > 0) {
 		json_t	*st = json_object();

@@ -24,7 +24,6 @@
 #include "bench.h"
 
 static void	 reconnect_cb(evutil_socket_t, short, void *);
-static int64_t	 healthz_stall(void);
 
 /* Schedule this subscriber's next disconnect, about --reconnect-ms away. */
 void
@@ -89,7 +88,7 @@ resume_done(struct conn *c, const char *s, size_t len)
 	run.reconnecting--;
 	if (c->c_role == ROLE_RESUMER) {
 		run.replay_t1 = clock_mono_ns();
-		run.replay_stall[1] = healthz_stall();
+		run.replay_stall[1] = proc_healthz_stall();
 		run.replay_count = count;
 		run.replay_state = RS_DONE;
 		if (run.stop_pending)
@@ -97,41 +96,6 @@ resume_done(struct conn *c, const char *s, size_t len)
 	}
 	resume_schedule(c);
 	run_check();
-}
-
-/*
- * The server's longest loop stall so far (/healthz loop_stall_max_us), by
- * a blocking GET with a 1 s timeout; -1 if it cannot be had. The replay
- * scenario asks before and after the replay: if the maximum rose, the
- * replay's window set it.
- */
-static int64_t
-healthz_stall(void)
-{
-	struct timeval	 tv = { 1, 0 };
-	char		 buf[4096], req[256], *p;
-	size_t		 len = 0;
-	ssize_t		 n;
-	int64_t		 v = -1;
-	int		 fd;
-
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return (-1);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-	snprintf(req, sizeof req, "GET /healthz HTTP/1.1\r\nHost: %s\r\n"
-	    "Connection: close\r\n\r\n", opts.hostport);
-	if (connect(fd, (struct sockaddr *)&opts.addr, sizeof opts.addr) == 0 &&
-	    write(fd, req, strlen(req)) == (ssize_t)strlen(req)) {
-		while (len < sizeof buf - 1 &&
-		    (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
-			len += (size_t)n;
-		buf[len] = '\0';
-		if ((p = strstr(buf, "\"loop_stall_max_us\":")) != NULL)
-			v = strtoll(p + 20, NULL, 10);
-	}
-	close(fd);
-	return (v);
 }
 
 /* The resumer left: fill the journal with --replay-events messages. */
@@ -201,7 +165,7 @@ replay_cb(evutil_socket_t fd, short what, void *arg)
 	if (run.phase != PH_RUN || run.aborting)
 		return;
 	run.replay_state = RS_REPLAYING;
-	run.replay_stall[0] = healthz_stall();
+	run.replay_stall[0] = proc_healthz_stall();
 	run.replay_t0 = clock_mono_ns();
 	c->c_reconnecting = 1;
 	c->c_gone_at = run.replay_t0;

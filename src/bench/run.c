@@ -187,6 +187,12 @@ phase_timeout_cb(evutil_socket_t fd, short what, void *arg)
 		    run.ready, run.nconns, run.inflight);
 		break;
 	case PH_RUN:
+		if (opts.scenario == SC_LOGIN) {
+			run_abort("the logins did not finish within %.1f s of "
+			    "the end of publishing: %d of %d", opts.drain,
+			    run.logins_done, run.nlogins);
+			break;
+		}
 		run_abort("the replay did not finish within %.1f s of the end of "
 		    "publishing: %" PRId64 " events replayed so far",
 		    opts.drain, run.resumer != NULL ? run.resumer->c_replayed : 0);
@@ -249,7 +255,8 @@ stop_cb(evutil_socket_t fd, short what, void *arg)
 {
 	if (run.phase != PH_RUN)
 		return;
-	if (opts.scenario == SC_REPLAY && run.replay_state != RS_DONE) {
+	if ((opts.scenario == SC_REPLAY && run.replay_state != RS_DONE) ||
+	    (opts.scenario == SC_LOGIN && run.login_state != 2)) {
 		/* Keep the fan-out going until RESUMED, for at most --drain. */
 		run.stop_pending = 1;
 		run_timeout(opts.drain);
@@ -288,6 +295,8 @@ run_start(void)
 		resume_schedule(run.subs[i]);
 	if (opts.scenario == SC_REPLAY)
 		resume_replay_start();
+	if (opts.scenario == SC_LOGIN)
+		login_start();
 	pub_start();
 }
 
@@ -459,10 +468,12 @@ run_setup(void)
 	case SC_FANOUT:
 	case SC_RESUME:
 	case SC_REPLAY:
+	case SC_LOGIN:
 		run.npubs = opts.publishers;
 		run.nsubs = opts.subscribers;
 		run.nstall = opts.stalled;
-		run.nconns = run.npubs + run.nsubs + run.nstall +
+		run.nlogins = opts.scenario == SC_LOGIN ? opts.logins : 0;
+		run.nconns = run.npubs + run.nsubs + run.nstall + run.nlogins +
 		    (opts.scenario == SC_REPLAY ? 1 : 0);
 		break;
 	case SC_INGEST:
@@ -508,6 +519,8 @@ run_setup(void)
 		run.subs = xcalloc((size_t)run.nsubs, sizeof *run.subs);
 	if (run.nstall > 0)
 		run.stall = xcalloc((size_t)run.nstall, sizeof *run.stall);
+	if (run.nlogins > 0)
+		run.logins = xcalloc((size_t)run.nlogins, sizeof *run.logins);
 	run.stall_unsettled = run.nstall;
 	run.need = (uint32_t)run.nsubs;
 	run.prefill_n = xcalloc((size_t)run.npubs + 1, sizeof *run.prefill_n);
@@ -542,6 +555,12 @@ run_setup(void)
 			c->c_last_n = run.last_n + ((size_t)run.nsubs +
 			    (size_t)run.nstall) * (size_t)run.npubs;
 			run.resumer = c;
+		} else if (i >= run.npubs && i < run.npubs + run.nlogins) {
+			n = i - run.npubs;
+			c->c_role = ROLE_LOGIN;
+			c->c_id = n;
+			snprintf(c->c_name, sizeof c->c_name, "%s-l%d", run.runid, n);
+			run.logins[n] = c;
 		} else if (i >= run.nconns - run.nstall) {
 			n = i - (run.nconns - run.nstall);
 			c->c_role = ROLE_STALL;
@@ -552,7 +571,7 @@ run_setup(void)
 			run.stall[n] = c;
 		} else {
 			n = opts.scenario == SC_CEILING ? i : i - run.npubs -
-			    (opts.scenario == SC_REPLAY ? 1 : 0);
+			    run.nlogins - (opts.scenario == SC_REPLAY ? 1 : 0);
 			c->c_role = opts.scenario == SC_CEILING ? ROLE_RECV : ROLE_SUB;
 			c->c_id = n;
 			snprintf(c->c_name, sizeof c->c_name, "%s-%c%d", run.runid,
@@ -574,6 +593,8 @@ run_setup(void)
 	hist_init(&run.resume_lat);
 	hist_init(&run.lat_quiet);
 	hist_init(&run.lat_replay);
+	hist_init(&run.login_lat);
+	hist_init(&run.lat_login);
 	run.srv_cpu0 = run.srv_cpu1 = -1;
 	run.srv_loop_cpu[0] = run.srv_loop_cpu[1] = -1;
 	run.busy[0] = run.busy[1] = -1;
@@ -594,6 +615,7 @@ run_loop(void)
 	case SC_FANOUT:
 	case SC_RESUME:
 	case SC_REPLAY:
+	case SC_LOGIN:
 	case SC_INGEST:
 		run.phase = PH_SETUP;
 		run.launch_end = 1;		/* the creator first */

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <sodium.h>
+#include <termios.h>
 
 #include "wschatd.h"
 
@@ -21,6 +23,8 @@
 #define CTL_HISTORY_DEFAULT	20
 #define CTL_FOLLOW_MS		200
 #define CTL_FOLLOW_PAGE		1000
+#define CTL_PWHASH_OPSLIMIT	2		/* OWASP's minimum, as wschatd's default */
+#define CTL_PWHASH_MEMLIMIT	(19 * 1024 * 1024)
 
 /* The usage text: on stdout for -h, else on stderr as a usage error. */
 static __dead void
@@ -33,7 +37,10 @@ usage(int status)
 	    "       history channel [-n count]\n"
 	    "       prune [--events count] [--days days]\n"
 	    "       check\n"
-	    "       backup file\n");
+	    "       backup file\n"
+	    "       user add|passwd|disable|enable|admin|unadmin name\n"
+	    "       user list\n"
+	    "       tokens revoke name\n");
 	exit(status);
 }
 
@@ -282,10 +289,168 @@ ctl_backup(struct journal *j, int argc, char **argv)
 	return (0);
 }
 
+/* Names of accounts: [A-Za-z0-9_.-], 1..255 bytes (wschatd checks max_name). */
+static int
+ctl_valid_name(const char *s)
+{
+	size_t	n = strlen(s);
+
+	return (n >= 1 && n <= 255 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789_.-") == n);
+}
+
+/* journal_query callback: count rows. */
+static int
+ctl_count_row(int ncols, const char *const *values, void *arg)
+{
+	(*(int *)arg)++;
+	return (0);
+}
+
+/* Does the account exist (as the database says now)? */
+static int
+ctl_account_exists(struct journal *j, const char *name)
+{
+	char	*sql, *cause = NULL;
+	int	 n = 0;
+
+	/* Names are [A-Za-z0-9_.-] (checked): no quoting can break out. */
+	xasprintf(&sql, "SELECT 1 FROM accounts WHERE name = '%s'", name);
+	if (journal_query(j, sql, ctl_count_row, &n, &cause) == -1)
+		ctl_fail("user", cause);
+	free(sql);
+	return (n > 0);
+}
+
+/* Read a password: from the terminal without echo, else a line of stdin. */
+static char *
+ctl_password(const char *prompt)
+{
+	struct termios	 old, quiet;
+	char		*line = NULL;
+	size_t		 cap = 0;
+	ssize_t		 n;
+	int		 tty = isatty(STDIN_FILENO);
+
+	if (tty) {
+		fprintf(stderr, "%s", prompt);
+		tcgetattr(STDIN_FILENO, &old);
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	}
+	n = getline(&line, &cap, stdin);
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fprintf(stderr, "\n");
+	}
+	if (n <= 0) {
+		free(line);
+		ctl_fail(NULL, xstrdup("no password given"));
+	}
+	if (n > 0 && line[n - 1] == '\n')
+		line[--n] = '\0';
+	if (n > 0 && line[n - 1] == '\r')
+		line[--n] = '\0';
+	if (n < 8 || n > 256 || !ws_utf8_valid((unsigned char *)line, n)) {
+		sodium_memzero(line, cap);
+		free(line);
+		ctl_fail(NULL, xstrdup("a password is 8 to 256 bytes of UTF-8"));
+	}
+	return (line);
+}
+
+/* The Argon2id string of a password read as ctl_password() does. */
+static char *
+ctl_pwhash(void)
+{
+	char	 out[crypto_pwhash_STRBYTES], *pw;
+
+	pw = ctl_password("password: ");
+	if (sodium_init() < 0 || crypto_pwhash_str(out, pw, strlen(pw),
+	    CTL_PWHASH_OPSLIMIT, CTL_PWHASH_MEMLIMIT) != 0)
+		ctl_fail(NULL, xstrdup("cannot hash the password"));
+	sodium_memzero(pw, strlen(pw));
+	free(pw);
+	return (xstrdup(out));
+}
+
+/* journal_query callback: one line of user list. */
+static int
+ctl_user_row(int ncols, const char *const *v, void *arg)
+{
+	printf("%-20s %-10s %-5s %-8s %3s tokens, created %s, last used %s\n",
+	    v[0], v[1], v[2][0] == '1' ? "admin" : "-",
+	    v[3][0] == '1' ? "disabled" : "enabled", v[5],
+	    v[4], v[6] != NULL ? v[6] : "never");
+	return (0);
+}
+
+/*
+ * user add|passwd|disable|enable|admin|unadmin NAME, user list. Changes
+ * are requests the running daemon applies through its journal within a
+ * second (journal-account.c); with no daemon, at its next start.
+ */
+static int
+ctl_user(struct journal *j, int argc, char **argv)
+{
+	static const char *const verbs[] = { "add", "passwd", "disable",
+	    "enable", "admin", "unadmin", NULL };
+	char		*cause = NULL, *hash = NULL;
+	size_t		 i;
+
+	if (argc == 1 && strcmp(argv[0], "list") == 0) {
+		if (journal_query(j, "SELECT name, kind, admin, disabled, created,"
+		    " tokens, last_used FROM account_list ORDER BY name",
+		    ctl_user_row, NULL, &cause) == -1)
+			ctl_fail("user list", cause);
+		return (0);
+	}
+	if (argc != 2)
+		usage(2);
+	for (i = 0; verbs[i] != NULL && strcmp(verbs[i], argv[0]) != 0; i++)
+		;
+	if (verbs[i] == NULL)
+		usage(2);
+	if (!ctl_valid_name(argv[1]))
+		ctl_fail(NULL, xstrdup("invalid name: use A-Z a-z 0-9 _ - ."));
+	if (i == 0 && ctl_account_exists(j, argv[1]))
+		ctl_fail(NULL, xstrdup("the name is taken"));
+	if (i != 0 && !ctl_account_exists(j, argv[1]))
+		ctl_fail(NULL, xstrdup("no such account"));
+	if (i <= 1)
+		hash = ctl_pwhash();
+	if (journal_request_add(j, verbs[i], argv[1], hash, &cause) != 0)
+		ctl_fail("user", cause);
+	free(hash);
+	printf("requested: user %s %s (a running wschatd applies it within a "
+	    "second)\n", argv[0], argv[1]);
+	return (0);
+}
+
+/* tokens revoke NAME: every token of the account ends, its sessions close. */
+static int
+ctl_tokens(struct journal *j, int argc, char **argv)
+{
+	char	*cause = NULL;
+
+	if (argc != 2 || strcmp(argv[0], "revoke") != 0)
+		usage(2);
+	if (!ctl_valid_name(argv[1]) || !ctl_account_exists(j, argv[1]))
+		ctl_fail(NULL, xstrdup("no such account"));
+	if (journal_request_add(j, "revoke", argv[1], NULL, &cause) != 0)
+		ctl_fail("tokens", cause);
+	printf("requested: tokens revoke %s (a running wschatd applies it "
+	    "within a second)\n", argv[1]);
+	return (0);
+}
+
 static const struct {
 	const char	*name;
 	int		 (*fn)(struct journal *, int, char **);
 } ctl_commands[] = {
+	{ "user", ctl_user },
+	{ "tokens", ctl_tokens },
 	{ "stats", ctl_stats },
 	{ "tail", ctl_tail },
 	{ "history", ctl_history },

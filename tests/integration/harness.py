@@ -72,6 +72,26 @@ SANITIZER_MARKERS = (
 LISTEN_RE = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 HELLO_RE = re.compile(r"^HELLO wschatd/(\S+) ([0-9A-Fa-f]+) (\d+)$")
 
+# NICK, REGISTER and LOGIN answer with a token (43 characters of base64url).
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+# The newest token each name was given, so that a test can come back as it
+# (AUTH) the way a real client does; see token_reply().
+TOKENS = {}
+
+
+def token_reply(want, got):
+    """A CONFIRM NICK/REGISTER/LOGIN <name> expectation written without the
+    token matches the reply with one, and remembers the token. Returns
+    whether got is want plus a well-formed token."""
+    for verb in ("CONFIRM NICK ", "CONFIRM REGISTER ", "CONFIRM LOGIN "):
+        if want.startswith(verb) and " " not in want[len(verb):] and \
+                got.startswith(want + " "):
+            token = got[len(want) + 1:]
+            if TOKEN_RE.match(token):
+                TOKENS[want[len(verb):]] = token
+                return True
+    return False
+
 
 def daemon_path():
     """The daemon under test, or None."""
@@ -771,7 +791,7 @@ class RawWS:
 
     def expect(self, line, timeout=TIMEOUT):
         got = self.read_text(timeout)
-        if got != line:
+        if got != line and not token_reply(line, got):
             raise AssertionError("expected %r, got %r" % (line, got))
         return got
 
@@ -922,7 +942,7 @@ class Client:
 
     async def expect(self, line, timeout=None):
         got = await self.recv(timeout, what=repr(line))
-        if got != line:
+        if got != line and not token_reply(line, got):
             raise AssertionError("%s: expected %r, got %r (last sent: %r)"
                                  % (self.name, line, got, self.last_sent))
         return got
@@ -949,9 +969,26 @@ class Client:
         await self.send(line)
         return await self.expect(reply, timeout)
 
+    async def identify(self, nick):
+        """Become nick: a guest by NICK, or, when the name already has an
+        account this test made (its token is in TOKENS), by AUTH."""
+        if nick in TOKENS:
+            await self.send("AUTH " + TOKENS[nick])
+            got = await self.recv(what="CONFIRM AUTH " + nick)
+            if got == "CONFIRM AUTH " + nick:
+                return
+            if not got.startswith("ERROR BADLOGIN "):
+                raise AssertionError("%s: AUTH as %s: %r" % (self.name, nick,
+                                                             got))
+            del TOKENS[nick]	# from another daemon's journal
+        await self.cmd("NICK " + nick, "CONFIRM NICK " + nick)
+
     async def cmd_prefix(self, line, prefix, timeout=None):
         await self.send(line)
-        return await self.expect_prefix(prefix, timeout)
+        got = await self.expect_prefix(prefix, timeout)
+        if prefix.endswith(" "):
+            token_reply(prefix[:-1], got)	# remember a token it gave
+        return got
 
     async def sub(self, channel, create=False):
         """SUB channel, after CREATE channel if create. Each reply must be
@@ -1124,15 +1161,17 @@ def wschatctl_path():
     return None
 
 
-def wschatctl(db, *args, timeout=SLOW_TIMEOUT):
-    """Run wschatctl -d db args; returns (status, stdout, stderr), or None
-    if $WSCHATCTL is not an executable."""
+def wschatctl(db, *args, timeout=SLOW_TIMEOUT, stdin=None):
+    """Run wschatctl -d db args (stdin: bytes to feed it, such as a
+    password); returns (status, stdout, stderr), or None if $WSCHATCTL is
+    not an executable."""
     path = wschatctl_path()
     if path is None:
         return None
     argv = [path, "-d", db] + list(args)
     try:
-        r = subprocess.run(argv, stdin=subprocess.DEVNULL,
+        r = subprocess.run(argv, input=stdin,
+                           stdin=subprocess.DEVNULL if stdin is None else None,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -1305,7 +1344,7 @@ async def command(c, line, reply, events=None):
         events.extend(lines[:-1])
     got = lines[-1]
     if isinstance(reply, str):
-        ok = got == reply
+        ok = got == reply or token_reply(reply, got)
     else:
         ok = reply.fullmatch(got) is not None
     if not ok:
@@ -1326,6 +1365,7 @@ class WschatTestCase(unittest.IsolatedAsyncioTestCase):
             self.skipTest("WSCHATD is not set to an executable")
         self._clients = []
         self._raws = []
+        TOKENS.clear()		# tokens of another test's journal open nothing
 
     async def asyncSetUp(self):
         # Raw-socket steps block the loop on purpose; do not let asyncio's
@@ -1367,7 +1407,7 @@ class WschatTestCase(unittest.IsolatedAsyncioTestCase):
         c = await Client.connect(d.url, name=name or nick, **kw)
         self._clients.append(c)
         if nick is not None:
-            await c.cmd("NICK " + nick, "CONFIRM NICK " + nick)
+            await c.identify(nick)
         for i in intents:
             await c.cmd("SUBEVENT " + i, "CONFIRM SUBEVENT " + i)
         return c
@@ -1448,13 +1488,16 @@ class JournalTestCase(WschatTestCase):
             sock.setblocking(False)
             kw["sock"] = sock
         c = await self.client(d, name=name or nick, **kw)
-        cmds = ["NICK " + nick] + ["SUBEVENT " + i for i in intents]
+        # A name once given a token comes back with it; a new one takes NICK.
+        ident = ("AUTH " + TOKENS[nick]) if nick in TOKENS else "NICK " + nick
+        cmds = [ident] + ["SUBEVENT " + i for i in intents]
         if resume is not None:
             cmds.append(resume)
         await asyncio.wait_for(asyncio.gather(
             *[c.ws.send(line) for line in cmds]), c.timeout)
         c.last_sent = resume
-        await c.expect("CONFIRM NICK " + nick)
+        await c.expect(("CONFIRM AUTH " if ident.startswith("AUTH ") else
+                        "CONFIRM NICK ") + nick)
         for i in intents:
             await c.expect("CONFIRM SUBEVENT " + i)
         return c

@@ -271,7 +271,7 @@ class FakeServer:
         verb, _, rest = line.partition(" ")
         if verb == "NICK":
             c.name = rest
-            c.send_text("CONFIRM NICK " + rest)
+            c.send_text("CONFIRM NICK " + rest + " " + "A" * 43)
         elif verb == "SUBEVENT":
             c.intent = True
             c.send_text("CONFIRM SUBEVENT " + rest)
@@ -385,6 +385,28 @@ class BenchSmoke(unittest.TestCase):
                          r["published"] + 3000, out)
         self.assertEqual(r["deliveries"], r["published"] * 5, out)
         self.assertGreater(r["latency_quiet_us"]["count"], 0, out)
+        self.assertEqual(d.stop(), 0, "\n".join(d.lines[-20:]))
+
+    def test_login(self):
+        # Eight clients register in the setup, then all LOGIN at once
+        # during a fan-out: every LOGIN is confirmed with a token, the
+        # fan-out loses nothing, and its deliveries are split into those
+        # during the burst and those outside it.
+        d = self.daemon(pwhash_memlimit="64K", pwhash_opslimit="1")
+        rc, r, out = run_bench(self.tmp, [
+            "login", "--url", "ws://127.0.0.1:%d/ws" % d.port,
+            "--subscribers", "5", "--publishers", "1", "--rate", "300",
+            "--duration", "1.5", "--login-at", "0.5", "--logins", "8",
+            "--server-pid", str(d.proc.pid)])
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(r["errors"], 0, out)
+        self.assertEqual(r["login"]["confirmed"], 8, out)
+        self.assertEqual(r["login"]["login_latency_us"]["count"], 8, out)
+        self.assertGreater(r["login"]["logins_per_s"], 0, out)
+        self.assertEqual(r["deliveries"], r["published"] * 5, out)
+        self.assertEqual(r["latency_quiet_us"]["count"] +
+                         r["latency_during_logins_us"]["count"],
+                         r["deliveries"], out)
         self.assertEqual(d.stop(), 0, "\n".join(d.lines[-20:]))
 
     def test_stalled_subscribers(self):

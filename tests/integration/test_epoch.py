@@ -227,7 +227,7 @@ class EpochTest(JournalTestCase):
             r"new epoch ([0-9a-f]{16}) \(was %s\): meta run_state is "
             r"'paused'" % epoch, since=mark)
         c = await self.client(srv, name="hello")
-        self.assertEqual((c.epoch, c.head), (m.group(1), 1))
+        self.assertEqual((c.epoch, c.head), (m.group(1), 2))	# the guest account, CREATE
         r = wschatctl(srv.db, "check")
         if r is not None:
             self.assertEqual(r, (0, "ok\n", ""))

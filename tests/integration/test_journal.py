@@ -110,9 +110,14 @@ class JournalTest(JournalTestCase):
         self.assertEqual(len(seqs), len(set(seqs)), "an event came twice")
         self.assertEqual(seqs, sorted(seqs), "events out of seq order")
         # ... and nothing in the journal was left out (it has every intent
-        # and was a member of both channels).
-        self.assertEqual([wire(r) for r in db.events()], got,
-                         "the journal and the watcher's events differ")
+        # and was a member of both channels), but the account events, which
+        # no connection receives.
+        self.assertEqual([wire(r) for r in db.events() if r[2] != "account"],
+                         got, "the journal and the watcher's events differ")
+        self.assertEqual(db.q("SELECT action, resource FROM events WHERE "
+                              "type = 'account' ORDER BY seq"),
+                         [("GUEST", "watcher"), ("GUEST", "alice"),
+                          ("GUEST", "bob")])
         # Text through the messages view.
         for s, text in texts.items():
             self.assertEqual(db.one("SELECT json_extract(data, '$.text') "
@@ -143,7 +148,7 @@ class JournalTest(JournalTestCase):
         for i in range(5):
             await c.post("h1", ["m%d" % i])
         head = db.head()
-        self.assertEqual(head, 7)
+        self.assertEqual(head, 8)	# the guest account, CREATE, SUB, 5 MSG
         c2 = await self.client(srv, name="hello-check")
         self.assertEqual(c2.head, head, "HELLO head %d, journal max(seq) %d"
                          % (c2.head, head))
@@ -157,7 +162,7 @@ class JournalTest(JournalTestCase):
         c3 = await self.client(srv, name="after-restart")
         self.assertEqual((c3.epoch, c3.head), (epoch, head),
                          "HELLO after a restart on the same db: %r" % c3.hello)
-        await command(c3, "NICK hank", "CONFIRM NICK hank")
+        await command(c3, "AUTH " + harness.TOKENS["hank"], "CONFIRM AUTH hank")
         await command(c3, "SUBEVENT message", "CONFIRM SUBEVENT message")
         # Membership survived; the next event is head+1, no seq reused.
         ev = []
@@ -407,7 +412,7 @@ class JournalTest(JournalTestCase):
         lines += await read_until(c, lambda l: l == "PONG end", "PONG end")
         return lines[:-1]
 
-    def fault_check(self, db, user, cmds, lines, ctx):
+    def fault_check(self, db, user, cmds, lines, ctx, c_named):
         """Exactly one reply per command, in order; what was confirmed is in
         the journal, what failed left no trace. Returns (confirmed state
         commands, failed commands)."""
@@ -416,14 +421,33 @@ class JournalTest(JournalTestCase):
         ctx = "%s; %s sent %r, got %r" % (ctx, user, cmds, lines)
         self.assertEqual(len(replies), len(cmds), "not one reply per command; "
                          + ctx)
-        self.assertEqual(replies[:4], ["CONFIRM NICK " + user] + [
+        self.assertEqual(replies[1:4], [
             "CONFIRM SUBEVENT " + i for i in ALL_INTENTS], ctx)
         created, member = set(), set()
         confirmed, failed = 0, 0
+        # NICK is a journaled change too (a guest account): if it failed,
+        # the connection stayed anonymous and its state commands are
+        # refused, and the name has no account.
+        named = harness.token_reply("CONFIRM NICK " + user, replies[0])
+        if not named:
+            self.assertEqual(replies[0], INTERNAL, ctx)
+            self.internal_texts.add(replies[0])
+            failed += 1
+        self.assertEqual(db.one("SELECT count(*) FROM accounts WHERE name = ?",
+                                user), int(named), ctx)
+        c_named[user] = named
 
         def count(sql, *a):
             return db.one(sql, *a)
         for cmd, reply in zip(cmds[4:], replies[4:]):
+            if not named:
+                # In the NICK's failed batch, or after it, anonymous.
+                self.assertTrue(reply == INTERNAL or reply.startswith(
+                    "ERROR NOTIDENTIFIED "), "%s -> %s; %s" % (cmd, reply, ctx))
+                if reply == INTERNAL:
+                    self.internal_texts.add(reply)
+                    failed += 1
+                continue
             if reply.startswith("ERROR INTERNAL"):
                 self.internal_texts.add(reply)
                 reply = INTERNAL
@@ -503,12 +527,20 @@ class JournalTest(JournalTestCase):
         results = await asyncio.gather(*[self.fault_exchange(c, cmds, mode)
                                          for c, cmds in runs])
         confirmed = failed = 0
+        named = {}
         for (c, cmds), lines in zip(runs, results):
-            ok, bad = self.fault_check(db, c.name, cmds, lines, ctx)
+            ok, bad = self.fault_check(db, c.name, cmds, lines, ctx, named)
             confirmed += ok
             failed += bad
-        self.assertEqual(db.one("SELECT count(*) FROM events"), confirmed,
+        self.assertEqual(db.one("SELECT count(*) FROM events WHERE type <> "
+                                "'account'"), confirmed,
                          "journal events vs confirmed commands; " + ctx)
+        self.assertEqual(db.one("SELECT count(*) FROM events WHERE type = "
+                                "'account'"), sum(named.values()),
+                         "account events vs confirmed NICKs; " + ctx)
+        for cl, _ in runs:
+            if not named[cl.name]:
+                await cl.identify(cl.name)
 
         # The server's view agrees with the journal.
         c = runs[0][0]

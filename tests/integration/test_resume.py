@@ -23,6 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import harness  # noqa: E402
 from harness import (ALL_INTENTS, DB, SLOW_TIMEOUT,  # noqa: E402
                      Client, ClientClosed, JournalTestCase, command,
                      expected_events, main, parse_event, parse_snapshot,
@@ -212,7 +213,8 @@ class ResumeTest(JournalTestCase):
         async def publish():
             pete = await Client.connect(srv.url, name="pete", timeout=TIMEOUT)
             try:
-                await command(pete, "NICK pete", "CONFIRM NICK pete")
+                await command(pete, "AUTH " + harness.TOKENS["pete"],
+                              "CONFIRM AUTH pete")
                 n = 0
                 while not stop.is_set() and n < 3000:
                     await pete.post("a", ("live %d" % i
@@ -447,18 +449,23 @@ class ResumeTest(JournalTestCase):
         db = DB(self, srv.db)
         olga = await self.client(srv, "olga")
         await olga.sub("a", create=True)
-        await command(olga, "MSG a one", "CONFIRM MSG a 3")
+        # olga's guest account, CREATE, SUB, then the message.
+        await command(olga, "MSG a one", "CONFIRM MSG a 4")
         head = db.head()
         F = await self.reconnect(srv, "rita", ALL_INTENTS,
                                  "RESUME %d %s" % (head, olga.epoch))
         self.assertEqual(F.head, head)
+        # rita's NICK made a guest account (an event nobody receives): the
+        # RESUME, which waits for it, replays nothing up to the new head.
+        head += 1
+        self.assertEqual(db.head(), head)
         await F.expect("RESUMED %d 0" % head)
         await command(F, "RESUME %d" % head, "RESUMED %d 0" % head)
         await F.nothing_pending()
         # The HELLO cursor of a fresh connection works the same.
         G = await self.reconnect(srv, "sam", ALL_INTENTS, None)
         await command(G, "RESUME %d %s" % (G.head, G.epoch),
-                      "RESUMED %d 0" % head)
+                      "RESUMED %d 0" % (head + 1))
 
     # -- snapshots -------------------------------------------------------------
 
@@ -577,11 +584,15 @@ class ResumeTest(JournalTestCase):
         db = DB(self, srv.db)
         olga, uma, rita = await self.world(srv)
         head = db.head()
-        # Before NICK: channels, no SUB lines.
+        # Before NICK: SNAPSHOT needs an identity. A new guest: channels,
+        # no SUB lines.
         anon = await self.client(srv, name="anon")
+        await command(anon, "SNAPSHOT", re.compile(r"ERROR NOTIDENTIFIED .+"))
+        await anon.identify("anon")
+        head = db.head()
         await anon.send("SNAPSHOT")
-        lines = await read_snapshot(anon, "SNAPSHOT before NICK")
-        snap = self.check_snapshot(db, lines, None, 20, head)
+        lines = await read_snapshot(anon, "SNAPSHOT of a new guest")
+        snap = self.check_snapshot(db, lines, "anon", 20, head)
         self.assertEqual(snap["subs"], [])
         self.assertEqual([c for c, _ in snap["channels"]], ["a", "b", "c"])
         # With a name, while a publisher posts in one of rita's channels:
@@ -658,7 +669,9 @@ class ResumeTest(JournalTestCase):
                      "RESUME 0 abc extra", "RESUME +1", "RESUME 0x10"):
             await command(c, line, re.compile(r"ERROR BADARGS .+"))
         await c.nothing_pending()
-        await command(c, "RESUME 0", "RESUMED 0 0")
+        # The only event is the guest account rita's NICK made, which no
+        # connection receives.
+        await command(c, "RESUME 0", "RESUMED 1 0")
 
     # -- across a restart ------------------------------------------------------
 

@@ -7,7 +7,7 @@
 
 #include "testutil.h"
 
-#define NSETTINGS	34
+#define NSETTINGS	45
 
 /* A valid value other than the default, for every setting. */
 static const struct {
@@ -48,6 +48,17 @@ static const struct {
 	{ "stream_rate", "0" },
 	{ "snapshot_messages", "0" },
 	{ "history_max", "1" },
+	{ "registration", "closed" },
+	{ "guests", "no" },
+	{ "guest_ttl", "60" },
+	{ "token_ttl", "120" },
+	{ "password_min", "12" },
+	{ "pwhash_opslimit", "3" },
+	{ "pwhash_memlimit", "64M" },
+	{ "auth_threads", "4" },
+	{ "auth_queue", "10" },
+	{ "login_rate", "60" },
+	{ "login_burst", "10" },
 };
 
 /* How many settings differ between two configs. */
@@ -92,6 +103,17 @@ ndiff(const struct config *a, const struct config *b)
 	DIFF_I(stream_rate);
 	DIFF_I(snapshot_messages);
 	DIFF_I(history_max);
+	DIFF_I(registration);
+	DIFF_I(guests);
+	DIFF_I(guest_ttl);
+	DIFF_I(token_ttl);
+	DIFF_I(password_min);
+	DIFF_I(pwhash_opslimit);
+	DIFF_I(pwhash_memlimit);
+	DIFF_I(auth_threads);
+	DIFF_I(auth_queue);
+	DIFF_I(login_rate);
+	DIFF_I(login_burst);
 #undef DIFF_S
 #undef DIFF_I
 	return (n);

@@ -97,7 +97,7 @@ load_member(const char *channel, const char *user, int64_t seq, void *arg)
 static void
 assert_loaded(struct journal *j, const char *want)
 {
-	struct journal_state_cb	 cbs = { load_channel, load_member, NULL };
+	struct journal_state_cb	 cbs = { .channel = load_channel, .member = load_member };
 	struct loaded		 l;
 	char			*cause = NULL;
 

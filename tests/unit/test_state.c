@@ -84,7 +84,7 @@ struct dead {
 
 static struct {
 	struct user	*user[NUSERS];		/* NULL until first used */
-	int		 holder[NUSERS];	/* client index, or -1 */
+	int		 holders[NUSERS];	/* how many connections */
 	int		 cuser[NCLIENTS];	/* user index, or -1 */
 	unsigned int	 intents[NCLIENTS];
 	int		 ilist[INTENT_MAX][NCLIENTS];	/* in the order added */
@@ -112,7 +112,7 @@ model_init(void)
 
 	memset(&M, 0, sizeof M);
 	for (i = 0; i < NUSERS; i++)
-		M.holder[i] = -1;
+		M.holders[i] = 0;
 	for (i = 0; i < NCLIENTS; i++)
 		M.cuser[i] = -1;
 }
@@ -251,9 +251,17 @@ check_model(void)
 		nusers++;
 		CHECK(strcmp(u->u_name, uname_of(i)) == 0, "user %s named %s",
 		    uname_of(i), u->u_name);
-		CHECK(u->u_client == (M.holder[i] < 0 ? NULL :
-		    &fakes[M.holder[i]]), "%s held by the wrong connection",
-		    uname_of(i));
+		CHECK(u->u_nclients == (size_t)M.holders[i],
+		    "%s held by %zu connections, want %d", uname_of(i),
+		    u->u_nclients, M.holders[i]);
+		n = 0;
+		TAILQ_FOREACH(c, &u->u_clients, c_uentry) {
+			CHECK(c->c_user == u, "%s lists a connection of another "
+			    "user", uname_of(i));
+			n++;
+		}
+		CHECK(n == (size_t)M.holders[i], "%s lists %zu connections",
+		    uname_of(i), n);
 	}
 	CHECK(state_nusers() == nusers, "state_nusers %zu, want %zu",
 	    state_nusers(), nusers);
@@ -401,7 +409,7 @@ model_forget(void)
 	int	u, r;
 
 	for (u = 0; u < NUSERS; u++) {
-		if (M.user[u] == NULL || M.holder[u] >= 0)
+		if (M.user[u] == NULL || M.holders[u] > 0)
 			continue;
 		for (r = 0; r < M.nrecs && M.recs[r].u != u; r++)
 			;
@@ -416,18 +424,14 @@ static void
 op_attach(int u, int k)
 {
 	struct user	*usr = model_user(u);
-	int		 rv, want;
 
-	want = (M.holder[u] >= 0 && M.holder[u] != k) ? -1 : 0;
-	rv = state_user_attach(usr, &fakes[k]);
-	CHECK(rv == want, "state_user_attach(%s, %d) %d, want %d", uname_of(u), k,
-	    rv, want);
-	if (rv != 0)
+	state_user_attach(usr, &fakes[k]);
+	if (M.cuser[k] == u)
 		return;
-	if (M.cuser[k] >= 0 && M.cuser[k] != u)
-		M.holder[M.cuser[k]] = -1;
+	if (M.cuser[k] >= 0)
+		M.holders[M.cuser[k]]--;
 	M.cuser[k] = u;
-	M.holder[u] = k;
+	M.holders[u]++;
 	model_forget();
 }
 
@@ -436,7 +440,7 @@ op_detach(int k)
 {
 	state_user_detach(&fakes[k]);
 	if (M.cuser[k] >= 0)
-		M.holder[M.cuser[k]] = -1;
+		M.holders[M.cuser[k]]--;
 	M.cuser[k] = -1;
 	model_forget();
 }
@@ -821,7 +825,7 @@ t_ghost_channel(void **state UNUSED)
 	state_check();
 }
 
-/* A connection holds one user; a user one connection. */
+/* A connection holds one user; a user may have many connections. */
 static void
 t_attach(void **state UNUSED)
 {
@@ -830,19 +834,24 @@ t_attach(void **state UNUSED)
 
 	assert_ptr_equal(state_user_get("alice"), a);
 	assert_int_equal(state_nusers(), 2);
-	assert_int_equal(state_user_attach(a, &fakes[0]), 0);
-	assert_int_equal(state_user_attach(a, &fakes[0]), 0);
-	assert_int_equal(state_user_attach(a, &fakes[1]), -1);
-	assert_ptr_equal(a->u_client, &fakes[0]);
-	assert_null(fakes[1].c_user);
+	state_user_attach(a, &fakes[0]);
+	state_user_attach(a, &fakes[0]);
+	assert_int_equal(a->u_nclients, 1);
+	state_user_attach(a, &fakes[1]);
+	assert_int_equal(a->u_nclients, 2);
+	assert_ptr_equal(fakes[1].c_user, a);
+	state_check();
+	state_user_detach(&fakes[1]);
+	assert_int_equal(a->u_nclients, 1);
+	assert_ptr_equal(TAILQ_FIRST(&a->u_clients), &fakes[0]);
 	/* Switching names frees the old one; its membership keeps it known. */
 	ch = state_channel_add("room", "alice", 1);
 	state_member_add(a, ch, 2);
-	assert_int_equal(state_user_attach(b, &fakes[0]), 0);
-	assert_null(a->u_client);
-	assert_ptr_equal(b->u_client, &fakes[0]);
+	state_user_attach(b, &fakes[0]);
+	assert_true(TAILQ_EMPTY(&a->u_clients));
+	assert_ptr_equal(TAILQ_FIRST(&b->u_clients), &fakes[0]);
 	assert_ptr_equal(state_user_find("alice"), a);
-	assert_int_equal(state_user_attach(a, &fakes[1]), 0);
+	state_user_attach(a, &fakes[1]);
 	state_check();
 	/* A name with no connection and no membership is forgotten. */
 	state_user_detach(&fakes[0]);
@@ -854,7 +863,7 @@ t_attach(void **state UNUSED)
 	/* A member outlives its connection. */
 	state_user_detach(&fakes[1]);
 	assert_ptr_equal(state_user_find("alice"), a);
-	assert_null(a->u_client);
+	assert_true(TAILQ_EMPTY(&a->u_clients));
 	state_check();
 }
 
@@ -866,7 +875,7 @@ t_reset(void **state UNUSED)
 	struct channel	*c1, *c2, *c3;
 	struct member	*m;
 
-	assert_int_equal(state_user_attach(a, &fakes[0]), 0);
+	state_user_attach(a, &fakes[0]);
 	intent_add(&fakes[0], INTENT_MESSAGE);
 	c1 = state_channel_add("one", "alice", 1);
 	c2 = state_channel_add("two", "bob", 2);
@@ -895,7 +904,7 @@ t_reset(void **state UNUSED)
 	assert_null(state_channel_find("two"));
 	assert_null(state_channel_find("three"));
 	/* Connections are not state_reset's business. */
-	assert_ptr_equal(a->u_client, &fakes[0]);
+	assert_ptr_equal(TAILQ_FIRST(&a->u_clients), &fakes[0]);
 	assert_int_equal(intent_count(INTENT_MESSAGE), 1);
 
 	/* And it builds up again (as a journal reload does). */
