@@ -154,7 +154,7 @@ ident_failed(struct client *c, const char *name)
  * in the failed batch (NICK, REGISTER, LOGIN), whose reply is ERROR
  * INTERNAL: it is anonymous again, as if the command had never run.
  */
-void
+static void
 ident_reattach(void)
 {
 	struct client	*c;
@@ -301,6 +301,7 @@ ident_init(struct event_base *base)
 {
 	struct timeval	tv = { IDENT_SWEEP_MS / 1000, 0 };
 
+	wevent_on_load(ident_reattach);
 	ident_ev = event_new(base, -1, EV_PERSIST, ident_sweep_cb, NULL);
 	if (ident_ev == NULL || event_add(ident_ev, &tv) != 0)
 		fatalx("%s: event_new", __func__);

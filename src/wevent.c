@@ -28,6 +28,7 @@
 TAILQ_HEAD(wevents, wevent);
 static struct wevents	 wevent_pending = TAILQ_HEAD_INITIALIZER(wevent_pending);
 static struct journal	*wevent_journal;
+static void		(*wevent_loaded)(void);	/* the layer above's hook */
 
 static void	wevent_committed(uint64_t, int64_t);
 static void	wevent_failed(uint64_t, const char *);
@@ -333,8 +334,16 @@ wevent_load(void)
 		return (-1);
 	}
 	wevent_seq = journal_head(wevent_journal) + 1;
-	ident_reattach();
+	if (wevent_loaded != NULL)
+		wevent_loaded();
 	return (0);
+}
+
+/* Who hears of a load: identities find their tokens again (ident.c). */
+void
+wevent_on_load(void (*cb)(void))
+{
+	wevent_loaded = cb;
 }
 
 /* Events come from this journal's state and commit through the batches. */

@@ -512,6 +512,8 @@ void		 wevent_init(struct journal *);
 void		 wevent_shutdown(void);
 /* Load channels and memberships from the journal (start, failed commit). */
 int		 wevent_load(void);
+/* The layer above hears of each load, after it (NULL: nobody). */
+void		 wevent_on_load(void (*)(void));
 /* The state changes: each emits its event and applies it at its seq. */
 struct channel	*wevent_create(const char *, struct user *);
 void		 wevent_join(struct user *, struct channel *);
@@ -601,7 +603,6 @@ void		 ident_close_account(struct account *, struct client *except,
 		     const char *why);
 int		 ident_limited(struct client *, const char *name);
 void		 ident_failed(struct client *, const char *name);
-void		 ident_reattach(void);
 int		 ident_password_ok(const char *);
 void		 ident_sweep(void);
 
