@@ -38,6 +38,9 @@ static uint64_t		 batch_ids;
 static int64_t		 batch_head;		/* committed, and heard of */
 static const struct batch_listener *batch_listeners[BATCH_LISTENERS];
 static size_t		 batch_nlisteners;
+static int		 batch_last = -1;	/* last commit: 1 ok, 0 not */
+static int64_t		 batch_last_ms;		/* when it was heard of */
+static char		*batch_last_cause;	/* why it failed */
 
 static void	batch_done(void *, int, const char *, void *);
 
@@ -143,6 +146,9 @@ batch_free(void)
 		event_free(batch_flush_ev);
 	batch_flush_ev = NULL;
 	batch_nlisteners = 0;
+	free(batch_last_cause);
+	batch_last_cause = NULL;
+	batch_last = -1;
 }
 
 /* Queue a record in the open batch; returns the batch's id. */
@@ -197,6 +203,26 @@ batch_epoch(void)
 	return (batch_log.el_epoch(batch_log.el_arg));
 }
 
+/* The log's state and the last commit, for /healthz. */
+void
+batch_health(struct batch_health *bh)
+{
+	bh->bh_broken = batch_log.el_broken(batch_log.el_arg);
+	bh->bh_last = batch_last;
+	bh->bh_age_ms = batch_last == -1 ? 0 : clock_mono_ms() - batch_last_ms;
+	bh->bh_cause = batch_last_cause;
+}
+
+/* Note how the last commit went. */
+static void
+batch_note(int ok, const char *cause)
+{
+	batch_last = ok;
+	batch_last_ms = clock_mono_ms();
+	free(batch_last_cause);
+	batch_last_cause = !ok && cause != NULL ? xstrdup(cause) : NULL;
+}
+
 /* The log finished a batch (on the loop thread, in order). */
 static void
 batch_done(void *arg, int ok, const char *cause, void *unused)
@@ -209,6 +235,8 @@ batch_done(void *arg, int ok, const char *cause, void *unused)
 		fatalx("%s: batch %llu completed out of order", __func__,
 		    (unsigned long long)b->b_id);
 	batch_writing = NULL;
+	if (b->b_nrecs > 0)
+		batch_note(ok, cause);
 
 	if (ok) {
 		if (b->b_nrecs > 0)

@@ -48,7 +48,7 @@ cmd_history_exec(struct cmd_call *cc)
 	struct proto_line	*pl = &cc->cc_line;
 	struct channel		*ch = cc->cc_chan;
 	struct cmd_history_ctx	 ctx;
-	int64_t			 before = 0, limit = config.history_max, v;
+	int64_t			 before = -1, limit = config.history_max, v;
 	char			*cause;
 	int			 i;
 
@@ -81,8 +81,13 @@ cmd_history_exec(struct cmd_call *cc)
 	ctx.c = c;
 	ctx.channel = ch->ch_name;
 	ctx.n = 0;
-	if (journal_history(cmd_journal, ch->ch_name, before, limit,
-	    cmd_history_row, &ctx, &cause) == -1) {
+	/* No seq is below 0: BEFORE 0 is an empty page, never the newest. */
+	if (before == 0) {
+		reply_send(c, "CONFIRM HISTORY %s 0", ch->ch_name);
+		return (CMD_NORMAL);
+	}
+	if (journal_history(cmd_journal, ch->ch_name, before == -1 ? 0 :
+	    before, limit, cmd_history_row, &ctx, &cause) == -1) {
 		log_warnx("history %s: %s", ch->ch_name, cause);
 		free(cause);
 		reply_error(c, PROTO_ERR_INTERNAL, "history is unavailable");

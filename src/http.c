@@ -36,6 +36,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "wschatd.h"
 
 #include <event2/http_struct.h>
@@ -183,27 +185,73 @@ http_refusals_end(void)
 	}
 }
 
-/* GET /healthz: liveness and a few numbers. */
+/*
+ * The journal's part of /healthz: "journal":{"broken":why or null,
+ * "last_commit":{"ok":..,"age_ms":..,"error":..} or null}, and the status:
+ * "broken" (writes refused until a restart), "failing" (the last commit
+ * failed), else "ok". The caller frees the JSON.
+ */
+static json_t *
+http_json_text(const char *s)
+{
+	json_t	*j;
+
+	if (s == NULL)
+		return (json_null());
+	return ((j = json_string(s)) != NULL ? j : json_string("(not UTF-8)"));
+}
+
+static char *
+http_healthz_journal(const char **status)
+{
+	struct batch_health	 bh;
+	json_t			*o, *last = json_null();
+	char			*s;
+
+	batch_health(&bh);
+	*status = bh.bh_broken != NULL ? "broken" : bh.bh_last == 0 ?
+	    "failing" : "ok";
+	if (bh.bh_last != -1)
+		last = json_pack("{s:b,s:I,s:o}", "ok", bh.bh_last,
+		    "age_ms", (json_int_t)bh.bh_age_ms, "error",
+		    http_json_text(bh.bh_cause));
+	o = json_pack("{s:o,s:o}", "broken", http_json_text(bh.bh_broken),
+	    "last_commit", last != NULL ? last : json_null());
+	if (o == NULL || (s = json_dumps(o, JSON_COMPACT)) == NULL)
+		fatalx("%s: json", __func__);
+	json_decref(o);
+	return (s);
+}
+
+/* GET /healthz: liveness, the journal's state and a few numbers. */
 static void
 http_healthz(struct evhttp_request *req)
 {
 	struct evbuffer	*buf = evbuffer_new();
+	const char	*status;
+	char		*journal;
 
 	if (buf == NULL)
 		fatalx("%s: evbuffer_new", __func__);
+	journal = http_healthz_journal(&status);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "application/json");
-	evbuffer_add_printf(buf, "{\"status\":\"ok\",\"version\":\"%s\","
+	evbuffer_add_printf(buf, "{\"status\":\"%s\",\"version\":\"%s\","
 	    "\"connections\":%u,\"channels\":%zu,\"users\":%zu,"
 	    "\"head\":%lld,\"epoch\":\"%s\",\"loop_stall_max_us\":%lld,"
-	    "\"closed\":{\"normal\":%llu,\"error\":%llu,\"slow\":%llu}}\n",
-	    WSCHAT_VERSION, clients_count, state_nchannels, state_nusers(),
-	    (long long)batch_committed(), batch_epoch(),
+	    "\"closed\":{\"normal\":%llu,\"error\":%llu,\"slow\":%llu},"
+	    "\"journal\":%s}\n",
+	    status, WSCHAT_VERSION, clients_count, state_nchannels,
+	    state_nusers(), (long long)batch_committed(), batch_epoch(),
 	    (long long)clock_stall_max_us(),
 	    (unsigned long long)client_stats_closed[0],
 	    (unsigned long long)client_stats_closed[1],
-	    (unsigned long long)client_stats_closed[2]);
-	evhttp_send_reply(req, HTTP_OK, "OK", buf);
+	    (unsigned long long)client_stats_closed[2], journal);
+	free(journal);
+	if (strcmp(status, "ok") == 0)
+		evhttp_send_reply(req, HTTP_OK, "OK", buf);
+	else
+		evhttp_send_reply(req, 503, "Service Unavailable", buf);
 	evbuffer_free(buf);
 }
 

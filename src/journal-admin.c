@@ -142,6 +142,18 @@ static const struct {
 	  " WHERE v IS NULL OR (k = 'run_state' AND v NOT IN ('running',"
 	  " 'stopped', 'backup', 'unknown')) OR (k = 'run_sync'"
 	  " AND v NOT IN ('', 'normal', 'full'))" },
+	/* The rows journal_load_state() refuses (0004 forbids them). */
+	{ "NULL where a value is needed",
+	  "SELECT 'channels', rowid, 'name' FROM channels WHERE name IS NULL"
+	  " UNION ALL SELECT 'channels', rowid, 'creator' FROM channels"
+	  " WHERE creator IS NULL"
+	  " UNION ALL SELECT 'memberships', rowid, 'channel' FROM memberships"
+	  " WHERE channel IS NULL"
+	  " UNION ALL SELECT 'memberships', rowid, 'user' FROM memberships"
+	  " WHERE user IS NULL"
+	  " UNION ALL SELECT 'users', rowid, 'name' FROM users"
+	  " WHERE name IS NULL"
+	  " UNION ALL SELECT 'meta', rowid, 'key' FROM meta WHERE key IS NULL" },
 	{ "seq not positive",
 	  "SELECT seq FROM events WHERE seq <= 0" },
 	{ "max(seq) beyond sqlite_sequence",

@@ -102,10 +102,11 @@
 	X(R_TAIL, "SELECT " JOURNAL_COLUMNS " FROM ("			\
 	    "SELECT " JOURNAL_COLUMNS " FROM events"			\
 	    " ORDER BY seq DESC LIMIT ?1) ORDER BY seq")		\
-	X(R_CHANNELS, "SELECT name, creator, created_seq FROM channels"	\
-	    " ORDER BY created_seq")					\
-	X(R_MEMBERSHIPS, "SELECT m.channel, m.user, m.joined_seq"	\
-	    " FROM memberships m JOIN channels c ON c.name = m.channel"	\
+	X(R_CHANNELS, "SELECT name, creator, created_seq, rowid"	\
+	    " FROM channels ORDER BY created_seq")			\
+	X(R_MEMBERSHIPS, "SELECT m.channel, m.user, m.joined_seq,"	\
+	    " m.rowid FROM memberships m"				\
+	    " JOIN channels c ON c.name = m.channel"			\
 	    " ORDER BY m.joined_seq")					\
 	X(R_SUBS, "SELECT m.channel, m.joined_seq FROM memberships m"	\
 	    " JOIN channels c ON c.name = m.channel"			\
@@ -154,6 +155,15 @@ struct journal {
 	int		 j_stopped;	/* journal_mark_stopped() ended the run */
 	_Atomic int64_t	 j_head;	/* last seq this process committed */
 	int		 j_wfault;	/* the last write error was injected */
+	/*
+	 * Why the journal refuses every write until a restart (the file was
+	 * moved or deleted, or went bad); NULL while it is sound. Set once,
+	 * by whichever thread notices first, and never changed after.
+	 */
+	_Atomic(char *)	 j_fault;
+	/* The WAL file the writer started with (0: none seen). */
+	dev_t		 j_wal_dev;
+	ino_t		 j_wal_ino;
 	int64_t		 j_data_version;	/* journal_changed()'s last look */
 
 	/* Loop-thread side of the writer. */
@@ -190,6 +200,12 @@ struct journal {
 };
 
 /* journal-sql.c: the helpers every part steps its connections with */
+int		 journal_set_fault(struct journal *, const char *fmt, ...)
+		     printflike(2, 3);
+int		 journal_fault_rc(struct journal *, sqlite3 *, int rc,
+		     const char *what);
+int		 journal_moved(struct journal *, sqlite3 *);
+void		 journal_note_wal(struct journal *);
 int		 journal_wstep(struct journal *, sqlite3_stmt *);
 void		 journal_wfail(struct journal *, int rc, char **cause);
 int		 journal_wexec(struct journal *, sqlite3_stmt *, char **cause);

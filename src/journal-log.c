@@ -112,6 +112,12 @@ journal_log_epoch(void *arg)
 	return (journal_epoch(arg));
 }
 
+static const char *
+journal_log_broken(void *arg)
+{
+	return (journal_broken(arg));
+}
+
 /* Fill in the seam for this journal. */
 void
 journal_eventlog(struct journal *j, struct eventlog *el)
@@ -122,4 +128,5 @@ journal_eventlog(struct journal *j, struct eventlog *el)
 	el->el_submit = journal_log_submit;
 	el->el_head = journal_log_head;
 	el->el_epoch = journal_log_epoch;
+	el->el_broken = journal_log_broken;
 }

@@ -114,11 +114,36 @@ journal_tail(struct journal *j, size_t n, journal_rec_cb cb, void *arg,
 	return (journal_rread(j, st, cb, arg, cause));
 }
 
+/*
+ * Is a state row fit to load? Its first two columns are names, and its
+ * last the rowid; the schema says NOT NULL, but a database from before
+ * 0004, or edited around it, may still hold a NULL. Then the cause reads
+ * "file: table row N: column is NULL", and the load stops.
+ */
+static int
+journal_bad_row(struct journal *j, sqlite3_stmt *st, const char *table,
+    const char *const *cols, char **cause)
+{
+	int	i;
+
+	for (i = 0; i < 2; i++) {
+		if (sqlite3_column_type(st, i) != SQLITE_NULL)
+			continue;
+		xasprintf(cause, "%s: %s row %lld: %s is NULL (wschatctl "
+		    "check lists every such row)", j->j_path, table,
+		    (long long)sqlite3_column_int64(st, 3), cols[i]);
+		return (1);
+	}
+	return (0);
+}
+
 /* Replay the state tables into memory: channels, memberships, accounts, tokens. */
 int
 journal_load_state(struct journal *j, const struct journal_state_cb *cbs,
     char **cause)
 {
+	static const char *const chan_cols[] = { "name", "creator" };
+	static const char *const memb_cols[] = { "channel", "user" };
 	sqlite3_stmt	*st;
 	int		 rc;
 
@@ -126,6 +151,8 @@ journal_load_state(struct journal *j, const struct journal_state_cb *cbs,
 		return (-1);
 	st = j->j_r[R_CHANNELS];
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (journal_bad_row(j, st, "channels", chan_cols, cause))
+			goto refuse;
 		cbs->channel((const char *)sqlite3_column_text(st, 0),
 		    (const char *)sqlite3_column_text(st, 1),
 		    sqlite3_column_int64(st, 2), cbs->arg);
@@ -135,6 +162,8 @@ journal_load_state(struct journal *j, const struct journal_state_cb *cbs,
 	sqlite3_reset(st);
 	st = j->j_r[R_MEMBERSHIPS];
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (journal_bad_row(j, st, "memberships", memb_cols, cause))
+			goto refuse;
 		cbs->member((const char *)sqlite3_column_text(st, 0),
 		    (const char *)sqlite3_column_text(st, 1),
 		    sqlite3_column_int64(st, 2), cbs->arg);
@@ -164,6 +193,10 @@ journal_load_state(struct journal *j, const struct journal_state_cb *cbs,
 	sqlite3_reset(st);
 	return (journal_rtx(j, R_END, cause));
 
+refuse:
+	sqlite3_reset(st);
+	sqlite3_exec(j->j_rdb, "ROLLBACK", NULL, NULL, NULL);
+	return (-1);
 fail:
 	journal_rfail(j, cause);
 	sqlite3_reset(st);

@@ -252,6 +252,10 @@ journal_mark_stopped(struct journal *j, char **cause)
 	journal_stop(j);
 	j->j_stopped = 1;
 	j->j_wfault = 0;
+	if (journal_broken(j) != NULL) {
+		xasprintf(cause, "not marked stopped: %s", journal_broken(j));
+		return (-1);
+	}
 	if (journal_wsync(j, 1, cause) != 0)
 		return (-1);
 	if (journal_wexec(j, j->j_w[W_BEGIN], cause) != 0 ||

@@ -35,6 +35,7 @@ enum journal_snap_phase {
 enum { S_HEAD, S_CHANNELS, S_SUBS, S_MEMBERS, S_MESSAGES, S_MAX };
 
 struct journal_snap {
+	struct journal	*s_j;		/* told if the file has gone bad */
 	sqlite3		*s_db;
 	sqlite3_stmt	*s_st[S_MAX];
 	char		*s_user;	/* NULL: channels only */
@@ -62,6 +63,8 @@ static int
 journal_snap_fail(struct journal_snap *s, sqlite3_stmt *st, char **cause)
 {
 	xasprintf(cause, "journal read failed: %s", sqlite3_errmsg(s->s_db));
+	journal_fault_rc(s->s_j, s->s_db, sqlite3_extended_errcode(s->s_db),
+	    "snapshot read");
 	if (st != NULL)
 		sqlite3_reset(st);
 	s->s_phase = SNAP_FAILED;
@@ -218,6 +221,7 @@ journal_snap_open(struct journal *j, const char *user, size_t nmessages,
 	int			 i, rc;
 
 	s = xcalloc(1, sizeof *s);
+	s->s_j = j;
 	s->s_user = user != NULL ? xstrdup(user) : NULL;
 	s->s_nmessages = nmessages;
 	if (sqlite3_open_v2(j->j_path, &s->s_db, SQLITE_OPEN_READONLY, NULL) !=

@@ -11,6 +11,9 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +51,119 @@ journal_fault(void)
 }
 #endif
 
+/*
+ * The journal has gone bad: refuse every write from now on, and say so
+ * critically, once. 1 if this call decided it, 0 if it was known already.
+ * Any thread may call it.
+ */
+int
+journal_set_fault(struct journal *j, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*why, *none = NULL;
+
+	va_start(ap, fmt);
+	xvasprintf(&why, fmt, ap);
+	va_end(ap);
+	if (!atomic_compare_exchange_strong(&j->j_fault, &none, why)) {
+		free(why);
+		return (0);
+	}
+	log_crit("CRITICAL: journal %s: %s: every write is refused from now on; "
+	    "restore the database and restart wschatd", j->j_path, why);
+	return (1);
+}
+
+/* Why every write is refused, or NULL while the journal is sound. */
+const char *
+journal_broken(struct journal *j)
+{
+	return (atomic_load(&j->j_fault));
+}
+
+/* The WAL file at <path>-wal: its device and inode, or -1. */
+static int
+journal_wal_id(struct journal *j, dev_t *dev, ino_t *ino)
+{
+	struct stat	 sb;
+	char		*wal;
+	int		 rc;
+
+	xasprintf(&wal, "%s-wal", j->j_path);
+	rc = stat(wal, &sb);
+	free(wal);
+	if (rc != 0)
+		return (-1);
+	*dev = sb.st_dev;
+	*ino = sb.st_ino;
+	return (0);
+}
+
+/*
+ * Note the WAL the writer starts with. Every connection of ours keeps it
+ * open, so SQLite never deletes it while we run: from now on a different
+ * file, or none, at <path>-wal means someone else removed it.
+ */
+void
+journal_note_wal(struct journal *j)
+{
+	if (journal_wal_id(j, &j->j_wal_dev, &j->j_wal_ino) != 0)
+		j->j_wal_dev = j->j_wal_ino = 0;
+}
+
+/*
+ * Has the database file, or its WAL, been moved or deleted (or replaced)
+ * under this connection? A stat(2) of each path against the open files.
+ * If so, what it commits from now on is not in the files at the path
+ * (a restart, or another process, would not see it).
+ */
+int
+journal_moved(struct journal *j, sqlite3 *db)
+{
+	dev_t	dev;
+	ino_t	ino;
+	int	moved = 0;
+
+	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_HAS_MOVED,
+	    &moved) == SQLITE_OK && moved) {
+		journal_set_fault(j, "the database file was moved or deleted "
+		    "while in use");
+		return (1);
+	}
+	if (j->j_wal_ino != 0 && (journal_wal_id(j, &dev, &ino) != 0 ||
+	    dev != j->j_wal_dev || ino != j->j_wal_ino)) {
+		journal_set_fault(j, "the database's WAL file was moved or "
+		    "deleted while in use");
+		return (1);
+	}
+	return (0);
+}
+
+/*
+ * Does an error from db (on the caller's thread) mean the file has gone
+ * bad, rather than that one statement could not run (busy, full)? Then
+ * the journal is broken; 1 if so.
+ */
+int
+journal_fault_rc(struct journal *j, sqlite3 *db, int rc, const char *what)
+{
+	switch (rc & 0xff) {
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		break;
+	case SQLITE_IOERR:
+		if (rc == SQLITE_IOERR_NOMEM)
+			return (0);
+		break;
+	default:
+		return (0);
+	}
+	if (journal_moved(j, db))
+		return (1);
+	journal_set_fault(j, "%s: %s", what, sqlite3_errmsg(db));
+	return (1);
+}
+
 /* Every step on the write connection goes through here (the fault seam). */
 int
 journal_wstep(struct journal *j, sqlite3_stmt *st)
@@ -66,6 +182,9 @@ journal_wstep(struct journal *j, sqlite3_stmt *st)
 void
 journal_wfail(struct journal *j, int rc, char **cause)
 {
+	/* An injected fault is one failed step, not a file gone bad. */
+	if (!j->j_wfault)
+		journal_fault_rc(j, j->j_wdb, rc, "write");
 	if (*cause != NULL)
 		return;
 	xasprintf(cause, "journal write failed: %s",
@@ -134,6 +253,8 @@ int
 journal_rfail(struct journal *j, char **cause)
 {
 	xasprintf(cause, "journal read failed: %s", sqlite3_errmsg(j->j_rdb));
+	journal_fault_rc(j, j->j_rdb, sqlite3_extended_errcode(j->j_rdb),
+	    "read");
 	if (!sqlite3_get_autocommit(j->j_rdb))
 		sqlite3_exec(j->j_rdb, "ROLLBACK", NULL, NULL, NULL);
 	return (-1);

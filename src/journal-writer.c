@@ -41,6 +41,7 @@
 #define JOURNAL_CKPT_PAGES	1000		/* WAL pages that wake the checkpointer */
 #define JOURNAL_PRUNE_MS	10000		/* between retention checks */
 #define JOURNAL_DAY_MS		(86400 * (int64_t)1000)
+#define JOURNAL_HEALTH_MS	1000		/* between checks of the file */
 
 /* Bind and run a statement of (text, int64) on the write connection. */
 static int
@@ -200,6 +201,9 @@ journal_commit(struct journal *j, const struct journal_rec *recs, size_t n,
 	j->j_wfault = 0;
 	if (n == 0)
 		return (0);
+	/* Check the file before as well as after: a refused write stays out. */
+	if (journal_broken(j) != NULL || journal_moved(j, j->j_wdb))
+		goto refused;
 	last = atomic_load(&j->j_head);
 	if (journal_wexec(j, j->j_w[W_BEGIN], cause) != 0)
 		goto fail;
@@ -217,12 +221,82 @@ journal_commit(struct journal *j, const struct journal_rec *recs, size_t n,
 	}
 	if (journal_wexec(j, j->j_w[W_COMMIT], cause) != 0)
 		goto fail;
+	/*
+	 * A file moved or deleted before this commit got it, not the file
+	 * at the path, which a restart opens: it is not durable, so it
+	 * failed. One stat(2) each side of a batch.
+	 */
+	if (journal_moved(j, j->j_wdb))
+		goto refused;
 	atomic_store(&j->j_head, last);
 	return (0);
 
 fail:
 	journal_wrollback(j);
+	/* What this failure revealed (journal_wfail) refuses the rest. */
+	if (journal_broken(j) == NULL)
+		return (-1);
+refused:
+	free(*cause);
+	xasprintf(cause, "journal write failed: refused: %s",
+	    journal_broken(j));
 	return (-1);
+}
+
+/*
+ * Writer thread, every JOURNAL_HEALTH_MS: is the file still at its path,
+ * and still readable? The page cache goes first, so the check and the
+ * next commit read the pages from the file again rather than trusting
+ * copies made before it changed. The probe reads both ends of the events
+ * table, where every commit writes. It is not a write, so it skips the
+ * fault seam (whose countdown counts only the steps of commands).
+ */
+static void
+journal_health(struct journal *j)
+{
+	sqlite3_stmt	*st = j->j_w[W_RANGE];
+	int		 rc;
+
+	if (journal_broken(j) != NULL || journal_moved(j, j->j_wdb))
+		return;
+	sqlite3_db_release_memory(j->j_wdb);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		journal_fault_rc(j, j->j_wdb, rc, "check");
+}
+
+/*
+ * Writer thread, once the file is found moved or deleted: the data this
+ * process still holds open may be the only copy left, so write it out
+ * beside the path, for the operator to put back.
+ */
+static void
+journal_rescue(struct journal *j)
+{
+	sqlite3_stmt	*st;
+	char		*path;
+	int		 rc;
+
+	xasprintf(&path, "%s.rescued-%lld", j->j_path,
+	    (long long)(clock_wall_ms() / 1000));
+	if (sqlite3_prepare_v2(j->j_wdb, "VACUUM INTO ?1", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		log_warnx("journal %s: rescue: %s", j->j_path,
+		    sqlite3_errmsg(j->j_wdb));
+		free(path);
+		return;
+	}
+	sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		log_crit("CRITICAL: journal %s: what this process had "
+		    "committed is saved in %s", j->j_path, path);
+	else
+		log_warnx("journal %s: rescue to %s: %s", j->j_path, path,
+		    sqlite3_errmsg(j->j_wdb));
+	sqlite3_finalize(st);
+	free(path);
 }
 
 /* Where retention cuts: events with seq < bound or ts < cutoff may go. */
@@ -320,6 +394,8 @@ journal_retain(struct journal *j, int64_t keep_events, int64_t keep_days,
 	int64_t	 n;
 
 	*deleted = 0;
+	if (journal_broken(j) != NULL)
+		return (0);
 	if (fresh) {
 		j->j_pruned = 0;
 		if (journal_retain_bound(j, keep_events, keep_days,
@@ -385,9 +461,9 @@ journal_writer(void *arg)
 	struct journal	*j = arg;
 	struct jbatches	 todo;
 	struct jbatch	*b;
-	int64_t		 now, deadline, next_prune = 0;
+	int64_t		 now, deadline, next_prune = 0, next_health = 0;
 	int64_t		 keep_events, keep_days;
-	int		 pruning = 0, deleted;
+	int		 pruning = 0, deleted, rescued = 0;
 
 	pthread_mutex_lock(&j->j_lock);
 	for (;;) {
@@ -409,14 +485,27 @@ journal_writer(void *arg)
 		}
 		if (j->j_stopping)
 			break;
+		now = clock_mono_ms();
+		if (now >= next_health || (!rescued &&
+		    journal_broken(j) != NULL)) {
+			pthread_mutex_unlock(&j->j_lock);
+			journal_health(j);
+			next_health = now + JOURNAL_HEALTH_MS;
+			if (!rescued && journal_broken(j) != NULL) {
+				rescued = 1;
+				if (journal_moved(j, j->j_wdb))
+					journal_rescue(j);
+			}
+			pthread_mutex_lock(&j->j_lock);
+			continue;
+		}
 		if (j->j_retention_kick) {
 			j->j_retention_kick = 0;
 			pruning = 0;
 			next_prune = 0;
 		}
 
-		now = clock_mono_ms();
-		deadline = INT64_MAX;
+		deadline = next_health;
 		keep_events = j->j_keep_events;
 		keep_days = j->j_keep_days;
 		if (keep_events > 0 || keep_days > 0) {
@@ -508,7 +597,8 @@ journal_checkpointer(void *arg)
 		pthread_mutex_unlock(&j->j_ckpt_lock);
 		rc = sqlite3_wal_checkpoint_v2(j->j_cdb, NULL,
 		    SQLITE_CHECKPOINT_PASSIVE, &logsz, &done);
-		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY &&
+		    !journal_fault_rc(j, j->j_cdb, rc, "checkpoint"))
 			log_warnx("journal: checkpoint: %s",
 			    sqlite3_errmsg(j->j_cdb));
 		pthread_mutex_lock(&j->j_ckpt_lock);
@@ -606,6 +696,7 @@ journal_start(struct journal *j, struct event_base *base,
 	j->j_done = done;
 	j->j_arg = arg;
 	j->j_stopping = 0;
+	journal_note_wal(j);	/* before any other thread may look at it */
 	if (journal_ckpt_start(j, cause) != 0)
 		goto fail;
 

@@ -237,6 +237,7 @@ journal_close(struct journal *j)
 		log_warnx("journal: close: %s", sqlite3_errmsg(j->j_wdb));
 	pthread_mutex_destroy(&j->j_lock);
 	pthread_cond_destroy(&j->j_cond);
+	free(atomic_load(&j->j_fault));
 	free(j->j_epoch);
 	free(j->j_path);
 	free(j);

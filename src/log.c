@@ -233,7 +233,8 @@ name(const char *fmt, ...)						\
 	errno = saved;							\
 }
 
-/* Warnings with and without errno, information, and -v detail. */
+/* Critical (going on, degraded), warnings, information, -v detail. */
+LOG_FN(log_crit, LOG_CRIT, 0, 0)
 LOG_FN(log_warn, LOG_WARNING, 0, 1)
 LOG_FN(log_warnx, LOG_WARNING, 0, 0)
 LOG_FN(log_info, LOG_INFO, 0, 0)

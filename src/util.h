@@ -29,6 +29,7 @@ int		 log_init(const char *dest, int verbose, char **cause);
 void		 log_reopen(void);
 void		 log_close(void);
 int		 log_verbose(void);
+void		 log_crit(const char *, ...) printflike(1, 2);
 void		 log_warn(const char *, ...) printflike(1, 2);
 void		 log_warnx(const char *, ...) printflike(1, 2);
 void		 log_info(const char *, ...) printflike(1, 2);

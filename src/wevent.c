@@ -261,8 +261,13 @@ wevent_failed(uint64_t upto, const char *cause)
 		TAILQ_REMOVE(&wevent_pending, ev, ev_entry);
 		wevent_free(ev);
 	}
-	if (wevent_load() != 0)
+	if (wevent_load() == 0)
+		return;
+	/* A journal gone bad refuses every write: serve what reads still can. */
+	if (journal_broken(wevent_journal) == NULL)
 		fatalx("journal: cannot reload state after a failed commit");
+	log_warnx("journal: state not reloaded after a failed commit: the "
+	    "journal is broken");
 }
 
 /* journal_load_state callbacks: rebuild channels and memberships. */

@@ -471,6 +471,8 @@ struct eventlog {
 			    const struct journal_rec *, size_t);
 	int64_t		(*el_head)(void *);	/* the last committed seq */
 	const char	*(*el_epoch)(void *);
+	/* Why the log refuses every write until a restart; NULL if sound. */
+	const char	*(*el_broken)(void *);
 };
 /* Who hears of commits: committed(id) once a batch is in, failed(upto). */
 struct batch_listener {
@@ -488,6 +490,14 @@ int		 batch_pending(void);	/* batches not yet completed */
 int64_t		 batch_committed(void);	/* highest seq committed and heard of */
 const char	*batch_epoch(void);
 void		 batch_drain(void);	/* block until all batches complete (shutdown) */
+/* For /healthz: the log's state and the last commit heard of. */
+struct batch_health {
+	const char	*bh_broken;	/* the log refuses writes: why */
+	int		 bh_last;	/* last commit: 1 ok, 0 not, -1 none */
+	int64_t		 bh_age_ms;	/* since it was heard of */
+	const char	*bh_cause;	/* why it failed */
+};
+void		 batch_health(struct batch_health *);
 
 /* wevent.c: the one path every state change takes. */
 struct wevent {
@@ -687,6 +697,8 @@ void		 journal_close(struct journal *);
 const char	*journal_epoch(struct journal *);
 int64_t		 journal_head(struct journal *);	/* last committed seq */
 int64_t		 journal_first(struct journal *);	/* oldest retained seq */
+/* Why every write is refused until a restart (file moved, deleted, bad). */
+const char	*journal_broken(struct journal *);
 int		 journal_load_state(struct journal *, const struct journal_state_cb *,
 		     char **cause);
 /* Start the writer thread; done runs on the loop thread after each batch. */

@@ -723,6 +723,19 @@ class ResumeTest(JournalTestCase):
                          % (ch, len(lines) - 1), "HISTORY %s%s" % (ch, args))
         return [l[len("HISTORY %s " % ch):] for l in lines[:-1]]
 
+    async def test_history_before_0_is_empty(self):
+        """No message has a seq below 0 (or 1): BEFORE 0 and BEFORE 1 are
+        empty pages, not the newest messages (issue 10, item 11)."""
+        srv = self.server()
+        olga = await self.client(srv, "olga")
+        await olga.sub("z", create=True)
+        await olga.post("z", ["first", "second"])
+        self.assertEqual(len(await self.history(olga, "", "z")), 2)
+        self.assertEqual(await self.history(olga, " BEFORE 0", "z"), [],
+                         "HISTORY z BEFORE 0 returned messages")
+        self.assertEqual(await self.history(olga, " BEFORE 1 LIMIT 5", "z"),
+                         [], "HISTORY z BEFORE 1 returned messages")
+
     async def test_history(self):
         srv = self.server({"history_max": 10})
         db = DB(self, srv.db)

@@ -264,6 +264,65 @@ t_bad_batch(void **state)
 	assert_int_equal(journal_check(fx->j, NULL, NULL, NULL), 0);
 }
 
+/* Is there a file named <db>.rescued-* beside the journal? */
+static int
+rescued(struct fx *fx, void *arg)
+{
+	struct dirent	*de;
+	DIR		*d;
+	int		 found = 0;
+
+	if ((d = opendir(fx->dir)) == NULL)
+		return (0);
+	while ((de = readdir(d)) != NULL)
+		found |= strncmp(de->d_name, "wschat.db.rescued-", 18) == 0;
+	closedir(d);
+	return (found);
+}
+
+/*
+ * The file moved away under the writer: the next batch is refused, not
+ * committed into the file that is no longer at the path, and so is every
+ * one after; the writer saves a copy of what it had beside the path.
+ */
+static void
+t_moved_file(void **state)
+{
+	struct fx	*fx = *state;
+	struct tbatch	*b;
+	char		 moved[160];
+
+	open_journal(fx);
+	start(fx);
+	populate(fx);
+	assert_null(journal_broken(fx->j));
+	snprintf(moved, sizeof moved, "%s.moved", fx->path);
+	assert_int_equal(rename(fx->path, moved), 0);
+
+	b = new_batch(fx);
+	add(b, 15, "channel", "CREATE", "k", "dave", NULL);
+	assert_false(commit(fx, b));
+	assert_non_null(strstr(fx->done.cause[fx->done.n - 1],
+	    "journal write failed: refused: the database file was moved"));
+	assert_non_null(journal_broken(fx->j));
+	assert_int_equal(journal_head(fx->j), 14);
+	b = new_batch(fx);
+	add(b, 15, "channel", "CREATE", "k", "dave", NULL);
+	assert_false(commit(fx, b));
+	assert_int_equal(journal_head(fx->j), 14);
+	wait_until(fx, rescued, NULL, "a rescued copy");
+
+	/* The moved file never got the refused batch. */
+	journal_close(fx->j);
+	fx->j = NULL;
+	assert_int_equal(rename(moved, fx->path), 0);
+	open_journal(fx);
+	assert_null(journal_broken(fx->j));
+	assert_int_equal(journal_head(fx->j), 14);
+	assert_int_equal(count(fx->j, "SELECT count(*) FROM channels"
+	    " WHERE name = 'k'"), 0);
+}
+
 #ifdef WSCHAT_DEBUG
 /*
  * Fail the 1st, 2nd, 3rd ... write step of a batch until a run completes
@@ -432,6 +491,7 @@ main(void)
 		T(t_state_tables),
 		T(t_head_survives_prune),
 		T(t_bad_batch),
+		T(t_moved_file),
 #ifdef WSCHAT_DEBUG
 		T(t_fault_injection),
 		T(t_fault_prune),
