@@ -1,11 +1,15 @@
 /*
- * cmd-create.c: CREATE <channel> makes a channel owned by its creator.
+ * cmd-create.c: CREATE <channel> [public|private] makes a channel owned by
+ * its creator. A private one shows only to its owner, members, invited
+ * names and admins (state_channel_visible).
  */
 #include "config.h"
 
 #include <string.h>
 
 #include "wschatd.h"
+
+extern const struct cmd_entry cmd_create_entry;
 
 /* How many existing channels this user created (max_channels_owned). */
 static long long
@@ -27,12 +31,25 @@ cmd_create_exec(struct cmd_call *cc)
 	struct client	*c = cc->cc_client;
 	struct proto_line *pl = &cc->cc_line;
 	const char	*name = pl->argv[0];
+	const char	*mode = pl->argc > 1 ? pl->argv[1] : "public";
+	int		 priv;
 
 	if (!proto_valid_name(name, config.max_name)) {
 		reply_error(c, PROTO_ERR_BADARGS, "invalid channel name: use 1 to "
 		    "%lld of A-Z a-z 0-9 _ - .", config.max_name);
 		return (CMD_NORMAL);
 	}
+	if (strcmp(mode, "public") == 0)
+		priv = 0;
+	else if (strcmp(mode, "private") == 0)
+		priv = 1;
+	else {
+		/* A wrong mode word is a wrong form: the usage says it. */
+		reply_error(c, PROTO_ERR_BADARGS, "usage: %s",
+		    cmd_create_entry.usage);
+		return (CMD_NORMAL);
+	}
+	/* Names are one namespace: a private name is taken too. */
 	if (state_channel_find(name) != NULL) {
 		reply_error(c, PROTO_ERR_CHANNELEXISTS, "%s exists", name);
 		return (CMD_NORMAL);
@@ -55,7 +72,7 @@ cmd_create_exec(struct cmd_call *cc)
 		    config.max_creates_per_hour);
 		return (CMD_NORMAL);
 	}
-	wevent_create(name, c->c_user);
+	wevent_create(name, c->c_user, priv);
 	reply_commit(c, "CONFIRM CREATE %s", name);
 	return (CMD_NORMAL);
 }
@@ -63,9 +80,9 @@ cmd_create_exec(struct cmd_call *cc)
 const struct cmd_entry cmd_create_entry = {
 	.name = "CREATE",
 	.lower = 1,
-	.upper = 1,
+	.upper = 2,
 	.flags = CMD_NEEDNAME,
-	.usage = "CREATE <channel>",
+	.usage = "CREATE <channel> [public|private]",
 	.missing = "CREATE requires channel argument",
 	.exec = cmd_create_exec
 };

@@ -1,11 +1,10 @@
 /*
- * cmd-delete.c: DELETE <channel>, by its creator only. Every member is
+ * cmd-delete.c: DELETE <channel>, by its owner or an admin only (CMD_OWNER,
+ * checked by the dispatcher like every channel right). Every member is
  * parted first (EVENT user PART ... "reason":"deleted"), then the channel
  * goes (EVENT channel DELETE), so a journal replay sees each step.
  */
 #include "config.h"
-
-#include <string.h>
 
 #include "wschatd.h"
 
@@ -16,11 +15,6 @@ cmd_delete_exec(struct cmd_call *cc)
 	struct channel	*ch = cc->cc_chan;
 	const char	*name = ch->ch_name;
 
-	if (strcmp(ch->ch_creator, c->c_user->u_name) != 0) {
-		reply_error(c, PROTO_ERR_FORBIDDEN, "only %s, who created %s, may "
-		    "delete it", ch->ch_creator, name);
-		return (CMD_NORMAL);
-	}
 	wevent_delete(ch, c->c_user);
 	reply_commit(c, "CONFIRM DELETE %s", name);
 	return (CMD_NORMAL);
@@ -30,7 +24,7 @@ const struct cmd_entry cmd_delete_entry = {
 	.name = "DELETE",
 	.lower = 1,
 	.upper = 1,
-	.flags = CMD_NEEDNAME | CMD_CHANNEL,
+	.flags = CMD_NEEDNAME | CMD_CHANNEL | CMD_OWNER,
 	.usage = "DELETE <channel>",
 	.missing = "DELETE requires channel argument",
 	.exec = cmd_delete_exec

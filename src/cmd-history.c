@@ -1,6 +1,8 @@
 /*
  * cmd-history.c: HISTORY <channel> [BEFORE <seq>] [LIMIT <n>] pages back
- * through a channel's messages, newest first, for its members.
+ * through a channel's messages, newest first, for its members. Only this
+ * channel's: the messages of an older, deleted channel of the same name
+ * (seq before this one's CREATE) are not its history.
  */
 #include "config.h"
 
@@ -12,6 +14,7 @@
 struct cmd_history_ctx {
 	struct client	*c;
 	const char	*channel;
+	int64_t		 created;	/* the channel's CREATE seq */
 	size_t		 n;
 };
 
@@ -36,6 +39,9 @@ cmd_history_row(const struct journal_rec *r, void *arg)
 {
 	struct cmd_history_ctx	*ctx = arg;
 
+	/* Newest first: everything from here on is an older channel's. */
+	if (r->seq <= ctx->created)
+		return (1);
 	reply_send(ctx->c, "HISTORY %s %s", ctx->channel, r->data);
 	ctx->n++;
 	return (0);
@@ -80,6 +86,7 @@ cmd_history_exec(struct cmd_call *cc)
 	}
 	ctx.c = c;
 	ctx.channel = ch->ch_name;
+	ctx.created = ch->ch_created;
 	ctx.n = 0;
 	/* No seq is below 0: BEFORE 0 is an empty page, never the newest. */
 	if (before == 0) {

@@ -83,9 +83,14 @@ resume_event(const struct journal_rec *rec, void *arg)
 	r->r_next = rec->seq;
 	if ((type = intent_parse(rec->type)) == -1)
 		return (0);
-	/* Membership as it was at this event: before its own JOIN or PART. */
-	want = wevent_wanted(c, type, type == INTENT_MESSAGE &&
-	    resume_chan_index(r, rec->resource) != -1);
+	/*
+	 * Membership as it was at this event: before its own JOIN or PART
+	 * (the actor gets those anyway). It decides a message, and any
+	 * event of a private channel.
+	 */
+	want = wevent_wanted(c, type, rec->priv,
+	    (type == INTENT_MESSAGE || rec->priv) &&
+	    resume_chan_index(r, rec->resource) != -1, rec->actor);
 	if (type == INTENT_USER && rec->actor != NULL &&
 	    strcmp(rec->actor, c->c_user->u_name) == 0) {
 		if (strcmp(rec->action, "JOIN") == 0)

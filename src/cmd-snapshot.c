@@ -25,12 +25,13 @@ struct snapshot {
 /* The snapshot lines, each a callback of journal_snap_next(). */
 static int
 snapshot_channel(const char *name, const char *creator, int64_t seq,
-    void *arg)
+    int priv, void *arg)
 {
 	struct client	*c = arg;
 
-	client_sendf(c, "SNAPSHOT CHANNEL %s {\"creator\":\"%s\",\"seq\":%lld}",
-	    name, creator, (long long)seq);
+	client_sendf(c, "SNAPSHOT CHANNEL %s {\"creator\":\"%s\","
+	    "\"seq\":%lld%s}", name, creator, (long long)seq,
+	    priv ? ",\"visibility\":\"private\"" : "");
 	return (stream_line(c));
 }
 
@@ -115,9 +116,10 @@ cmd_snapshot_send(struct client *c)
 	int64_t			 seq;
 	char			*cause;
 
+	/* Private channels show to whom they exist (admins: all). */
 	if ((cur = journal_snap_open(cmd_journal, c->c_user != NULL ?
-	    c->c_user->u_name : NULL, config.snapshot_messages, &seq,
-	    &cause)) == NULL) {
+	    c->c_user->u_name : NULL, c->c_user != NULL && c->c_user->u_admin,
+	    config.snapshot_messages, &seq, &cause)) == NULL) {
 		log_warnx("snapshot: %s", cause);
 		free(cause);
 		reply_error(c, PROTO_ERR_INTERNAL, "snapshot is unavailable");

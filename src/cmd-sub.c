@@ -1,5 +1,7 @@
 /*
  * cmd-sub.c: SUB <channel> joins the user (not the connection) to a channel.
+ * A private channel exists only for those invited (and its owner and
+ * admins: the dispatcher's lookup); a banned name may not join.
  */
 #include "config.h"
 
@@ -14,6 +16,11 @@ cmd_sub_exec(struct cmd_call *cc)
 
 	if (state_member_find(c->c_user, ch) != NULL) {
 		reply_error(c, PROTO_ERR_BADARGS, "already subscribed to %s", name);
+		return (CMD_NORMAL);
+	}
+	if (state_access_find(ch, STATE_BAN, c->c_user->u_name)) {
+		reply_error(c, PROTO_ERR_FORBIDDEN, "you are banned from %s",
+		    name);
 		return (CMD_NORMAL);
 	}
 	if (config.max_channels_joined != 0 &&

@@ -15,9 +15,12 @@
 struct journal	*cmd_journal;		/* what reads read */
 
 extern const struct cmd_entry cmd_auth_entry;
+extern const struct cmd_entry cmd_ban_entry;
 extern const struct cmd_entry cmd_create_entry;
 extern const struct cmd_entry cmd_delete_entry;
 extern const struct cmd_entry cmd_history_entry;
+extern const struct cmd_entry cmd_invite_entry;
+extern const struct cmd_entry cmd_kick_entry;
 extern const struct cmd_entry cmd_list_entry;
 extern const struct cmd_entry cmd_lsevents_entry;
 extern const struct cmd_entry cmd_login_entry;
@@ -32,15 +35,19 @@ extern const struct cmd_entry cmd_resume_entry;
 extern const struct cmd_entry cmd_snapshot_entry;
 extern const struct cmd_entry cmd_sub_entry;
 extern const struct cmd_entry cmd_subevent_entry;
+extern const struct cmd_entry cmd_unban_entry;
 extern const struct cmd_entry cmd_unsub_entry;
 extern const struct cmd_entry cmd_unsubevent_entry;
 
 /* The table: one row per cmd-*.c file, NULL-terminated. */
 const struct cmd_entry *cmd_table[] = {
 	&cmd_auth_entry,
+	&cmd_ban_entry,
 	&cmd_create_entry,
 	&cmd_delete_entry,
 	&cmd_history_entry,
+	&cmd_invite_entry,
+	&cmd_kick_entry,
 	&cmd_list_entry,
 	&cmd_lsevents_entry,
 	&cmd_login_entry,
@@ -55,6 +62,7 @@ const struct cmd_entry *cmd_table[] = {
 	&cmd_snapshot_entry,
 	&cmd_sub_entry,
 	&cmd_subevent_entry,
+	&cmd_unban_entry,
 	&cmd_unsub_entry,
 	&cmd_unsubevent_entry,
 	NULL
@@ -101,7 +109,10 @@ cmd_arity(struct client *c, const struct cmd_entry *e, int argc)
 
 /*
  * The targets an entry declares, found once: an event type, a channel that
- * must exist, and the user's membership of it. -1 once the error is sent.
+ * must exist for this user, the user's membership of it, and the right to
+ * run the channel (its owner or an admin). A private channel the user may
+ * not see gets exactly the error of a channel that does not exist, so its
+ * existence does not leak. -1 once the error is sent.
  */
 static int
 cmd_targets(struct cmd_call *cc, const struct cmd_entry *e)
@@ -115,10 +126,19 @@ cmd_targets(struct cmd_call *cc, const struct cmd_entry *e)
 		    arg);
 		return (-1);
 	}
-	if ((e->flags & (CMD_CHANNEL | CMD_MEMBER)) == 0)
+	if ((e->flags & (CMD_CHANNEL | CMD_MEMBER | CMD_OWNER)) == 0)
 		return (0);
-	if ((cc->cc_chan = state_channel_find(arg)) == NULL) {
+	if ((cc->cc_chan = state_channel_find(arg)) == NULL ||
+	    !state_channel_visible(cc->cc_chan, c->c_user)) {
+		cc->cc_chan = NULL;
 		reply_error(c, PROTO_ERR_NOSUCHCHANNEL, "no channel %s", arg);
+		return (-1);
+	}
+	if ((e->flags & CMD_OWNER) &&
+	    !state_channel_owner(cc->cc_chan, c->c_user)) {
+		reply_error(c, PROTO_ERR_FORBIDDEN, "only %s, who owns %s, or "
+		    "an admin may %s there", cc->cc_chan->ch_creator, arg,
+		    e->name);
 		return (-1);
 	}
 	if ((e->flags & CMD_MEMBER) && (cc->cc_member =

@@ -165,7 +165,8 @@ static const struct {
 	  " OR json_extract(data, '$.ts') IS NOT ts" },
 	{ "unknown type and action",
 	  "SELECT seq, type, action FROM events WHERE NOT ("
-	  " (type = 'channel' AND action IN ('CREATE', 'DELETE')) OR"
+	  " (type = 'channel' AND action IN ('CREATE', 'DELETE', 'INVITE',"
+	  " 'BAN', 'UNBAN')) OR"
 	  " (type = 'user' AND action IN ('JOIN', 'PART')) OR"
 	  " (type = 'message' AND action = 'CREATE') OR"
 	  " (type = 'account' AND action IN ('GUEST', 'REGISTER', 'TOKEN',"
@@ -197,6 +198,14 @@ static const struct {
 	  " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = m.joined_seq"
 	  " AND e.type = 'user' AND e.action = 'JOIN'"
 	  " AND e.resource = m.channel AND e.actor = m.user)" },
+	{ "invite or ban of a missing channel",
+	  "SELECT 'invite', i.channel, i.user FROM invites i WHERE NOT EXISTS"
+	  " (SELECT 1 FROM channels c WHERE c.name = i.channel) UNION ALL"
+	  " SELECT 'ban', b.channel, b.user FROM bans b WHERE NOT EXISTS"
+	  " (SELECT 1 FROM channels c WHERE c.name = b.channel)" },
+	{ "invite to a public channel",
+	  "SELECT i.channel, i.user FROM invites i"
+	  " JOIN channels c ON c.name = i.channel WHERE c.private = 0" },
 	/* SQLite takes bare columns from the max(seq) row of each group. */
 	{ "channel table disagrees with the last CREATE/DELETE",
 	  "SELECT l.resource, l.action, l.seq FROM (SELECT resource, action,"

@@ -22,7 +22,7 @@
 #define JOURNAL_BUSY_MS		5000		/* wait for another writer */
 #define JOURNAL_PRUNE_BATCH	500		/* events per pruning transaction */
 
-#define JOURNAL_COLUMNS "seq, ts, type, action, resource, actor, data"
+#define JOURNAL_COLUMNS "seq, ts, type, action, resource, actor, data, private"
 
 /* Statements on the write connection (the writer thread's, once started). */
 #define JOURNAL_WSQL(X)							\
@@ -30,12 +30,22 @@
 	X(W_COMMIT, "COMMIT")						\
 	X(W_ROLLBACK, "ROLLBACK")					\
 	X(W_EVENT, "INSERT INTO events (" JOURNAL_COLUMNS ")"		\
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")			\
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")			\
 	X(W_CHANNEL_ADD, "INSERT INTO channels"				\
-	    " (name, creator, created_seq, created_ts)"			\
-	    " VALUES (?1, ?2, ?3, ?4)")					\
+	    " (name, creator, created_seq, created_ts, private)"	\
+	    " VALUES (?1, ?2, ?3, ?4, ?5)")				\
 	X(W_CHANNEL_DEL, "DELETE FROM channels WHERE name = ?1")	\
 	X(W_CHANNEL_EMPTY, "DELETE FROM memberships WHERE channel = ?1") \
+	X(W_CHANNEL_INVITES, "DELETE FROM invites WHERE channel = ?1")	\
+	X(W_CHANNEL_BANS, "DELETE FROM bans WHERE channel = ?1")	\
+	X(W_INVITE, "INSERT OR REPLACE INTO invites"			\
+	    " (channel, user, by, seq)"					\
+	    " VALUES (?1, ?2, coalesce(json_extract(?3, '$.by'), ''), ?4)") \
+	X(W_UNINVITE, "DELETE FROM invites"				\
+	    " WHERE channel = ?1 AND user = ?2")			\
+	X(W_BAN, "INSERT OR REPLACE INTO bans (channel, user, by, seq)"	\
+	    " VALUES (?1, ?2, coalesce(json_extract(?3, '$.by'), ''), ?4)") \
+	X(W_UNBAN, "DELETE FROM bans WHERE channel = ?1 AND user = ?2")	\
 	X(W_JOIN, "INSERT INTO memberships (channel, user, joined_seq)"	\
 	    " VALUES (?1, ?2, ?3)")					\
 	X(W_PART, "DELETE FROM memberships"				\
@@ -97,13 +107,24 @@
 	X(R_LAST_MESSAGES, "SELECT " JOURNAL_COLUMNS " FROM ("		\
 	    "SELECT " JOURNAL_COLUMNS " FROM events"			\
 	    " WHERE type = 'message' AND resource = ?1"			\
-	    " AND action = 'CREATE' ORDER BY seq DESC LIMIT ?2)"	\
+	    " AND action = 'CREATE' AND seq > (SELECT created_seq"	\
+	    " FROM channels WHERE name = ?1)"				\
+	    " ORDER BY seq DESC LIMIT ?2)"				\
 	    " ORDER BY seq")						\
 	X(R_TAIL, "SELECT " JOURNAL_COLUMNS " FROM ("			\
 	    "SELECT " JOURNAL_COLUMNS " FROM events"			\
 	    " ORDER BY seq DESC LIMIT ?1) ORDER BY seq")		\
-	X(R_CHANNELS, "SELECT name, creator, created_seq, rowid"	\
-	    " FROM channels ORDER BY created_seq")			\
+	X(R_CHANNELS, "SELECT name, creator, created_seq, private,"	\
+	    " rowid FROM channels ORDER BY created_seq")		\
+	X(R_SNAP_CHANNELS, "SELECT name, creator, created_seq, private"	\
+	    " FROM channels c WHERE c.private = 0 OR ?2"		\
+	    " OR c.creator = ?1 OR EXISTS (SELECT 1 FROM memberships m"	\
+	    " WHERE m.channel = c.name AND m.user = ?1)"		\
+	    " OR EXISTS (SELECT 1 FROM invites i"			\
+	    " WHERE i.channel = c.name AND i.user = ?1)"		\
+	    " ORDER BY created_seq")					\
+	X(R_ACCESS, "SELECT channel, 0, user FROM invites UNION ALL"	\
+	    " SELECT channel, 1, user FROM bans ORDER BY 1, 2, 3")	\
 	X(R_MEMBERSHIPS, "SELECT m.channel, m.user, m.joined_seq,"	\
 	    " m.rowid FROM memberships m"				\
 	    " JOIN channels c ON c.name = m.channel"			\

@@ -115,14 +115,14 @@ journal_tail(struct journal *j, size_t n, journal_rec_cb cb, void *arg,
 }
 
 /*
- * Is a state row fit to load? Its first two columns are names, and its
- * last the rowid; the schema says NOT NULL, but a database from before
+ * Is a state row fit to load? Its first two columns are names, and
+ * column rowid_col its rowid; the schema says NOT NULL, but a database from before
  * 0004, or edited around it, may still hold a NULL. Then the cause reads
  * "file: table row N: column is NULL", and the load stops.
  */
 static int
 journal_bad_row(struct journal *j, sqlite3_stmt *st, const char *table,
-    const char *const *cols, char **cause)
+    const char *const *cols, int rowid_col, char **cause)
 {
 	int	i;
 
@@ -131,13 +131,16 @@ journal_bad_row(struct journal *j, sqlite3_stmt *st, const char *table,
 			continue;
 		xasprintf(cause, "%s: %s row %lld: %s is NULL (wschatctl "
 		    "check lists every such row)", j->j_path, table,
-		    (long long)sqlite3_column_int64(st, 3), cols[i]);
+		    (long long)sqlite3_column_int64(st, rowid_col), cols[i]);
 		return (1);
 	}
 	return (0);
 }
 
-/* Replay the state tables into memory: channels, memberships, accounts, tokens. */
+/*
+ * Replay the state tables into memory: channels, access lists,
+ * memberships, accounts and tokens.
+ */
 int
 journal_load_state(struct journal *j, const struct journal_state_cb *cbs,
     char **cause)
@@ -151,18 +154,29 @@ journal_load_state(struct journal *j, const struct journal_state_cb *cbs,
 		return (-1);
 	st = j->j_r[R_CHANNELS];
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (journal_bad_row(j, st, "channels", chan_cols, cause))
+		if (journal_bad_row(j, st, "channels", chan_cols, 4, cause))
 			goto refuse;
 		cbs->channel((const char *)sqlite3_column_text(st, 0),
 		    (const char *)sqlite3_column_text(st, 1),
-		    sqlite3_column_int64(st, 2), cbs->arg);
+		    sqlite3_column_int64(st, 2), sqlite3_column_int(st, 3),
+		    cbs->arg);
+	}
+	if (rc != SQLITE_DONE)
+		goto fail;
+	sqlite3_reset(st);
+	st = j->j_r[R_ACCESS];
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cbs->access != NULL)
+			cbs->access((const char *)sqlite3_column_text(st, 0),
+			    sqlite3_column_int(st, 1),
+			    (const char *)sqlite3_column_text(st, 2), cbs->arg);
 	}
 	if (rc != SQLITE_DONE)
 		goto fail;
 	sqlite3_reset(st);
 	st = j->j_r[R_MEMBERSHIPS];
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (journal_bad_row(j, st, "memberships", memb_cols, cause))
+		if (journal_bad_row(j, st, "memberships", memb_cols, 3, cause))
 			goto refuse;
 		cbs->member((const char *)sqlite3_column_text(st, 0),
 		    (const char *)sqlite3_column_text(st, 1),
@@ -221,17 +235,21 @@ journal_snapshot(struct journal *j, const char *user, size_t nmessages,
 	if (cbs->begin != NULL && cbs->begin(*seq, arg) != 0)
 		goto done;
 
-	st = j->j_r[R_CHANNELS];
+	st = j->j_r[R_SNAP_CHANNELS];
+	journal_bind_text(st, 1, user);
+	sqlite3_bind_int(st, 2, 0);
 	while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (cbs->channel != NULL)
 			stop = cbs->channel(
 			    (const char *)sqlite3_column_text(st, 0),
 			    (const char *)sqlite3_column_text(st, 1),
-			    sqlite3_column_int64(st, 2), arg);
+			    sqlite3_column_int64(st, 2),
+			    sqlite3_column_int(st, 3), arg);
 	}
 	if (!stop && rc != SQLITE_DONE)
 		goto fail;
 	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	if (stop || user == NULL)
 		goto done;
 

@@ -180,7 +180,8 @@ journal_snap_deliver(struct journal_snap *s, const struct journal_snapshot_cb *c
 			return (0);
 		return (cbs->channel((const char *)sqlite3_column_text(st, 0),
 		    (const char *)sqlite3_column_text(st, 1),
-		    sqlite3_column_int64(st, 2), arg));
+		    sqlite3_column_int64(st, 2), sqlite3_column_int(st, 3),
+		    arg));
 	case SNAP_SUBS:
 		st = s->s_st[S_SUBS];
 		if (cbs->sub == NULL)
@@ -211,10 +212,10 @@ journal_snap_deliver(struct journal_snap *s, const struct journal_snapshot_cb *c
  * and the head seq the snapshot is consistent with. NULL with *cause.
  */
 struct journal_snap *
-journal_snap_open(struct journal *j, const char *user, size_t nmessages,
-    int64_t *seq, char **cause)
+journal_snap_open(struct journal *j, const char *user, int all,
+    size_t nmessages, int64_t *seq, char **cause)
 {
-	static const int	 which[S_MAX] = { R_HEAD, R_CHANNELS, R_SUBS,
+	static const int	 which[S_MAX] = { R_HEAD, R_SNAP_CHANNELS, R_SUBS,
 				    R_MEMBERS, R_LAST_MESSAGES };
 	struct journal_snap	*s;
 	sqlite3_stmt		*st;
@@ -253,6 +254,11 @@ journal_snap_open(struct journal *j, const char *user, size_t nmessages,
 	}
 	s->s_seq = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
+	/* The channels this user may see (a private one only if entitled). */
+	if (s->s_user != NULL)
+		sqlite3_bind_text(s->s_st[S_CHANNELS], 1, s->s_user, -1,
+		    SQLITE_STATIC);
+	sqlite3_bind_int(s->s_st[S_CHANNELS], 2, all != 0);
 	s->s_phase = SNAP_CHANNELS;
 	*seq = s->s_seq;
 	return (s);

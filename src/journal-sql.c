@@ -285,6 +285,7 @@ journal_row(sqlite3_stmt *st, struct journal_rec *r)
 	r->resource = (const char *)sqlite3_column_text(st, 4);
 	r->actor = (const char *)sqlite3_column_text(st, 5);
 	r->data = (const char *)sqlite3_column_text(st, 6);
+	r->priv = sqlite3_column_int(st, 7);
 }
 
 /* Read a single integer (or NULL as dflt) from a statement's first row. */

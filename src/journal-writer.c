@@ -43,6 +43,22 @@
 #define JOURNAL_DAY_MS		(86400 * (int64_t)1000)
 #define JOURNAL_HEALTH_MS	1000		/* between checks of the file */
 
+/* Run one of the access statements: channel, user (and data, seq). */
+static int
+journal_waccess(struct journal *j, int which, const struct journal_rec *r,
+    char **cause)
+{
+	sqlite3_stmt	*st = j->j_w[which];
+
+	journal_bind_text(st, 1, r->resource);
+	journal_bind_text(st, 2, r->actor);
+	if (which == W_INVITE || which == W_BAN) {
+		journal_bind_text(st, 3, r->data);
+		sqlite3_bind_int64(st, 4, r->seq);
+	}
+	return (journal_wexec(j, st, cause));
+}
+
 /* Bind and run a statement of (text, int64) on the write connection. */
 static int
 journal_wts(struct journal *j, int which, const char *a, const char *b,
@@ -123,7 +139,7 @@ static int
 journal_wrec(struct journal *j, const struct journal_rec *r, char **cause)
 {
 	sqlite3_stmt	*st;
-	int		 channel, user;
+	int		 channel, user, i;
 
 	st = j->j_w[W_EVENT];
 	sqlite3_bind_int64(st, 1, r->seq);
@@ -133,6 +149,7 @@ journal_wrec(struct journal *j, const struct journal_rec *r, char **cause)
 	journal_bind_text(st, 5, r->resource);
 	journal_bind_text(st, 6, r->actor);
 	journal_bind_text(st, 7, r->data);
+	sqlite3_bind_int(st, 8, r->priv != 0);
 	if (journal_wexec(j, st, cause) != 0)
 		return (-1);
 
@@ -144,16 +161,31 @@ journal_wrec(struct journal *j, const struct journal_rec *r, char **cause)
 		journal_bind_text(st, 2, r->actor);
 		sqlite3_bind_int64(st, 3, r->seq);
 		sqlite3_bind_int64(st, 4, r->ts);
+		sqlite3_bind_int(st, 5, r->priv != 0);
 		if (journal_wexec(j, st, cause) != 0)
 			return (-1);
 	} else if (channel && strcmp(r->action, "DELETE") == 0) {
-		st = j->j_w[W_CHANNEL_EMPTY];
-		journal_bind_text(st, 1, r->resource);
-		if (journal_wexec(j, st, cause) != 0)
+		/* Its members, invites and bans go with it. */
+		static const int	 gone[] = { W_CHANNEL_EMPTY,
+					    W_CHANNEL_INVITES, W_CHANNEL_BANS,
+					    W_CHANNEL_DEL };
+
+		for (i = 0; i < (int)(sizeof gone / sizeof gone[0]); i++) {
+			st = j->j_w[gone[i]];
+			journal_bind_text(st, 1, r->resource);
+			if (journal_wexec(j, st, cause) != 0)
+				return (-1);
+		}
+	} else if (channel && strcmp(r->action, "INVITE") == 0) {
+		if (journal_waccess(j, W_INVITE, r, cause) != 0)
 			return (-1);
-		st = j->j_w[W_CHANNEL_DEL];
-		journal_bind_text(st, 1, r->resource);
-		if (journal_wexec(j, st, cause) != 0)
+	} else if (channel && strcmp(r->action, "BAN") == 0) {
+		/* A ban takes back an invite. */
+		if (journal_waccess(j, W_UNINVITE, r, cause) != 0 ||
+		    journal_waccess(j, W_BAN, r, cause) != 0)
+			return (-1);
+	} else if (channel && strcmp(r->action, "UNBAN") == 0) {
+		if (journal_waccess(j, W_UNBAN, r, cause) != 0)
 			return (-1);
 	} else if (user && strcmp(r->action, "JOIN") == 0) {
 		st = j->j_w[W_JOIN];
@@ -161,6 +193,9 @@ journal_wrec(struct journal *j, const struct journal_rec *r, char **cause)
 		journal_bind_text(st, 2, r->actor);
 		sqlite3_bind_int64(st, 3, r->seq);
 		if (journal_wexec(j, st, cause) != 0)
+			return (-1);
+		/* Joining uses the invite up. */
+		if (journal_waccess(j, W_UNINVITE, r, cause) != 0)
 			return (-1);
 	} else if (user && strcmp(r->action, "PART") == 0) {
 		st = j->j_w[W_PART];

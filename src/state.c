@@ -12,6 +12,11 @@
  * Parted members and deleted channels linger as "ghosts" until the batch
  * that parted or deleted them has been fanned out: an event is delivered
  * by membership at its own seq, not at commit time (state_member_at).
+ *
+ * A channel carries its access: private or public, and two lists of
+ * names, the invited and the banned. They are names, not users, because a
+ * user object lives only while it is connected or a member. The lists are
+ * short in practice and walked linearly, on SUB and on INVITE/BAN only.
  */
 #include "config.h"
 
@@ -159,6 +164,69 @@ state_channel_add(const char *name, const char *creator, int64_t seq)
 	return (ch);
 }
 
+/* The channel exists for u: the one rule (see wschatd.h). */
+int
+state_channel_visible(const struct channel *ch, const struct user *u)
+{
+	if (!ch->ch_private)
+		return (1);
+	if (u == NULL)
+		return (0);
+	if (state_channel_owner(ch, u))
+		return (1);
+	return (state_member_find((struct user *)u, (struct channel *)ch) !=
+	    NULL || state_access_find(ch, STATE_INVITE, u->u_name));
+}
+
+/* The channel's owner, or a server admin. */
+int
+state_channel_owner(const struct channel *ch, const struct user *u)
+{
+	return (u != NULL && (u->u_admin ||
+	    strcmp(ch->ch_creator, u->u_name) == 0));
+}
+
+/* Is name on the channel's invite or ban list? */
+int
+state_access_find(const struct channel *ch, enum state_access kind,
+    const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < ch->ch_naccess[kind]; i++) {
+		if (strcmp(ch->ch_access[kind][i], name) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+/* Put name on a list (once). */
+void
+state_access_add(struct channel *ch, enum state_access kind, const char *name)
+{
+	if (state_access_find(ch, kind, name))
+		return;
+	ch->ch_access[kind] = xreallocarray(ch->ch_access[kind],
+	    ch->ch_naccess[kind] + 1, sizeof *ch->ch_access[kind]);
+	ch->ch_access[kind][ch->ch_naccess[kind]++] = xstrdup(name);
+}
+
+/* Take name off a list, if it is there. */
+void
+state_access_del(struct channel *ch, enum state_access kind, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < ch->ch_naccess[kind]; i++) {
+		if (strcmp(ch->ch_access[kind][i], name) == 0) {
+			free(ch->ch_access[kind][i]);
+			ch->ch_access[kind][i] =
+			    ch->ch_access[kind][--ch->ch_naccess[kind]];
+			return;
+		}
+	}
+}
+
 /* Delete a channel at seq; its members must have been parted already. */
 void
 state_channel_del(struct channel *ch, int64_t seq)
@@ -238,6 +306,19 @@ state_member_at(const struct member *m, int64_t seq)
 	return (m->m_joined < seq && (m->m_parted == 0 || seq < m->m_parted));
 }
 
+/* Was u in ch at seq? Parted members count until they are reaped. */
+int
+state_member_was(const struct user *u, const struct channel *ch, int64_t seq)
+{
+	const struct member	*m;
+
+	TAILQ_FOREACH(m, &u->u_members, m_uentry) {
+		if (m->m_chan == ch && state_member_at(m, seq))
+			return (1);
+	}
+	return (0);
+}
+
 /* Unlink and free one membership from both sides. */
 static void
 state_member_free(struct member *m)
@@ -254,6 +335,13 @@ state_member_free(struct member *m)
 static void
 state_channel_free(struct channel *ch)
 {
+	size_t	k, i;
+
+	for (k = 0; k < 2; k++) {
+		for (i = 0; i < ch->ch_naccess[k]; i++)
+			free(ch->ch_access[k][i]);
+		free(ch->ch_access[k]);
+	}
 	free(ch->ch_name);
 	free(ch->ch_creator);
 	free(ch);

@@ -8,7 +8,9 @@
  * loaded again from the journal. Loading the state at start is here too.
  *
  * wevent_wanted() is the one rule for who receives an event: live fan-out
- * and RESUME's replay both ask it.
+ * and RESUME's replay both ask it. An event of a private channel is marked
+ * so in its record (journal column private), so a replay knows it without
+ * the channel, which may be gone by then.
  *
  * Account events (type 'account') take the same path, so that a name is
  * taken or freed in the log's order, but no connection receives them:
@@ -18,6 +20,7 @@
  */
 #include "config.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,13 +94,14 @@ wevent_record(const struct wevent *ev, struct journal_rec *r)
 	r->resource = ev->ev_resource;
 	r->actor = ev->ev_actor;
 	r->data = ev->ev_data;
+	r->priv = ev->ev_priv;
 	r->secret = ev->ev_secret;
 	r->token = ev->ev_token;
 	r->request = ev->ev_request;
 }
 
 /* Queue a built event's record for the journal and keep it until then. */
-static void
+static struct wevent *
 wevent_queue(struct wevent *ev)
 {
 	struct journal_rec	 rec;
@@ -110,21 +114,27 @@ wevent_queue(struct wevent *ev)
 	wevent_record(ev, &rec);
 	ev->ev_batch = batch_add(&rec);
 	TAILQ_INSERT_TAIL(&wevent_pending, ev, ev_entry);
+	return (ev);
 }
 
 /*
  * Assign the next seq, build the event once (JSON: seq, ts, username and
- * one optional extra string) and queue it for the journal.
+ * then extra strings as key, value pairs up to a NULL key; a NULL value
+ * leaves its key out) and mark it private if its channel is; the caller
+ * queues it for the journal (wevent_queue).
  */
 static struct wevent *
-wevent_build_new(int type, const char *action, const char *resource,
-    const char *actor, const char *key, const char *value)
+wevent_vbuild(int type, struct channel *ch, const char *action,
+    const char *resource, const char *actor, va_list ap)
 {
 	struct wevent		*ev;
 	json_t			*o;
+	const char		*key, *value;
 
 	ev = wevent_new(wevent_seq++, clock_wall_ms(), type, action, resource,
 	    actor);
+	ev->ev_chan = ch;
+	ev->ev_priv = ch != NULL && ch->ch_private;
 	o = json_object();
 	if (o == NULL)
 		fatalx("%s: json_object", __func__);
@@ -132,8 +142,12 @@ wevent_build_new(int type, const char *action, const char *resource,
 	json_object_set_new(o, "ts", json_integer(ev->ev_ts));
 	if (actor != NULL)
 		json_object_set_new(o, "username", json_string(actor));
-	if (key != NULL && json_object_set_new(o, key, json_string(value)) != 0)
-		fatalx("%s: %s is not UTF-8", __func__, key);
+	while ((key = va_arg(ap, const char *)) != NULL) {
+		value = va_arg(ap, const char *);
+		if (value != NULL &&
+		    json_object_set_new(o, key, json_string(value)) != 0)
+			fatalx("%s: %s is not UTF-8", __func__, key);
+	}
 	if ((ev->ev_data = json_dumps(o, JSON_COMPACT)) == NULL)
 		fatalx("%s: json_dumps", __func__);
 	json_decref(o);
@@ -142,15 +156,32 @@ wevent_build_new(int type, const char *action, const char *resource,
 	return (ev);
 }
 
+/* Build an event (wevent_vbuild's arguments), not queued yet. */
 static struct wevent *
-wevent_emit(int type, const char *action, const char *resource,
-    const char *actor, const char *key, const char *value)
+wevent_build_new(int type, struct channel *ch, const char *action,
+    const char *resource, const char *actor, ...)
 {
 	struct wevent	*ev;
+	va_list		 ap;
 
-	ev = wevent_build_new(type, action, resource, actor, key, value);
-	wevent_queue(ev);
+	va_start(ap, actor);
+	ev = wevent_vbuild(type, ch, action, resource, actor, ap);
+	va_end(ap);
 	return (ev);
+}
+
+/* Build an event (wevent_vbuild's arguments) and queue it. */
+static struct wevent *
+wevent_emit(int type, struct channel *ch, const char *action,
+    const char *resource, const char *actor, ...)
+{
+	struct wevent	*ev;
+	va_list		 ap;
+
+	va_start(ap, actor);
+	ev = wevent_vbuild(type, ch, action, resource, actor, ap);
+	va_end(ap);
+	return (wevent_queue(ev));
 }
 
 /* An event as the journal stored it (replay, snapshot, history). */
@@ -191,17 +222,28 @@ wevent_free(struct wevent *ev)
  * Does this connection receive an event of this type? It must hold the
  * intent, and for a message its user must have been a member of the
  * channel at the event's seq (member, which the caller knows: live from
- * the state, on replay from the journal). The one rule: live fan-out and
- * RESUME's replay both ask it, so a replay is exactly what was missed.
+ * the state, on replay from the journal). An event of a private channel
+ * goes only to a member as of the event, to its actor (who joined, left,
+ * was kicked, invited or banned, or created the channel) and to admins.
+ * The one rule: live fan-out and RESUME's replay both ask it, so a replay
+ * is exactly what was missed.
  */
 int
-wevent_wanted(const struct client *c, int type, int member)
+wevent_wanted(const struct client *c, int type, int priv, int member,
+    const char *actor)
 {
+	const struct user	*u = c->c_user;
+
 	if (type < 0 || type >= INTENT_MAX)	/* account events: nobody */
 		return (0);
 	if (!(c->c_intents & (1U << type)))
 		return (0);
-	return (type != INTENT_MESSAGE || member);
+	if (type == INTENT_MESSAGE)
+		return (member);
+	if (!priv || member)
+		return (1);
+	return (u != NULL && (u->u_admin ||
+	    (actor != NULL && strcmp(actor, u->u_name) == 0)));
 }
 
 /* Live delivery: by intent for channel/user, by membership for messages. */
@@ -210,13 +252,18 @@ wevent_fanout(const struct wevent *ev)
 {
 	struct client	*c, *next;
 	struct member	*m;
+	int		 member;
 
 	if (ev->ev_type == WEVENT_ACCOUNT)
 		return;
 	if (ev->ev_type != INTENT_MESSAGE) {
 		for (c = intent_first(ev->ev_type); c != NULL; c = next) {
 			next = intent_next(c, ev->ev_type);
-			if (wevent_wanted(c, ev->ev_type, 0))
+			/* Membership matters only to a private channel's. */
+			member = ev->ev_priv && c->c_user != NULL &&
+			    state_member_was(c->c_user, ev->ev_chan, ev->ev_seq);
+			if (wevent_wanted(c, ev->ev_type, ev->ev_priv, member,
+			    ev->ev_actor))
 				stream_deliver(c, ev->ev_seq, ev->ev_frame,
 				    ev->ev_framelen);
 		}
@@ -227,8 +274,8 @@ wevent_fanout(const struct wevent *ev)
 		    (long long)ev->ev_seq);
 	TAILQ_FOREACH(m, &ev->ev_chan->ch_members, m_centry) {
 		TAILQ_FOREACH(c, &m->m_user->u_clients, c_uentry) {
-			if (wevent_wanted(c, INTENT_MESSAGE,
-			    state_member_at(m, ev->ev_seq)))
+			if (wevent_wanted(c, INTENT_MESSAGE, ev->ev_priv,
+			    state_member_at(m, ev->ev_seq), ev->ev_actor))
 				stream_deliver(c, ev->ev_seq, ev->ev_frame,
 				    ev->ev_framelen);
 		}
@@ -273,9 +320,24 @@ wevent_failed(uint64_t upto, const char *cause)
 /* journal_load_state callbacks: rebuild channels and memberships. */
 static void
 wevent_load_channel(const char *name, const char *creator, int64_t seq,
+    int priv, void *arg)
+{
+	state_channel_add(name, creator, seq)->ch_private = priv;
+}
+
+static void
+wevent_load_access(const char *channel, int kind, const char *user,
     void *arg)
 {
-	state_channel_add(name, creator, seq);
+	struct channel	*ch;
+
+	if ((ch = state_channel_find(channel)) == NULL) {
+		log_warnx("journal: %s of %s in missing channel %s",
+		    kind == STATE_BAN ? "ban" : "invite", user, channel);
+		return;
+	}
+	state_access_add(ch, kind == STATE_BAN ? STATE_BAN : STATE_INVITE,
+	    user);
 }
 
 static void
@@ -326,8 +388,12 @@ int
 wevent_load(void)
 {
 	struct journal_state_cb	 cb = {
-		wevent_load_channel, wevent_load_member, wevent_load_account,
-		wevent_load_token, NULL
+		.channel = wevent_load_channel,
+		.member = wevent_load_member,
+		.access = wevent_load_access,
+		.account = wevent_load_account,
+		.token = wevent_load_token,
+		.arg = NULL
 	};
 	char			*cause;
 
@@ -376,26 +442,29 @@ wevent_shutdown(void)
  * event's seq together, so the journal and memory cannot drift apart.
  */
 
-/* A channel is created by a user. */
+/* A channel is created by a user, public or private. */
 struct channel *
-wevent_create(const char *name, struct user *by)
+wevent_create(const char *name, struct user *by, int priv)
 {
-	struct wevent	*ev;
+	struct channel	*ch;
 
-	ev = wevent_emit(INTENT_CHANNEL, "CREATE", name, by->u_name, NULL, NULL);
-	ev->ev_chan = state_channel_add(name, by->u_name, ev->ev_seq);
-	return (ev->ev_chan);
+	/* At the seq the event takes next, so that the event is scoped. */
+	ch = state_channel_add(name, by->u_name, wevent_seq);
+	ch->ch_private = priv != 0;
+	wevent_emit(INTENT_CHANNEL, ch, "CREATE", name, by->u_name,
+	    "visibility", priv ? "private" : NULL, NULL);
+	return (ch);
 }
 
-/* A user joins a channel. */
+/* A user joins a channel; an invite is used up. */
 void
 wevent_join(struct user *u, struct channel *ch)
 {
 	struct wevent	*ev;
 
-	ev = wevent_emit(INTENT_USER, "JOIN", ch->ch_name, u->u_name, NULL, NULL);
-	ev->ev_chan = ch;
+	ev = wevent_emit(INTENT_USER, ch, "JOIN", ch->ch_name, u->u_name, NULL);
 	state_member_add(u, ch, ev->ev_seq);
+	state_access_del(ch, STATE_INVITE, u->u_name);
 }
 
 /* A member leaves; reason (or NULL) goes into the event's JSON. */
@@ -404,10 +473,40 @@ wevent_part(struct member *m, const char *reason)
 {
 	struct wevent	*ev;
 
-	ev = wevent_emit(INTENT_USER, "PART", m->m_chan->ch_name,
-	    m->m_user->u_name, reason != NULL ? "reason" : NULL, reason);
-	ev->ev_chan = m->m_chan;
+	ev = wevent_emit(INTENT_USER, m->m_chan, "PART", m->m_chan->ch_name,
+	    m->m_user->u_name, "reason", reason, NULL);
 	state_member_del(m, ev->ev_seq);
+}
+
+/* A member is parted by someone else (kicked, banned), with their name. */
+void
+wevent_kick(struct member *m, struct user *by, const char *why,
+    const char *text)
+{
+	struct wevent	*ev;
+
+	ev = wevent_emit(INTENT_USER, m->m_chan, "PART", m->m_chan->ch_name,
+	    m->m_user->u_name, "reason", why, "by", by->u_name, "text", text,
+	    NULL);
+	state_member_del(m, ev->ev_seq);
+}
+
+/* An invite, ban or unban of target: the lists change at the event's seq. */
+void
+wevent_access(struct channel *ch, const char *action, const char *target,
+    struct user *by)
+{
+	wevent_emit(INTENT_CHANNEL, ch, action, ch->ch_name, target, "by",
+	    by->u_name, NULL);
+	if (strcmp(action, "INVITE") == 0)
+		state_access_add(ch, STATE_INVITE, target);
+	else if (strcmp(action, "BAN") == 0) {
+		state_access_del(ch, STATE_INVITE, target);
+		state_access_add(ch, STATE_BAN, target);
+	} else if (strcmp(action, "UNBAN") == 0)
+		state_access_del(ch, STATE_BAN, target);
+	else
+		fatalx("%s: unknown action %s", __func__, action);
 }
 
 /* A channel is deleted: every member parts first, then the channel goes. */
@@ -421,9 +520,8 @@ wevent_delete(struct channel *ch, struct user *by)
 		if (m->m_parted == 0)
 			wevent_part(m, "deleted");
 	}
-	ev = wevent_emit(INTENT_CHANNEL, "DELETE", ch->ch_name, by->u_name,
-	    NULL, NULL);
-	ev->ev_chan = ch;
+	ev = wevent_emit(INTENT_CHANNEL, ch, "DELETE", ch->ch_name, by->u_name,
+	    NULL);
 	state_channel_del(ch, ev->ev_seq);
 }
 
@@ -433,9 +531,8 @@ wevent_message(struct user *u, struct channel *ch, const char *text)
 {
 	struct wevent	*ev;
 
-	ev = wevent_emit(INTENT_MESSAGE, "CREATE", ch->ch_name, u->u_name,
-	    "text", text);
-	ev->ev_chan = ch;
+	ev = wevent_emit(INTENT_MESSAGE, ch, "CREATE", ch->ch_name, u->u_name,
+	    "text", text, NULL);
 	return (ev->ev_seq);
 }
 
@@ -451,8 +548,8 @@ wevent_account(const char *action, const char *name, const char *kind,
 {
 	struct wevent	*ev;
 
-	ev = wevent_build_new(WEVENT_ACCOUNT, action, name, name,
-	    kind != NULL ? "kind" : NULL, kind);
+	ev = wevent_build_new(WEVENT_ACCOUNT, NULL, action, name, name,
+	    "kind", kind, NULL);
 	ev->ev_secret = secret != NULL ? xstrdup(secret) : NULL;
 	ev->ev_token = tokhex != NULL ? xstrdup(tokhex) : NULL;
 	return (ev);

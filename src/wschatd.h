@@ -346,14 +346,19 @@ struct user {
 };
 struct channel {
 	char		*ch_name;
-	char		*ch_creator;
+	char		*ch_creator;	/* the owner */
 	int64_t		 ch_created;	/* seq */
 	int64_t		 ch_deleted;	/* seq, 0 while it exists */
+	int		 ch_private;	/* shows only to those who may see it */
 	struct members	 ch_members;
 	size_t		 ch_nmembers;
+	char		**ch_access[2];	/* names, by enum state_access */
+	size_t		 ch_naccess[2];
 	TAILQ_ENTRY(channel) ch_entry;
 };
 TAILQ_HEAD(channels, channel);
+/* Per-channel lists of names: who is invited, who is banned. */
+enum state_access { STATE_INVITE, STATE_BAN };
 extern struct channels	 state_channels;	/* live channels, in creation order */
 extern size_t		 state_nchannels;
 struct user	*state_user_find(const char *);
@@ -363,11 +368,30 @@ void		 state_user_detach(struct client *);
 struct channel	*state_channel_find(const char *);
 struct channel	*state_channel_add(const char *, const char *creator, int64_t seq);
 void		 state_channel_del(struct channel *, int64_t seq);
+/*
+ * Does the channel exist for this user (NULL: anonymous)? A public one
+ * for everyone; a private one for its owner, an admin, a member and an
+ * invited name. The one rule for LIST, lookups and channel events.
+ */
+int		 state_channel_visible(const struct channel *,
+		     const struct user *);
+/* The owner or an admin: who may DELETE, INVITE, KICK, BAN, UNBAN. */
+int		 state_channel_owner(const struct channel *, const struct user *);
+/* The invite and ban lists: one mutator each way. */
+int		 state_access_find(const struct channel *, enum state_access,
+		     const char *name);
+void		 state_access_add(struct channel *, enum state_access,
+		     const char *name);
+void		 state_access_del(struct channel *, enum state_access,
+		     const char *name);
 struct member	*state_member_find(struct user *, struct channel *);
 struct member	*state_member_add(struct user *, struct channel *, int64_t seq);
 void		 state_member_del(struct member *, int64_t seq);
 /* Was the member in the channel at this seq? */
 int		 state_member_at(const struct member *, int64_t seq);
+/* Was the user a member of the channel at this seq (ghosts count)? */
+int		 state_member_was(const struct user *, const struct channel *,
+		     int64_t seq);
 /* Drop parted members and deleted channels whose seqs are <= seq. */
 void		 state_reap(int64_t seq);
 /* Forget channels and memberships (users stay); state_clear forgets all. */
@@ -511,7 +535,8 @@ struct wevent {
 	unsigned char	*ev_frame;	/* header + "EVENT ..." line, built once */
 	size_t		 ev_framelen;
 	size_t		 ev_hdrlen;	/* ev_frame + ev_hdrlen is the line */
-	struct channel	*ev_chan;	/* scope of message events */
+	struct channel	*ev_chan;	/* the channel it is about */
+	int		 ev_priv;	/* ... which is private */
 	char		*ev_secret;	/* account: a password hash, never sent */
 	char		*ev_token;	/* account: a token's hash, never sent */
 	int64_t		 ev_request;	/* account: wschatctl requests applied */
@@ -525,9 +550,15 @@ int		 wevent_load(void);
 /* The layer above hears of each load, after it (NULL: nobody). */
 void		 wevent_on_load(void (*)(void));
 /* The state changes: each emits its event and applies it at its seq. */
-struct channel	*wevent_create(const char *, struct user *);
+struct channel	*wevent_create(const char *, struct user *, int priv);
 void		 wevent_join(struct user *, struct channel *);
 void		 wevent_part(struct member *, const char *reason);
+/* Parted by someone else: "reason":why,"by":by, and "text" unless NULL. */
+void		 wevent_kick(struct member *, struct user *by, const char *why,
+		     const char *text);
+/* channel INVITE|BAN|UNBAN <c>: "username" is the target, "by" who. */
+void		 wevent_access(struct channel *, const char *action,
+		     const char *target, struct user *by);
 void		 wevent_delete(struct channel *, struct user *);
 int64_t		 wevent_message(struct user *, struct channel *, const char *);
 /*
@@ -552,10 +583,12 @@ struct wevent	*wevent_build(int64_t seq, int64_t ts, const char *type,
 		     const char *data);
 void		 wevent_free(struct wevent *);
 /*
- * Does this connection receive an event of this type, given whether its
- * user was a member of the event's channel at its seq? Live and replay.
+ * Does this connection receive an event of this type, given whether the
+ * event's channel is private, whether its user was a member of it at the
+ * event's seq, and the event's actor? Live and replay.
  */
-int		 wevent_wanted(const struct client *, int type, int member);
+int		 wevent_wanted(const struct client *, int type, int priv,
+		     int member, const char *actor);
 
 /* reply.c: replies, in order, each after the commit it depends on. */
 void		 reply_init(void);
@@ -572,9 +605,10 @@ int		 reply_waits(struct client *);	/* replies wait for a commit */
 #define CMD_NEEDNAME	0x01	/* needs an identity (NICK, LOGIN, ...) */
 #define CMD_REST	0x02	/* last argument is the rest of the line */
 #define CMD_READ	0x04	/* reads state: runs after earlier replies */
-#define CMD_CHANNEL	0x08	/* argv[0] is a channel that exists */
+#define CMD_CHANNEL	0x08	/* argv[0] is a channel that exists for the user */
 #define CMD_MEMBER	0x10	/* ... and the user is a member of it */
 #define CMD_EVTYPE	0x20	/* argv[0] is an event type */
+#define CMD_OWNER	0x40	/* ... and the user owns it or is an admin */
 enum cmd_retval {
 	CMD_NORMAL		/* replied, deferred its reply or started a stream */
 };
@@ -633,6 +667,7 @@ struct journal_rec {
 	const char	*resource;
 	const char	*actor;
 	const char	*data;
+	int		 priv;		/* the channel is private */
 	/* account events only: stored in their tables, never in events */
 	const char	*secret;	/* a password's Argon2id string */
 	const char	*token;		/* a token's SHA-256, hex */
@@ -641,8 +676,11 @@ struct journal_rec {
 typedef int (*journal_rec_cb)(const struct journal_rec *, void *);
 typedef void (*journal_done_cb)(void *batch, int ok, const char *cause, void *arg);
 struct journal_state_cb {
-	void	(*channel)(const char *name, const char *creator, int64_t seq, void *);
+	void	(*channel)(const char *name, const char *creator, int64_t seq,
+		    int priv, void *);
 	void	(*member)(const char *channel, const char *user, int64_t seq, void *);
+	/* An invite or a ban (enum state_access) of user in channel. */
+	void	(*access)(const char *channel, int kind, const char *user, void *);
 	void	(*account)(const char *name, int registered, const char *pwhash,
 		    int admin, int disabled, void *);
 	void	(*token)(const char *hash, const char *account, int64_t used,
@@ -664,7 +702,8 @@ typedef int (*journal_request_cb)(const struct journal_request *, void *);
  */
 struct journal_snapshot_cb {
 	int	(*begin)(int64_t seq, void *);
-	int	(*channel)(const char *name, const char *creator, int64_t seq, void *);
+	int	(*channel)(const char *name, const char *creator, int64_t seq,
+		    int priv, void *);
 	int	(*sub)(const char *channel, int64_t joined_seq, void *);
 	int	(*member)(const char *channel, const char *user, int64_t joined_seq,
 		    void *);
@@ -719,7 +758,11 @@ int		 journal_user_events_desc(struct journal *, const char *user,
 		     int64_t after, journal_rec_cb, void *, char **cause);
 int		 journal_history(struct journal *, const char *channel, int64_t before,
 		     size_t limit, journal_rec_cb, void *, char **cause);
-/* One read transaction; *seq is the head it is consistent with. */
+/*
+ * One read transaction; *seq is the head it is consistent with. Private
+ * channels show only to their owner, members and invited names (unless
+ * all is set: an admin's snapshot, journal_snap_open).
+ */
 int		 journal_snapshot(struct journal *, const char *user, size_t nmessages,
 		     const struct journal_snapshot_cb *, int64_t *seq, char **cause);
 /*
@@ -734,7 +777,7 @@ int		 journal_snapshot(struct journal *, const char *user, size_t nmessages,
  */
 struct journal_snap;
 struct journal_snap *journal_snap_open(struct journal *, const char *user,
-		     size_t nmessages, int64_t *seq, char **cause);
+		     int all, size_t nmessages, int64_t *seq, char **cause);
 int		 journal_snap_next(struct journal_snap *,
 		     const struct journal_snapshot_cb *, size_t max_rows,
 		     char **cause);

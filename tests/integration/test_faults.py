@@ -267,7 +267,8 @@ class FaultTest(JournalTestCase):
                     "WHERE name = 'channels'")
         con.close()
         con = sqlite3.connect(srv.db, isolation_level=None)
-        con.execute("INSERT INTO channels VALUES (NULL, 'olga', 1, 1)")
+        con.execute("INSERT INTO channels (name, creator, created_seq, "
+                    "created_ts) VALUES (NULL, 'olga', 1, 1)")
         rowid = con.execute("SELECT rowid FROM channels WHERE name IS NULL"
                             ).fetchone()[0]
         con.close()

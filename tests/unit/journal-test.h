@@ -445,9 +445,11 @@ snap_begin(int64_t seq, void *arg)
 }
 
 static inline int
-snap_channel(const char *name, const char *creator, int64_t seq, void *arg)
+snap_channel(const char *name, const char *creator, int64_t seq, int priv,
+    void *arg)
 {
-	snap_line(arg, "CHANNEL %s %s %lld", name, creator, (long long)seq);
+	snap_line(arg, "CHANNEL %s %s %lld%s", name, creator, (long long)seq,
+	    priv ? " private" : "");
 	return (0);
 }
 

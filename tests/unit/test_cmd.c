@@ -806,6 +806,72 @@ t_list_lssubs(void **state UNUSED)
 	state_check();
 }
 
+/*
+ * Channel rights, the one rule: the owner or an admin (CMD_OWNER), else
+ * FORBIDDEN; a private channel the user may not see is NOSUCHCHANNEL,
+ * word for word as a missing one. An admin passes the owner check and
+ * sees every channel: the refusals after it (NOTMEMBER, BADARGS) prove it
+ * without a journal write. Only these refusals run here; the writes are
+ * test_access.py's.
+ */
+static void
+t_channel_rights(void **state UNUSED)
+{
+	static const char	*rights[] = { "DELETE pub", "KICK pub alice",
+				    "BAN pub alice", "UNBAN pub alice",
+				    "INVITE pub carol" };
+	struct channel		*pub, *priv;
+	size_t			 i;
+
+	identify(&fa, "alice");
+	identify(&fb, "bob");
+	pub = state_channel_add("pub", "alice", 1);
+	priv = state_channel_add("secret", "alice", 2);
+	priv->ch_private = 1;
+	state_member_add(fa.c.c_user, pub, 3);
+
+	/* bob: neither owner nor admin. */
+	expect(&fb, "LIST", "LIST 1 pub");
+	expect(&fa, "LIST", "LIST 2 pub secret");
+	for (i = 0; i < sizeof rights / sizeof rights[0]; i++)
+		expect_prefix(&fb, rights[i], strlen(rights[i]),
+		    "ERROR FORBIDDEN ");
+	expect(&fb, "KICK secret alice", "ERROR NOSUCHCHANNEL no channel secret");
+	expect(&fb, "KICK absent alice", "ERROR NOSUCHCHANNEL no channel absent");
+	expect(&fb, "SUB secret", "ERROR NOSUCHCHANNEL no channel secret");
+	expect(&fb, "HISTORY secret", "ERROR NOSUCHCHANNEL no channel secret");
+	expect(&fb, "INVITE secret bob", "ERROR NOSUCHCHANNEL no channel secret");
+
+	/* The owner passes the check. */
+	expect(&fa, "KICK pub carol", "ERROR NOTMEMBER carol is not a member "
+	    "of pub");
+
+	/* bob as an admin: past the owner check, in any channel. */
+	fb.c.c_user->u_admin = 1;
+	expect(&fb, "LIST", "LIST 2 pub secret");
+	expect(&fb, "KICK pub carol", "ERROR NOTMEMBER carol is not a member "
+	    "of pub");
+	expect(&fb, "KICK secret carol", "ERROR NOTMEMBER carol is not a member "
+	    "of secret");
+	expect(&fb, "UNBAN secret carol", "ERROR BADARGS carol is not banned "
+	    "from secret");
+	expect(&fb, "INVITE pub carol", "ERROR BADARGS pub is public: anyone "
+	    "may SUB");
+	fb.c.c_user->u_admin = 0;
+
+	/* Invited: bob sees it, but has no right in it. */
+	state_access_add(priv, STATE_INVITE, "bob");
+	expect(&fb, "LIST", "LIST 2 pub secret");
+	expect_prefix(&fb, "KICK secret alice", 17, "ERROR FORBIDDEN ");
+	expect(&fb, "HISTORY secret", "ERROR NOTMEMBER not subscribed to secret; "
+	    "SUB secret first");
+
+	/* Banned: SUB is FORBIDDEN, with no write. */
+	state_access_add(pub, STATE_BAN, "bob");
+	expect(&fb, "SUB pub", "ERROR FORBIDDEN you are banned from pub");
+	state_check();
+}
+
 /* --- streams: SNAPSHOT and RESUME in pages --------------------------------- */
 
 #define STREAM_CHANNELS	1100	/* rows: more than two pages of 512 */
@@ -1102,6 +1168,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(t_intents, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_nick, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_list_lssubs, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_channel_rights, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(t_stream_turns, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_stream_close, setup, teardown),
 	};

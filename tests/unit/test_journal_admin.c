@@ -104,6 +104,37 @@ t_check_problems(void **state)
 	free(c.text);
 }
 
+/* check reports invites and bans that no channel's events allow. */
+static void
+t_check_access(void **state)
+{
+	struct fx	*fx = *state;
+	struct tbatch	*b;
+	struct recs	 c = { NULL, 0, 0 };
+	char		*cause = NULL;
+
+	open_journal(fx);
+	start(fx);
+	b = new_batch(fx);
+	add(b, 1, "channel", "CREATE", "pub", "alice", NULL);
+	add(b, 2, "channel", "CREATE", "sec", "alice", NULL);
+	b->recs[1].priv = 1;
+	add(b, 3, "channel", "INVITE", "sec", "bob", NULL);
+	add(b, 4, "channel", "BAN", "pub", "bob", NULL);
+	assert_true(commit(fx, b));
+	assert_int_equal(journal_check(fx->j, NULL, NULL, &cause), 0);
+	b = new_batch(fx);
+	add(b, 5, "channel", "INVITE", "pub", "carol", NULL);
+	add(b, 6, "channel", "BAN", "gone", "dave", NULL);
+	assert_true(commit(fx, b));
+	c.text = xstrdup("");
+	assert_int_equal(journal_check(fx->j, count_problem, &c, &cause), 2);
+	assert_string_equal(c.text,
+	    "invite or ban of a missing channel: ban gone dave\n"
+	    "invite to a public channel: pub carol\n");
+	free(c.text);
+}
+
 int
 main(void)
 {
@@ -111,6 +142,7 @@ main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 		T(t_admin),
 		T(t_check_problems),
+		T(t_check_access),
 #undef T
 	};
 

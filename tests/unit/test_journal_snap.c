@@ -32,9 +32,10 @@ cur_stop(struct cur *cu)
 }
 
 static int
-cur_channel(const char *name, const char *creator, int64_t seq, void *arg)
+cur_channel(const char *name, const char *creator, int64_t seq, int priv,
+    void *arg)
 {
-	snap_channel(name, creator, seq, &((struct cur *)arg)->r);
+	snap_channel(name, creator, seq, priv, &((struct cur *)arg)->r);
 	return (cur_stop(arg));
 }
 
@@ -69,7 +70,7 @@ cur_open(struct journal *j, const char *user, size_t nmessages,
 
 	memset(cu, 0, sizeof *cu);
 	cu->r.text = xstrdup("");
-	s = journal_snap_open(j, user, nmessages, seq, &cause);
+	s = journal_snap_open(j, user, 0, nmessages, seq, &cause);
 	if (s == NULL)
 		fail_msg("journal_snap_open: %s", cause);
 	snap_begin(*seq, &cu->r);
@@ -206,7 +207,7 @@ t_snap_cursor(void **state)
 		fail_msg("backup: %s", cause);
 	if ((a = journal_open_admin(bk, &cause)) == NULL)
 		fail_msg("journal_open_admin: %s", cause);
-	assert_null(journal_snap_open(a, "alice", 2, &seq, &cause));
+	assert_null(journal_snap_open(a, "alice", 0, 2, &seq, &cause));
 	assert_non_null(cause);
 	assert_non_null(strstr(cause, "not in WAL mode (delete)"));
 	free(cause);
@@ -328,12 +329,102 @@ t_snap_cursor_consistent(void **state)
 	assert_int_equal(access(wal, F_OK), -1);
 }
 
+/* A whole snapshot through a cursor in one call, with all set or not. */
+static char *
+cursor_all(struct journal *j, const char *user, int all)
+{
+	struct journal_snapshot_cb	 cbs = { cur_begin, cur_channel,
+	    cur_sub, cur_member, cur_message, NULL };
+	struct journal_snap		*s;
+	struct cur			 cu;
+	char				*cause = NULL;
+	int64_t				 seq;
+
+	memset(&cu, 0, sizeof cu);
+	cu.r.text = xstrdup("");
+	if ((s = journal_snap_open(j, user, all, 5, &seq, &cause)) == NULL)
+		fail_msg("journal_snap_open: %s", cause);
+	cbs.arg = &cu;
+	if (journal_snap_next(s, &cbs, 0, &cause) != 0)
+		fail_msg("journal_snap_next: %s", cause);
+	journal_snap_close(s);
+	return (cu.r.text);
+}
+
+/*
+ * A private channel is in a snapshot only for its owner, a member, an
+ * invited name and (all) an admin; the one-go snapshot agrees with the
+ * cursor. A recreated channel's messages start at its own CREATE: the old
+ * channel's "old" is not in it.
+ */
+static void
+t_snap_private(void **state)
+{
+	static const char	*all = "CHANNEL pub alice 1\nCHANNEL sec alice 2 private\n"
+				    "CHANNEL g alice 8\n";
+	static const char	*pub = "CHANNEL pub alice 1\nCHANNEL g alice 8\n";
+	static const struct {
+		const char	*user;
+		int		 all;
+		const char	*more;
+	} cases[] = {
+		{ "alice", 0, "" },
+		{ "carol", 0, "" },
+		{ "bob", 0, "SUB sec 4\nSUB g 9\nMEMBER sec bob 4\n"
+		    "MEMBER g bob 9\nMESSAGE g {\"seq\":10,\"ts\":1764000010000,"
+		    "\"username\":\"alice\",\"text\":\"new\"}\n" },
+		{ "dave", 0, NULL },
+		{ NULL, 0, NULL },
+		{ "dave", 1, "" },
+	};
+	struct fx	*fx = *state;
+	struct journal	*j;
+	struct tbatch	*b;
+	char		*got, *want;
+	size_t		 i;
+
+	j = open_journal(fx);
+	start(fx);
+	b = new_batch(fx);
+	add(b, 1, "channel", "CREATE", "pub", "alice", NULL);
+	add(b, 2, "channel", "CREATE", "sec", "alice", NULL);
+	add(b, 3, "channel", "INVITE", "sec", "carol", NULL);
+	add(b, 4, "user", "JOIN", "sec", "bob", NULL);
+	b->recs[1].priv = b->recs[2].priv = b->recs[3].priv = 1;
+	add(b, 5, "channel", "CREATE", "g", "alice", NULL);
+	add(b, 6, "message", "CREATE", "g", "alice", "old");
+	add(b, 7, "channel", "DELETE", "g", "alice", NULL);
+	add(b, 8, "channel", "CREATE", "g", "alice", NULL);
+	add(b, 9, "user", "JOIN", "g", "bob", NULL);
+	add(b, 10, "message", "CREATE", "g", "alice", "new");
+	assert_true(commit(fx, b));
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		got = cursor_all(j, cases[i].user, cases[i].all);
+		if (cases[i].more == NULL)
+			want = xstrdup(pub);
+		else
+			xasprintf(&want, "%s%s", all, cases[i].more);
+		if (strcmp(got, want) != 0) {
+			print_error("user %s all %d\n--- got\n%s--- want\n%s",
+			    cases[i].user != NULL ? cases[i].user : "(none)",
+			    cases[i].all, got, want);
+			fail();
+		}
+		free(got);
+		free(want);
+		if (!cases[i].all)
+			assert_cursor_matches(j, cases[i].user, 5);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 		T(t_snap_cursor),
+		T(t_snap_private),
 		T(t_snap_cursor_consistent),
 #undef T
 	};

@@ -77,12 +77,22 @@ struct loaded {
 };
 
 static void
-load_channel(const char *name, const char *creator, int64_t seq, void *arg)
+load_channel(const char *name, const char *creator, int64_t seq, int priv,
+    void *arg)
 {
 	struct loaded	*l = arg;
 
-	appendf(&l->text, "channel %s %s %lld\n", name, creator,
-	    (long long)seq);
+	appendf(&l->text, "channel %s %s %lld%s\n", name, creator,
+	    (long long)seq, priv ? " private" : "");
+}
+
+static void
+load_access(const char *channel, int kind, const char *user, void *arg)
+{
+	struct loaded	*l = arg;
+
+	appendf(&l->text, "%s %s %s\n", kind == STATE_BAN ? "ban" : "invite",
+	    channel, user);
 }
 
 static void
@@ -97,7 +107,8 @@ load_member(const char *channel, const char *user, int64_t seq, void *arg)
 static void
 assert_loaded(struct journal *j, const char *want)
 {
-	struct journal_state_cb	 cbs = { .channel = load_channel, .member = load_member };
+	struct journal_state_cb	 cbs = { .channel = load_channel,
+				    .member = load_member, .access = load_access };
 	struct loaded		 l;
 	char			*cause = NULL;
 
@@ -135,7 +146,7 @@ t_state_tables(void **state)
 	    "bob|3|1764000003000|10|1764000010000\n"
 	    "carol|13|1764000013000|14|1764000014000\n");
 	assert_rows(fx->j, "SELECT * FROM channels ORDER BY name",
-	    "g|alice|1|1764000001000\nh|bob|6|1764000006000\n");
+	    "g|alice|1|1764000001000|0\nh|bob|6|1764000006000|0\n");
 
 	/* DELETE as the server does it: PART every member, then DELETE. */
 	b = new_batch(fx);
@@ -164,6 +175,85 @@ t_state_tables(void **state)
 	assert_loaded(fx->j, "channel g carol 19\nmember g bob 20\n");
 }
 
+/* An access event as the server builds it: the target is the actor. */
+static void
+add_access(struct tbatch *b, int64_t seq, const char *action,
+    const char *channel, const char *target, const char *by)
+{
+	struct journal_rec	*r;
+
+	add(b, seq, "channel", action, channel, target, NULL);
+	r = &b->recs[b->n - 1];
+	free(b->strs[b->n - 1]);
+	xasprintf(&b->strs[b->n - 1], "{\"seq\":%lld,\"ts\":%lld,"
+	    "\"username\":\"%s\",\"by\":\"%s\"}", (long long)seq,
+	    (long long)r->ts, target, by);
+	r->data = b->strs[b->n - 1];
+	r->priv = 1;
+}
+
+/*
+ * Private channels, invites and bans follow their events: an invite is
+ * used up by the JOIN and taken back by a BAN, UNBAN lifts a ban, DELETE
+ * takes both lists with it, and all of it is there after a restart.
+ */
+static void
+t_access_tables(void **state)
+{
+	struct fx	*fx = *state;
+	struct tbatch	*b;
+
+	open_journal(fx);
+	start(fx);
+	b = new_batch(fx);
+	add(b, 1, "channel", "CREATE", "p", "alice", NULL);
+	b->recs[0].priv = 1;
+	add_access(b, 2, "INVITE", "p", "bob", "alice");
+	add_access(b, 3, "INVITE", "p", "carol", "alice");
+	add_access(b, 4, "INVITE", "p", "dave", "alice");
+	add(b, 5, "user", "JOIN", "p", "bob", NULL);
+	b->recs[4].priv = 1;
+	add_access(b, 6, "BAN", "p", "carol", "alice");
+	add_access(b, 7, "BAN", "p", "erin", "alice");
+	add_access(b, 8, "UNBAN", "p", "erin", "alice");
+	add(b, 9, "channel", "CREATE", "q", "bob", NULL);
+	add_access(b, 10, "BAN", "q", "alice", "bob");
+	b->recs[9].priv = 0;
+	assert_true(commit(fx, b));
+	assert_loaded(fx->j,
+	    "channel p alice 1 private\n"
+	    "channel q bob 9\n"
+	    "invite p dave\n"
+	    "ban p carol\n"
+	    "ban q alice\n"
+	    "member p bob 5\n");
+	assert_rows(fx->j, "SELECT * FROM invites", "p|dave|alice|4\n");
+	assert_rows(fx->j, "SELECT * FROM bans ORDER BY channel",
+	    "p|carol|alice|6\nq|alice|bob|10\n");
+	assert_rows(fx->j, "SELECT seq FROM events WHERE private = 1",
+	    "1\n2\n3\n4\n5\n6\n7\n8\n");
+	assert_int_equal(journal_check(fx->j, NULL, NULL, NULL), 0);
+
+	journal_stop(fx->j);
+	reopen(fx);
+	assert_loaded(fx->j,
+	    "channel p alice 1 private\n"
+	    "channel q bob 9\n"
+	    "invite p dave\n"
+	    "ban p carol\n"
+	    "ban q alice\n"
+	    "member p bob 5\n");
+
+	/* DELETE as the server does it: the lists go with the channel. */
+	start(fx);
+	b = new_batch(fx);
+	add(b, 11, "user", "PART", "p", "bob", NULL);
+	add(b, 12, "channel", "DELETE", "p", "alice", NULL);
+	assert_true(commit(fx, b));
+	assert_loaded(fx->j, "channel q bob 9\nban q alice\n");
+	assert_rows(fx->j, "SELECT count(*) FROM invites", "0\n");
+}
+
 /* The head lives in sqlite_sequence: pruning everything keeps it. */
 static void
 t_head_survives_prune(void **state)
@@ -189,7 +279,7 @@ t_head_survives_prune(void **state)
 	reopen(fx);
 	assert_int_equal(journal_head(fx->j), 10);
 	assert_int_equal(journal_first(fx->j), 11);
-	assert_rows(fx->j, "SELECT * FROM channels", "g|alice|1|1000\n");
+	assert_rows(fx->j, "SELECT * FROM channels", "g|alice|1|1000|0\n");
 
 	/* A seq at or below the head is never accepted again. */
 	start(fx);
@@ -489,6 +579,7 @@ main(void)
 		T(t_writer_order),
 		T(t_stop_drains),
 		T(t_state_tables),
+		T(t_access_tables),
 		T(t_head_survives_prune),
 		T(t_bad_batch),
 		T(t_moved_file),

@@ -719,6 +719,65 @@ t_member_at(void **state UNUSED)
 	state_check();
 }
 
+/*
+ * Who a channel exists for: everyone if public; if private, its owner, an
+ * admin, a member (not a parted one) and an invited name; nobody
+ * anonymous. The invite and ban lists hold a name once and let it go.
+ */
+static void
+t_channel_access(void **state UNUSED)
+{
+	struct user	*alice = state_user_get("alice");
+	struct user	*bob = state_user_get("bob");
+	struct user	*carol = state_user_get("carol");
+	struct channel	*pub = state_channel_add("pub", "alice", 1);
+	struct channel	*ch = state_channel_add("secret", "alice", 2);
+	struct member	*m;
+
+	ch->ch_private = 1;
+	assert_true(state_channel_visible(pub, NULL));
+	assert_true(state_channel_visible(pub, bob));
+	assert_false(state_channel_visible(ch, NULL));
+	assert_true(state_channel_visible(ch, alice));
+	assert_false(state_channel_visible(ch, bob));
+	assert_true(state_channel_owner(ch, alice));
+	assert_false(state_channel_owner(ch, bob));
+	assert_false(state_channel_owner(ch, NULL));
+
+	bob->u_admin = 1;
+	assert_true(state_channel_visible(ch, bob));
+	assert_true(state_channel_owner(ch, bob));
+	assert_true(state_channel_owner(pub, bob));
+	bob->u_admin = 0;
+
+	state_access_add(ch, STATE_INVITE, "carol");
+	state_access_add(ch, STATE_INVITE, "carol");
+	assert_int_equal(ch->ch_naccess[STATE_INVITE], 1);
+	assert_true(state_channel_visible(ch, carol));
+	assert_false(state_channel_owner(ch, carol));
+	state_access_del(ch, STATE_INVITE, "carol");
+	assert_false(state_channel_visible(ch, carol));
+	assert_int_equal(ch->ch_naccess[STATE_INVITE], 0);
+
+	m = state_member_add(carol, ch, 5);
+	assert_true(state_channel_visible(ch, carol));
+	assert_false(state_member_was(carol, ch, 5));
+	assert_true(state_member_was(carol, ch, 6));
+	state_member_del(m, 8);
+	assert_false(state_channel_visible(ch, carol));
+	assert_true(state_member_was(carol, ch, 7));	/* a ghost still */
+	assert_false(state_member_was(carol, ch, 8));
+	assert_false(state_member_was(bob, ch, 7));
+
+	state_access_add(pub, STATE_BAN, "bob");
+	assert_true(state_access_find(pub, STATE_BAN, "bob"));
+	assert_false(state_access_find(pub, STATE_INVITE, "bob"));
+	assert_false(state_access_find(ch, STATE_BAN, "bob"));
+	state_access_del(pub, STATE_BAN, "nobody");
+	assert_int_equal(pub->ch_naccess[STATE_BAN], 1);
+	state_check();
+}
+
 /* A parted member stays linked on both sides until reaped at its seq. */
 static void
 t_ghost_member(void **state UNUSED)
@@ -1008,6 +1067,8 @@ main(void)
 {
 	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test_setup_teardown(t_member_at, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_channel_access, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(t_ghost_member, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_ghost_channel, setup,
 		    teardown),
