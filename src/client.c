@@ -131,7 +131,21 @@ client_control_frame(unsigned char *frame, int opcode, const void *payload,
 	return (hlen + len);
 }
 
-/* Once a second: keepalive pings, dead peers, stuck closes. */
+/*
+ * The connection has a user now (NICK): it no longer counts against
+ * max_unidentified_per_address. The sweep calls it too, for any other way
+ * a connection may come to have a user.
+ */
+void
+client_identified(struct client *c)
+{
+	if (c->c_unidentified && c->c_user != NULL) {
+		c->c_unidentified = 0;
+		c->c_quota->q_unidentified--;
+	}
+}
+
+/* Once a second: keepalive pings, dead peers, stuck closes, no NICK. */
 static void
 client_sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -149,6 +163,13 @@ client_sweep_cb(evutil_socket_t fd, short what, void *arg)
 		if (c->c_state != CLIENT_OPEN)
 			continue;
 		client_sweep_held(c, now);
+		client_identified(c);
+		if (c->c_user == NULL && config.unidentified_timeout != 0 &&
+		    now - c->c_last_cmd >= config.unidentified_timeout * 1000) {
+			client_close(c, WS_CLOSE_POLICY, "no NICK and no command "
+			    "within unidentified_timeout");
+			continue;
+		}
 		/* Never close a silent peer before it was pinged at least once. */
 		if (now - c->c_last_rx >= config.ping_timeout * 1000 &&
 		    (c->c_pinged || config.ping_interval == 0)) {
@@ -190,10 +211,10 @@ client_shutdown(void)
 	client_linecap = 0;
 }
 
-/* Take over an upgraded HTTP connection. */
+/* Take over an upgraded HTTP connection, and its address's quota. */
 struct client *
 client_new(struct evhttp_connection *evcon, struct bufferevent *bev,
-    const char *addr)
+    const char *addr, struct quota *quota)
 {
 	struct client	*c;
 
@@ -208,7 +229,10 @@ client_new(struct evhttp_connection *evcon, struct bufferevent *bev,
 	ws_parser_init(&c->c_parser, WS_ROLE_SERVER, config.max_frame,
 	    config.max_message);
 	c->c_tokens = config.rate_burst;
-	c->c_tokens_at = c->c_last_rx = clock_mono_ms();
+	c->c_tokens_at = c->c_last_rx = c->c_last_cmd = clock_mono_ms();
+	c->c_quota = quota;
+	c->c_unidentified = 1;
+	quota->q_unidentified++;
 	TAILQ_INSERT_TAIL(&clients, c, c_entry);
 	clients_count++;
 
@@ -328,6 +352,11 @@ client_teardown(struct client *c, const char *why)
 	client_ops->gone(c);
 	TAILQ_REMOVE(&clients, c, c_entry);
 	clients_count--;
+	if (c->c_unidentified)
+		c->c_quota->q_unidentified--;
+	c->c_unidentified = 0;
+	quota_release(c->c_quota);
+	c->c_quota = NULL;
 	if (c->c_evcon != NULL)
 		bufferevent_disable(c->c_bev, EV_READ | EV_WRITE);
 	client_unref(c);
@@ -619,6 +648,7 @@ client_heldline(struct client *c)
 static void
 client_message(struct client *c, const unsigned char *data, size_t len)
 {
+	c->c_last_cmd = clock_mono_ms();
 	if (client_rate_charge(c, 1) != 0)
 		return;
 	client_line(c, (const char *)data, len);
@@ -650,7 +680,7 @@ client_control(struct client *c)
 		memcpy(reason, p->close_reason, n);
 		reason[n] = '\0';
 		log_debug("%s: peer closed: %u %s", client_who(c), p->close_code,
-		    reason);
+		    log_safe(reason));
 		/* Echo the peer's code (RFC 6455 5.5.1), then close. */
 		client_end(c, p->close_code == WS_CLOSE_NO_STATUS ?
 		    WS_CLOSE_NORMAL : p->close_code, "bye", CLIENT_CLOSED_NORMAL);

@@ -11,6 +11,20 @@
 
 extern const struct cmd_entry cmd_create_entry;
 
+/* How many existing channels this user created (max_channels_owned). */
+static long long
+cmd_create_owned(const struct user *u)
+{
+	struct channel	*ch;
+	long long	 n = 0;
+
+	TAILQ_FOREACH(ch, &state_channels, ch_entry) {
+		if (strcmp(ch->ch_creator, u->u_name) == 0)
+			n++;
+	}
+	return (n);
+}
+
 static enum cmd_retval
 cmd_create_exec(struct cmd_call *cc)
 {
@@ -43,6 +57,19 @@ cmd_create_exec(struct cmd_call *cc)
 	if (state_nchannels >= (size_t)config.max_channels) {
 		reply_error(c, PROTO_ERR_LIMIT, "max_channels (%lld) reached",
 		    config.max_channels);
+		return (CMD_NORMAL);
+	}
+	if (config.max_channels_owned != 0 &&
+	    cmd_create_owned(c->c_user) >= config.max_channels_owned) {
+		reply_error(c, PROTO_ERR_LIMIT, "max_channels_owned (%lld) "
+		    "reached: you created that many channels; DELETE one first",
+		    config.max_channels_owned);
+		return (CMD_NORMAL);
+	}
+	if (quota_take_create(c->c_quota) != 0) {
+		reply_error(c, PROTO_ERR_LIMIT, "max_creates_per_hour (%lld) "
+		    "reached for your address; try again later",
+		    config.max_creates_per_hour);
 		return (CMD_NORMAL);
 	}
 	wevent_create(name, c->c_user, priv);

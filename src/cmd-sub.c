@@ -23,6 +23,13 @@ cmd_sub_exec(struct cmd_call *cc)
 		    name);
 		return (CMD_NORMAL);
 	}
+	if (config.max_channels_joined != 0 &&
+	    c->c_user->u_nchannels >= (size_t)config.max_channels_joined) {
+		reply_error(c, PROTO_ERR_LIMIT, "max_channels_joined (%lld) "
+		    "reached: UNSUB from a channel first",
+		    config.max_channels_joined);
+		return (CMD_NORMAL);
+	}
 	wevent_join(c->c_user, ch);
 	reply_commit(c, "CONFIRM SUB %s", name);
 	return (CMD_NORMAL);

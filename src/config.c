@@ -81,13 +81,37 @@ static const struct config_entry config_table[] = {
 	C_STRING(log, 0, NULL, "stderr",
 	    "Where the log goes: stderr, syslog, or the path of a file. "
 	    "SIGHUP reopens the file, for log rotation."),
-	C_STRING(origins, CONFIG_EMPTY, NULL, "*",
-	    "Space-separated allowlist of browser Origins, where * is a "
-	    "wildcard, as in https://*.example.com; other Origins get HTTP "
-	    "403. Requests without an Origin header are always allowed."),
+	C_STRING(origins, CONFIG_EMPTY, origin_check_list, "self",
+	    "Space-separated allowlist of the browser Origins that may open a "
+	    "WebSocket; others get HTTP 403, as does a malformed Origin. A "
+	    "word is self (the server's own origin: http or https with the "
+	    "host and port of the request's Host header), an origin such as "
+	    "https://chat.example.com, one with * as its whole leading label "
+	    "(https://*.example.com: one label, not the bare domain) or as its "
+	    "whole port (http://localhost:*), or * alone (every origin, so any "
+	    "web page a user opens can use the server). Requests without an "
+	    "Origin header (not browsers) are always allowed."),
 	C_INTEGER(max_connections, 0, 1, 1000000, "10000",
-	    "Most WebSocket connections open at once; further handshakes get "
-	    "HTTP 503."),
+	    "Most connections open at once, counted from accept (WebSockets "
+	    "and handshakes in progress); further ones get HTTP 503. It needs "
+	    "about as many file descriptors: if RLIMIT_NOFILE (ulimit -n) is "
+	    "lower than max_connections + 64 plus what is open at start, the "
+	    "server warns and accepts only as many as the limit leaves room "
+	    "for."),
+	C_INTEGER(max_handshakes, 0, 1, 1000000, "256",
+	    "Most connections accepted that have not finished the WebSocket "
+	    "handshake; further ones get HTTP 503 until some finish or reach "
+	    "handshake_timeout."),
+	C_INTEGER(max_connections_per_address, CONFIG_ZERO, 1, 1000000, "256",
+	    "Most connections open at once from one IP address (upgraded or "
+	    "not); further ones get HTTP 429. Behind a reverse proxy every "
+	    "client has the proxy's address: raise it or set 0 (no limit)."),
+	C_INTEGER(max_unidentified_per_address, CONFIG_ZERO, 1, 1000000, "64",
+	    "Most WebSockets from one IP address that have not sent NICK; a "
+	    "further handshake gets HTTP 429. 0 is no limit."),
+	C_INTEGER(unidentified_timeout, CONFIG_ZERO, 1, 86400, "60",
+	    "Seconds a WebSocket that has not sent NICK may go without sending "
+	    "a command before it is closed with 1008; 0 never closes it."),
 	C_INTEGER(accept_batch, 0, 0, 65536, "64",
 	    "Most connections accepted in one pass of the event loop; the "
 	    "rest wait in the kernel's accept queue while connected clients "
@@ -105,6 +129,15 @@ static const struct config_entry config_table[] = {
 	C_INTEGER(max_channels, 0, 1, 10000000, "10000",
 	    "Most channels that may exist at once; CREATE beyond it gets "
 	    "ERROR LIMIT."),
+	C_INTEGER(max_creates_per_hour, CONFIG_ZERO, 1, 1000000, "100",
+	    "CREATEs one IP address may make in an hour (a bucket that refills "
+	    "evenly); beyond it CREATE gets ERROR LIMIT. 0 is no limit."),
+	C_INTEGER(max_channels_owned, CONFIG_ZERO, 1, 10000000, "100",
+	    "Most existing channels one user may have created; beyond it "
+	    "CREATE gets ERROR LIMIT. 0 is no limit."),
+	C_INTEGER(max_channels_joined, CONFIG_ZERO, 1, 10000000, "1000",
+	    "Most channels one user may be a member of; beyond it SUB gets "
+	    "ERROR LIMIT. 0 is no limit."),
 	C_INTEGER(max_output, CONFIG_BYTES, 4 * KB, 1 * GB, "1048576",
 	    "Bytes queued to one client before it is closed as a slow "
 	    "consumer (1013)."),
@@ -133,8 +166,9 @@ static const struct config_entry config_table[] = {
 	    "Seconds without any frame from a client before it is closed with "
 	    "1008 (ping timeout)."),
 	C_INTEGER(handshake_timeout, 0, 1, 3600, "10",
-	    "Seconds a new connection has to complete the WebSocket "
-	    "handshake."),
+	    "Seconds from accept a new connection has to complete the "
+	    "WebSocket handshake, however slowly it sends; then it is closed. "
+	    "Plain HTTP requests (/healthz) share the deadline."),
 	C_INTEGER(shutdown_timeout, 0, 0, 3600, "5",
 	    "Seconds to wait after SIGTERM or SIGINT for clients to take their "
 	    "close (1001) before exiting."),

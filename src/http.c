@@ -4,6 +4,17 @@
  * to client.c. Everything else gets a plain status. It owns the listening
  * socket, how fast it accepts, and the options of accepted sockets.
  *
+ * Every accepted socket counts from accept (struct http_conn) until it is
+ * upgraded or freed: against max_connections together with the WebSockets,
+ * against max_handshakes, and against its address's quota. Each has an
+ * absolute deadline, handshake_timeout after accept, however slowly it
+ * sends. evhttp 2.1 tells us of a connection only through the bufferevent
+ * we make for it (http_bevcb); evhttp wires that bufferevent to its
+ * connection before the accept callback returns, and the end of the
+ * accept batch adopts each new one (http_adopt): its evhttp connection,
+ * its peer, its quota, the refusals and the deadline. When descriptors run
+ * out, accepting pauses with a back-off instead of spinning on EMFILE.
+ *
  * The hand-off (libevent 2.1 has no WebSocket API): we write the 101
  * ourselves onto the connection's bufferevent and take the bufferevent's
  * callbacks over. The evhttp connection stays the owner of the socket for
@@ -20,7 +31,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -41,10 +51,59 @@ static struct evhttp		*http_server;
 static struct evhttp_bound_socket *http_socket;
 static char			 http_addr[128];
 static struct event		*http_accept_ev;	/* ends an accept batch */
+static struct event		*http_adopt_ev;		/* adopts what was accepted */
 static long long		 http_accepts;		/* in this batch */
 static int			 http_accept_paused;	/* listener disabled */
 static int			 http_sndbuf;		/* last the kernel gave */
 static int			 http_draining;		/* shutting down: no upgrades */
+static long long		 http_maxconns;		/* max_connections, as descriptors allow */
+
+/* One accepted socket until it is upgraded or freed. */
+struct http_conn {
+	struct bufferevent	*hc_bev;
+	struct evhttp_connection *hc_evcon;	/* NULL until adopted */
+	struct quota		*hc_quota;	/* NULL until adopted */
+	struct event		*hc_deadline;
+	TAILQ_ENTRY(http_conn)	 hc_entry;
+};
+TAILQ_HEAD(http_conns, http_conn);
+static struct http_conns	 http_conns = TAILQ_HEAD_INITIALIZER(http_conns);
+static struct http_conns	 http_new = TAILQ_HEAD_INITIALIZER(http_new);
+static unsigned int		 http_npending;	/* on either list */
+
+/*
+ * A kind of refusal, logged once when it starts and once when it ends (a
+ * connection is accepted again), never once per socket.
+ */
+struct http_episode {
+	const char	*he_what;
+	uint64_t	 he_count;	/* refused in this episode; 0: none */
+	int64_t		 he_since;
+	int64_t		 he_last;	/* ms of the last refusal */
+};
+#define HTTP_EPISODE_QUIET_MS	10000	/* no refusal this long: it is over */
+static struct http_episode	 http_ep_full = {
+    .he_what = "max_connections reached" };
+static struct http_episode	 http_ep_handshakes = {
+    .he_what = "max_handshakes reached" };
+static struct http_episode	 http_ep_address = {
+    .he_what = "max_connections_per_address reached" };
+static struct http_episode	 http_ep_unidentified = {
+    .he_what = "max_unidentified_per_address reached" };
+static struct http_episode	*http_episodes[] = { &http_ep_full,
+    &http_ep_handshakes, &http_ep_address, &http_ep_unidentified };
+
+#define HTTP_BACKOFF_MIN_MS	50	/* first pause after EMFILE */
+#define HTTP_BACKOFF_MAX_MS	1000
+static struct event		*http_backoff_ev;
+static int			 http_fd_paused;	/* out of descriptors */
+static int			 http_fd_episode;	/* logged, not yet over */
+static int			 http_fd_pass_err;	/* EMFILE in this accept pass */
+static int64_t			 http_fd_since, http_fd_last;
+static long			 http_fd_backoff_ms;
+static uint64_t			 http_fd_errors;
+
+static void	http_listener_update(void);
 
 /* Does a comma-separated header value contain this token? */
 static int
@@ -90,26 +149,40 @@ http_reply(struct evhttp_request *req, int code, const char *reason,
 	evbuffer_free(buf);
 }
 
-/* Is a browser Origin allowed by the origins setting? */
-static int
-http_origin_ok(const char *origin)
+/* Count a refusal of this kind; the first of an episode is logged. */
+static void
+http_refusal(struct http_episode *he, const char *addr)
 {
-	char	*list, *p, *word;
-	int	 ok = 0;
-
-	if (origin == NULL)
-		return (1);	/* not a browser */
-	list = xstrdup(config.origins);
-	for (p = list; (word = strsep(&p, " \t")) != NULL;) {
-		if (*word == '\0')
-			continue;
-		if (fnmatch(word, origin, FNM_CASEFOLD) == 0) {
-			ok = 1;
-			break;
-		}
+	he->he_last = clock_mono_ms();
+	if (he->he_count++ == 0) {
+		he->he_since = he->he_last;
+		log_warnx("refusing connections: %s (first from %s; one line "
+		    "when it ends)", he->he_what, addr);
 	}
-	free(list);
-	return (ok);
+}
+
+/*
+ * A connection was accepted: a refusal episode with no refusal for
+ * HTTP_EPISODE_QUIET_MS is over (so refusals mixed with accepts cost a
+ * line per episode, not two per refusal).
+ */
+static void
+http_refusals_end(void)
+{
+	struct http_episode	*he;
+	size_t			 i;
+	int64_t			 now = clock_mono_ms();
+
+	for (i = 0; i < sizeof http_episodes / sizeof http_episodes[0]; i++) {
+		he = http_episodes[i];
+		if (he->he_count == 0 ||
+		    now - he->he_last < HTTP_EPISODE_QUIET_MS)
+			continue;
+		log_warnx("accepting connections again: %llu refused in %lld "
+		    "ms (%s)", (unsigned long long)he->he_count,
+		    (long long)(he->he_last - he->he_since), he->he_what);
+		he->he_count = 0;
+	}
 }
 
 /*
@@ -228,6 +301,148 @@ http_send_buffer(evutil_socket_t fd)
 		    config.send_buffer, size);
 }
 
+/* Forget an accepted socket (upgraded, refused or freed by evhttp). */
+static void
+http_conn_free(struct http_conn *hc)
+{
+	if (hc->hc_evcon != NULL) {
+		evhttp_connection_set_closecb(hc->hc_evcon, NULL, NULL);
+		TAILQ_REMOVE(&http_conns, hc, hc_entry);
+	} else
+		TAILQ_REMOVE(&http_new, hc, hc_entry);
+	if (hc->hc_quota != NULL) {
+		hc->hc_quota->q_pending--;
+		quota_release(hc->hc_quota);
+	}
+	if (hc->hc_deadline != NULL)
+		event_free(hc->hc_deadline);
+	http_npending--;
+	free(hc);
+	/* A descriptor and a slot are free: a paused listener may go on. */
+	http_listener_update();
+}
+
+/* evhttp frees the connection (reply sent, peer gone, evhttp_free). */
+static void
+http_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+	http_conn_free(arg);
+}
+
+/* handshake_timeout after accept: the connection has had its time. */
+static void
+http_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn		*hc = arg;
+	struct evhttp_connection	*evcon = hc->hc_evcon;
+
+	log_debug("%s: no WebSocket handshake within handshake_timeout (%lld "
+	    "s): closed", hc->hc_quota->q_addr, config.handshake_timeout);
+	/* Its closecb (http_conn_closed) frees hc. */
+	evhttp_connection_free(evcon);
+}
+
+/*
+ * Refuse an accepted connection before reading its request: a short HTTP
+ * answer written straight to the socket, what it already sent drained (so
+ * that closing sends FIN, not RST, and the answer arrives), then closed.
+ */
+static void
+http_refuse(struct http_conn *hc, int code, const char *reason,
+    const char *body)
+{
+	evutil_socket_t	 fd = bufferevent_getfd(hc->hc_bev);
+	char		 buf[512];
+	int		 len, i;
+
+	len = snprintf(buf, sizeof buf, "HTTP/1.1 %d %s\r\nContent-Type: "
+	    "text/plain; charset=utf-8\r\nContent-Length: %zu\r\n"
+	    "Connection: close\r\n\r\n%s\n", code, reason, strlen(body) + 1,
+	    body);
+	if (send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) != len)
+		log_debug("%s: refusal not sent: %s", hc->hc_quota->q_addr,
+		    strerror(errno));
+	for (i = 0; i < 4 && recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0; i++)
+		;
+	evbuffer_drain(bufferevent_get_input(hc->hc_bev), (size_t)-1);
+	evhttp_connection_free(hc->hc_evcon);	/* http_conn_closed frees hc */
+}
+
+/*
+ * Take over the sockets accepted in this batch: learn each one's evhttp
+ * connection (the argument evhttp gave its bufferevent's callbacks) and
+ * peer, count it against its address, refuse what is over a limit, and
+ * start the deadline of the rest.
+ */
+static void
+http_adopt(void)
+{
+	struct http_conn		*hc;
+	struct evhttp_connection	*evcon;
+	struct timeval			 tv;
+	char				*peer;
+	ev_uint16_t			 port;
+	void				*arg;
+	unsigned long long		 total;
+
+	while ((hc = TAILQ_FIRST(&http_new)) != NULL) {
+		bufferevent_getcb(hc->hc_bev, NULL, NULL, NULL, &arg);
+		if ((evcon = arg) == NULL)
+			fatalx("%s: a bufferevent without its connection",
+			    __func__);
+		TAILQ_REMOVE(&http_new, hc, hc_entry);
+		hc->hc_evcon = evcon;
+		TAILQ_INSERT_TAIL(&http_conns, hc, hc_entry);
+		evhttp_connection_set_closecb(evcon, http_conn_closed, hc);
+		evhttp_connection_get_peer(evcon, &peer, &port);
+		hc->hc_quota = quota_acquire(peer != NULL ? peer : "?");
+		hc->hc_quota->q_pending++;
+
+		total = http_npending + (unsigned long long)clients_count;
+		if (total > (unsigned long long)http_maxconns) {
+			http_refusal(&http_ep_full, hc->hc_quota->q_addr);
+			http_refuse(hc, 503, "Service Unavailable",
+			    "too many connections");
+			continue;
+		}
+		if (http_npending > (unsigned long long)config.max_handshakes) {
+			http_refusal(&http_ep_handshakes, hc->hc_quota->q_addr);
+			http_refuse(hc, 503, "Service Unavailable",
+			    "too many handshakes in progress");
+			continue;
+		}
+		if (config.max_connections_per_address != 0 &&
+		    hc->hc_quota->q_conns >
+		    (unsigned long long)config.max_connections_per_address) {
+			http_refusal(&http_ep_address, hc->hc_quota->q_addr);
+			http_refuse(hc, 429, "Too Many Requests",
+			    "too many connections from your address");
+			continue;
+		}
+		http_refusals_end();
+		hc->hc_deadline = evtimer_new(bufferevent_get_base(hc->hc_bev),
+		    http_deadline_cb, hc);
+		if (hc->hc_deadline == NULL)
+			fatalx("%s: evtimer_new", __func__);
+		tv.tv_sec = config.handshake_timeout;
+		tv.tv_usec = 0;
+		evtimer_add(hc->hc_deadline, &tv);
+	}
+}
+
+/* The accepted socket behind an evhttp connection, or NULL. */
+static struct http_conn *
+http_conn_find(struct evhttp_connection *evcon)
+{
+	struct http_conn	*hc;
+
+	TAILQ_FOREACH(hc, &http_conns, hc_entry) {
+		if (hc->hc_evcon == evcon)
+			return (hc);
+	}
+	return (NULL);
+}
+
 /* GET /ws: validate the opening handshake and hand the socket over. */
 static void
 http_ws(struct evhttp_request *req)
@@ -235,11 +450,13 @@ http_ws(struct evhttp_request *req)
 	struct evkeyvalq	*h = evhttp_request_get_input_headers(req);
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	struct bufferevent	*bev;
-	const char		*key, *version;
+	struct http_conn	*hc;
+	struct quota		*quota;
+	const char		*key, *version, *origin;
 	char			 accept[WS_ACCEPT_LEN + 1], addr[64];
 	char			*peer;
 	ev_uint16_t		 port;
-	int			 one = 1;
+	int			 one = 1, rc;
 
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
@@ -269,19 +486,27 @@ http_ws(struct evhttp_request *req)
 		    "Sec-WebSocket-Key must be base64 of 16 bytes");
 		return;
 	}
-	if (!http_origin_ok(evhttp_find_header(h, "Origin"))) {
-		log_info("refused Origin %s", evhttp_find_header(h, "Origin"));
-		http_reply(req, 403, "Forbidden", "origin not allowed");
-		return;
-	}
-	if (clients_count >= (unsigned long long)config.max_connections) {
-		log_warnx("refused connection: max_connections (%lld) reached",
-		    config.max_connections);
-		http_reply(req, 503, "Service Unavailable", "too many connections");
+	origin = evhttp_find_header(h, "Origin");
+	if ((rc = origin_allowed(config.origins, origin,
+	    evhttp_find_header(h, "Host"))) != 1) {
+		log_info("refused %sOrigin %s", rc == -1 ? "malformed " : "",
+		    log_safe(origin));
+		http_reply(req, 403, "Forbidden", rc == -1 ? "malformed origin" :
+		    "origin not allowed");
 		return;
 	}
 	if (http_draining) {
 		http_reply(req, 503, "Service Unavailable", "shutting down");
+		return;
+	}
+	if ((hc = http_conn_find(evcon)) == NULL)
+		fatalx("%s: an upgrade of a connection never accepted", __func__);
+	if (config.max_unidentified_per_address != 0 &&
+	    hc->hc_quota->q_unidentified >=
+	    (unsigned long long)config.max_unidentified_per_address) {
+		http_refusal(&http_ep_unidentified, hc->hc_quota->q_addr);
+		http_reply(req, 429, "Too Many Requests", "too many WebSockets "
+		    "without NICK from your address");
 		return;
 	}
 
@@ -306,7 +531,12 @@ http_ws(struct evhttp_request *req)
 	    sizeof one) != 0)
 		log_warn("TCP_NODELAY");
 	http_send_buffer(bufferevent_getfd(bev));
-	client_new(evcon, bev, addr);
+	/* The connection is the client's now, with its quota. */
+	quota = hc->hc_quota;
+	quota->q_pending--;
+	hc->hc_quota = NULL;
+	http_conn_free(hc);
+	client_new(evcon, bev, addr, quota);
 }
 
 /* Every request lands here: route by path. */
@@ -424,25 +654,55 @@ http_listen_socket(const char *host, ev_uint16_t port, char **cause)
 static struct bufferevent *
 http_bevcb(struct event_base *base, void *arg)
 {
+	struct http_conn	*hc;
+	struct bufferevent	*bev;
+
 	if (http_accepts++ == 0)
 		event_active(http_accept_ev, EV_TIMEOUT, 0);
+	if (TAILQ_EMPTY(&http_new))
+		event_active(http_adopt_ev, EV_TIMEOUT, 0);
 	if (config.accept_batch != 0 && http_accepts >= config.accept_batch &&
 	    !http_accept_paused && http_socket != NULL) {
 		log_debug("accept_batch: %lld accepted in this pass, the rest "
 		    "wait for the next", http_accepts);
-		if (evconnlistener_disable(evhttp_bound_socket_get_listener(
-		    http_socket)) == 0)
-			http_accept_paused = 1;
+		http_accept_paused = 1;
+		http_listener_update();
 	}
 	/*
 	 * What evhttp itself does without this callback (2.1.12,
 	 * evhttp_connection_base_bufferevent_new): no BEV_OPT_CLOSE_ON_FREE,
 	 * evhttp_connection_free() shuts down and closes the socket.
 	 */
-	return (bufferevent_socket_new(base, -1, 0));
+	if ((bev = bufferevent_socket_new(base, -1, 0)) == NULL)
+		return (NULL);
+	hc = xcalloc(1, sizeof *hc);
+	hc->hc_bev = bev;
+	TAILQ_INSERT_TAIL(&http_new, hc, hc_entry);
+	http_npending++;
+	return (bev);
 }
 
-/* The end of an accept batch: take new connections again. */
+/*
+ * Adopt what the listener accepted, at the highest priority: after the
+ * listener's callback (evhttp has wired each connection by then), before
+ * any of the new connections' own events (default priority) can run.
+ */
+static void
+http_adopt_cb(evutil_socket_t fd, short what, void *arg)
+{
+	http_adopt();
+	/* Accepts worked, and the listener's pass ended without EMFILE. */
+	if (http_fd_episode && !http_fd_pass_err) {
+		log_warnx("accept: descriptors available again after %lld ms "
+		    "(%llu failed accepts)",
+		    (long long)(clock_mono_ms() - http_fd_since),
+		    (unsigned long long)http_fd_errors);
+		http_fd_episode = 0;
+	}
+	http_fd_pass_err = 0;
+}
+
+/* The end of an accept batch: accept again. */
 static void
 http_accept_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -450,10 +710,72 @@ http_accept_cb(evutil_socket_t fd, short what, void *arg)
 	if (!http_accept_paused)
 		return;
 	http_accept_paused = 0;
-	if (http_socket != NULL &&
-	    evconnlistener_enable(evhttp_bound_socket_get_listener(
-	    http_socket)) != 0)
+	http_listener_update();
+}
+
+/*
+ * Listen or not: not within an accept batch that is full, not while
+ * descriptors are short (the back-off runs), not after shutdown started.
+ */
+static void
+http_listener_update(void)
+{
+	struct evconnlistener	*lev;
+	int			 want;
+
+	if (http_socket == NULL)
+		return;
+	lev = evhttp_bound_socket_get_listener(http_socket);
+	want = !http_accept_paused && !http_fd_paused;
+	if (want && evconnlistener_enable(lev) != 0)
 		log_warnx("%s: cannot enable the listener", __func__);
+	else if (!want)
+		evconnlistener_disable(lev);
+}
+
+/* The back-off after EMFILE is over: try accepting again. */
+static void
+http_backoff_cb(evutil_socket_t fd, short what, void *arg)
+{
+	http_fd_paused = 0;
+	http_listener_update();
+}
+
+/*
+ * accept() failed (libevent retries EAGAIN, EINTR and ECONNABORTED
+ * itself). Out of descriptors or memory, the connection stays in the
+ * kernel's queue and the listener stays readable: accepting again at once
+ * would spin. So pause, for longer while it goes on, and log once per
+ * episode; the episode ends with a pass of the listener that accepted
+ * and did not fail (http_adopt_cb).
+ */
+static void
+http_accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	int		 err = EVUTIL_SOCKET_ERROR();
+	struct timeval	 tv;
+	int64_t		 now = clock_mono_ms();
+
+	if (!http_fd_episode) {
+		log_warnx("accept: %s: pausing accepts (%u connections, "
+		    "max_connections %lld as descriptors allow); one line when "
+		    "it ends", strerror(err), http_npending + clients_count,
+		    http_maxconns);
+		http_fd_episode = 1;
+		http_fd_since = now;
+		http_fd_errors = 0;
+		http_fd_backoff_ms = HTTP_BACKOFF_MIN_MS;
+	} else if (now - http_fd_last < 2 * http_fd_backoff_ms &&
+	    http_fd_backoff_ms < HTTP_BACKOFF_MAX_MS)
+		http_fd_backoff_ms *= 2;
+	http_fd_last = now;
+	http_fd_errors++;
+	http_fd_pass_err = 1;
+	http_fd_paused = 1;
+	http_listener_update();
+	tv.tv_sec = http_fd_backoff_ms / 1000;
+	tv.tv_usec = (http_fd_backoff_ms % 1000) * 1000;
+	evtimer_add(http_backoff_ev, &tv);
 }
 
 /*
@@ -468,7 +790,7 @@ static void
 http_grow_fdtable(evutil_socket_t fd)
 {
 	struct rlimit	rl;
-	long long	want = config.max_connections + HTTP_SPARE_FDS;
+	long long	want = http_maxconns + HTTP_SPARE_FDS;
 	int		high;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
@@ -484,6 +806,47 @@ http_grow_fdtable(evutil_socket_t fd)
 		return;
 	}
 	close(high);
+}
+
+/*
+ * How many connections the descriptors allow. Each connection is one
+ * descriptor; HTTP_SPARE_FDS more stay free for the journal (its
+ * connections, WAL and snapshot readers), the log and /healthz, on top of
+ * what is open now (fd, the listening socket, is about that many). Raise
+ * the soft RLIMIT_NOFILE as far as needed and allowed; if that is still
+ * short of max_connections, say so and accept only what fits.
+ */
+static void
+http_check_nofile(evutil_socket_t fd)
+{
+	struct rlimit	rl;
+	long long	need = config.max_connections + HTTP_SPARE_FDS + fd + 1;
+	long long	room;
+
+	http_maxconns = config.max_connections;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		log_warn("getrlimit");
+		return;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || (long long)rl.rlim_cur >= need)
+		return;
+	if (rl.rlim_max == RLIM_INFINITY || (long long)rl.rlim_max >= need)
+		rl.rlim_cur = need;
+	else
+		rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 && getrlimit(RLIMIT_NOFILE,
+	    &rl) != 0)
+		return;
+	if ((long long)rl.rlim_cur >= need)
+		return;
+	room = (long long)rl.rlim_cur - HTTP_SPARE_FDS - fd - 1;
+	if (room < 1)
+		room = 1;
+	log_warnx("max_connections %lld needs %lld descriptors, but "
+	    "RLIMIT_NOFILE (ulimit -n) is %llu: accepting at most %lld "
+	    "connections", config.max_connections, need,
+	    (unsigned long long)rl.rlim_cur, room);
+	http_maxconns = room;
 }
 
 /* Bind and start answering; logs the stable "listening on" line. */
@@ -512,17 +875,27 @@ http_init(struct event_base *base, const char *listen, char **cause)
 	http_accept_ev = event_new(base, -1, 0, http_accept_cb, NULL);
 	if (http_accept_ev == NULL || event_priority_set(http_accept_ev, 2) != 0)
 		fatalx("%s: event base needs 3 priorities", __func__);
+	http_adopt_ev = event_new(base, -1, 0, http_adopt_cb, NULL);
+	if (http_adopt_ev == NULL || event_priority_set(http_adopt_ev, 0) != 0)
+		fatalx("%s: event base needs 3 priorities", __func__);
 	if ((fd = http_listen_socket(host, port, cause)) == -1) {
 		evhttp_free(http_server);
 		http_server = NULL;
 		event_free(http_accept_ev);
 		http_accept_ev = NULL;
+		event_free(http_adopt_ev);
+		http_adopt_ev = NULL;
 		return (-1);
 	}
+	http_check_nofile(fd);
 	http_grow_fdtable(fd);
 	http_socket = evhttp_accept_socket_with_handle(http_server, fd);
 	if (http_socket == NULL)
 		fatalx("%s: evhttp_accept_socket_with_handle", __func__);
+	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(
+	    http_socket), http_accept_error_cb);
+	if ((http_backoff_ev = evtimer_new(base, http_backoff_cb, NULL)) == NULL)
+		fatalx("%s: evtimer_new", __func__);
 	if (getsockname(fd, (struct sockaddr *)&ss, &slen) != 0)
 		fatal("getsockname");
 	if (ss.ss_family == AF_INET6) {
@@ -557,11 +930,20 @@ http_stop_accepting(void)
 void
 http_free(void)
 {
+	http_socket = NULL;
+	/* Sockets of an accept batch not yet ended are counted too. */
+	if (http_server != NULL)
+		http_adopt();
 	if (http_server != NULL)
 		evhttp_free(http_server);
 	http_server = NULL;
-	http_socket = NULL;
 	if (http_accept_ev != NULL)
 		event_free(http_accept_ev);
 	http_accept_ev = NULL;
+	if (http_backoff_ev != NULL)
+		event_free(http_backoff_ev);
+	http_backoff_ev = NULL;
+	if (http_adopt_ev != NULL)
+		event_free(http_adopt_ev);
+	http_adopt_ev = NULL;
 }

@@ -41,6 +41,7 @@ ident_switch(struct client *c, struct account *a, struct token *t, int via)
 	struct user	*u = state_user_get(a->a_name);
 
 	state_user_attach(u, c);
+	client_identified(c);	/* no longer counts as without NICK */
 	u->u_admin = a->a_admin;
 	c->c_token = t;
 	if (t != NULL)

@@ -2,6 +2,10 @@
  * log.c: logging to stderr, syslog or a file, in the manner of OpenBSD's
  * log.c. fatal() and fatalx() are the fatal error path. It sits below
  * xmalloc.c (which dies through fatal), so it allocates with plain libc.
+ * It also owns the two rules every log line obeys: a string a client sent
+ * is written through log_safe() (so no terminal escape or fake line reaches
+ * the log), and libevent's own messages come here, rate limited, instead of
+ * going to stderr whatever the log setting says.
  */
 #include "config.h"
 
@@ -12,6 +16,8 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "util.h"
 
@@ -114,6 +120,102 @@ log_vwrite(int pri, int err, const char *fmt, va_list ap)
 	strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	fprintf(f, "%s wschatd[%ld]: %s\n", stamp, (long)getpid(), msg);
 	fflush(f);
+}
+
+#define LOG_SAFE_SLOTS	4	/* log_safe() results usable in one call */
+#define LOG_SAFE_MAX	256	/* bytes of each, escapes included */
+
+/*
+ * A client-supplied string, fit for a log line: every byte outside
+ * printable ASCII, and the backslash, is written as \xNN, and a string too
+ * long is cut with "...". The result lives until LOG_SAFE_SLOTS more calls
+ * in this thread, so one log call may escape up to that many strings.
+ */
+const char *
+log_safe(const char *s)
+{
+	static __thread char	 bufs[LOG_SAFE_SLOTS][LOG_SAFE_MAX];
+	static __thread int	 next;
+	static const char	 hex[] = "0123456789abcdef";
+	char			*buf, *p, *end;
+	unsigned char		 ch;
+
+	if (s == NULL)
+		return ("(none)");
+	buf = bufs[next];
+	next = (next + 1) % LOG_SAFE_SLOTS;
+	p = buf;
+	end = buf + LOG_SAFE_MAX - 4;	/* room for "..." and the NUL */
+	for (; *s != '\0'; s++) {
+		ch = (unsigned char)*s;
+		if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
+			if (p + 1 > end)
+				break;
+			*p++ = ch;
+			continue;
+		}
+		if (p + 4 > end)
+			break;
+		*p++ = '\\';
+		*p++ = 'x';
+		*p++ = hex[ch >> 4];
+		*p++ = hex[ch & 0xf];
+	}
+	if (*s != '\0') {
+		memcpy(p, "...", 3);
+		p += 3;
+	}
+	*p = '\0';
+	return (buf);
+}
+
+#define LOG_EVENT_BURST		10	/* libevent lines in a burst ... */
+#define LOG_EVENT_PER_SEC	1	/* ... then this many a second */
+
+static double	 log_event_tokens = LOG_EVENT_BURST;
+static int64_t	 log_event_at;		/* ms of the last refill */
+static uint64_t	 log_event_dropped;	/* since the last line written */
+
+/*
+ * libevent's messages (event_warn and friends, such as the accept loop's
+ * "Too many open files"): through our log, at most LOG_EVENT_BURST at once
+ * and LOG_EVENT_PER_SEC after that, with a count of what was dropped.
+ */
+static void
+log_event_cb(int severity, const char *msg)
+{
+	struct timespec	ts;
+	int64_t		now;
+
+	if (severity == EVENT_LOG_DEBUG && log_level < 2)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	log_event_tokens += (double)(now - log_event_at) * LOG_EVENT_PER_SEC /
+	    1000.0;
+	log_event_at = now;
+	if (log_event_tokens > LOG_EVENT_BURST)
+		log_event_tokens = LOG_EVENT_BURST;
+	if (log_event_tokens < 1.0) {
+		log_event_dropped++;
+		return;
+	}
+	log_event_tokens -= 1.0;
+	if (log_event_dropped > 0) {
+		log_warnx("libevent: %s (%llu similar messages dropped)",
+		    log_safe(msg), (unsigned long long)log_event_dropped);
+		log_event_dropped = 0;
+	} else if (severity >= EVENT_LOG_WARN)
+		log_warnx("libevent: %s", log_safe(msg));
+	else
+		log_info("libevent: %s", log_safe(msg));
+}
+
+/* Send libevent's own messages through this log, rate limited. */
+void
+log_libevent(void)
+{
+	event_set_log_callback(log_event_cb);
 }
 
 #define LOG_FN(name, pri, level, witherr)				\

@@ -148,6 +148,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "wschatd: log: %s\n", cause);
 		exit(1);
 	}
+	/* libevent's own warnings (such as accept errors) go to our log. */
+	log_libevent();
 	signal(SIGPIPE, SIG_IGN);
 	/*
 	 * Keep up to 32 MiB of freed heap instead of trimming it after every
@@ -235,6 +237,7 @@ main(int argc, char **argv)
 	/* Run the deferred frees scheduled by the connections evhttp freed. */
 	client_reap_all(main_base);
 	client_shutdown();
+	quota_shutdown();
 	/* Every commit is in: the next start need not change the epoch. */
 	if (journal_mark_stopped(main_journal, &cause) != 0) {
 		log_warnx("journal %s: %s (the next start takes this run for a "

@@ -1,7 +1,8 @@
 /*
  * util.h: the small utilities the daemon shares with its tools (the load
  * generator, the admin tool): logging and the fatal path, allocation that
- * cannot fail, and the clocks. In layers: log.c needs only libc, while
+ * cannot fail, and the clocks. In layers: log.c needs only libc (and
+ * libevent, whose messages it takes), while
  * xmalloc.c and clock.c die through its fatal(). wschatd.h includes this.
  */
 #ifndef UTIL_H
@@ -33,6 +34,9 @@ void		 log_warn(const char *, ...) printflike(1, 2);
 void		 log_warnx(const char *, ...) printflike(1, 2);
 void		 log_info(const char *, ...) printflike(1, 2);
 void		 log_debug(const char *, ...) printflike(1, 2);
+/* A client-supplied string, escaped for a log line (see log.c). */
+const char	*log_safe(const char *);
+void		 log_libevent(void);	/* libevent's messages come to us */
 __dead void	 fatal(const char *, ...) printflike(1, 2);
 __dead void	 fatalx(const char *, ...) printflike(1, 2);
 

@@ -53,8 +53,15 @@ struct config {
 	char		*db;			/* SQLite journal path */
 	int		 journal_sync;		/* enum journal_sync */
 	char		*log;			/* stderr | syslog | path */
-	char		*origins;		/* space-separated allowlist, * patterns */
-	long long	 max_connections;
+	char		*origins;		/* space-separated allowlist (origin.c) */
+	long long	 max_connections;	/* sockets, counted from accept */
+	long long	 max_handshakes;	/* accepted, not yet upgraded */
+	long long	 max_connections_per_address;	/* 0 = no limit */
+	long long	 max_unidentified_per_address;	/* 0 = no limit */
+	long long	 unidentified_timeout;	/* seconds without a command, 0 = off */
+	long long	 max_creates_per_hour;	/* CREATEs per address, 0 = no limit */
+	long long	 max_channels_owned;	/* per user, 0 = no limit */
+	long long	 max_channels_joined;	/* per user, 0 = no limit */
 	long long	 accept_batch;		/* accepts per loop pass, 0 = all */
 	long long	 max_frame;
 	long long	 max_message;
@@ -105,6 +112,43 @@ void		 config_write_example(FILE *);
 const char	*config_name(size_t i);
 
 /* ws.c: see ws.h */
+
+/* origin.c: browser Origins, parsed and matched against the allowlist. */
+#define ORIGIN_MAX	300	/* longest origin or pattern, in bytes */
+struct origin {
+	char		 o_scheme[32];		/* lower case */
+	char		 o_host[256];		/* lower case; IPv6 in brackets */
+	int		 o_port;		/* written, or the scheme's default */
+	int		 o_port_given;
+};
+int		 origin_parse(const char *, struct origin *);	/* -1 malformed */
+const char	*origin_check_pattern(const char *);	/* why not, or NULL */
+const char	*origin_check_list(const char *);	/* the config check */
+int		 origin_match(const char *pattern, const struct origin *);
+int		 origin_is_self(const struct origin *, const char *host);
+/* 1 allowed, 0 refused, -1 malformed; a NULL origin (no browser) is allowed. */
+int		 origin_allowed(const char *list, const char *origin,
+		     const char *host);
+
+/*
+ * quota.c: what each source address holds. One entry per address while it
+ * has connections (or CREATE tokens still refilling); each counter has one
+ * owner: q_conns quota.c, q_pending http.c, q_unidentified client.c.
+ */
+struct quota {
+	char		 q_addr[64];		/* numeric, without the port */
+	unsigned int	 q_conns;		/* accepted sockets, upgraded or not */
+	unsigned int	 q_pending;		/* not yet upgraded */
+	unsigned int	 q_unidentified;	/* upgraded, no NICK yet */
+	double		 q_create_tokens;	/* CREATE bucket (max_creates_per_hour) */
+	int64_t		 q_create_at;		/* ms of its last refill */
+	struct quota	*q_next;		/* hash chain */
+};
+struct quota	*quota_acquire(const char *addr);	/* q_conns + 1 */
+void		 quota_release(struct quota *);		/* q_conns - 1 */
+int		 quota_take_create(struct quota *);	/* 0, or -1 over the rate */
+size_t		 quota_count(void);			/* entries (tests, healthz) */
+void		 quota_shutdown(void);
 
 /* proto.c: the line parser, the name rule and the wire-error table. */
 #define PROTO_ERRORS(X)							\
@@ -164,6 +208,9 @@ struct client {
 	struct bufferevent *c_bev;
 	char		 c_addr[64];
 	struct ws_parser c_parser;
+	struct quota	*c_quota;		/* its source address */
+	int		 c_unidentified;	/* counted in q_unidentified */
+	int64_t		 c_last_cmd;		/* monotonic ms of the last message */
 
 	/* Held input: a line to run again, and the holds (client.c). */
 	char		*c_heldline;
@@ -230,7 +277,8 @@ struct client_ops {
 void		 client_init(struct event_base *, const struct client_ops *);
 void		 client_shutdown(void);
 struct client	*client_new(struct evhttp_connection *, struct bufferevent *,
-		     const char *addr);
+		     const char *addr, struct quota *);
+void		 client_identified(struct client *);	/* it has a user now */
 void		 client_ref(struct client *);
 void		 client_unref(struct client *);
 const char	*client_who(struct client *);

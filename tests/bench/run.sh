@@ -2,7 +2,8 @@
 # run.sh: the standard benchmark matrix (`make bench`).
 #
 # Every scenario gets a fresh wschatd with its own temporary config and
-# database (rate_limit = 0, generous connection and output limits), on
+# database (rate_limit = 0, generous connection and output limits, no
+# quotas per address or user: every client is 127.0.0.1), on
 # loopback only. The matrix:
 #   fanout    S in 10 100 1000, closed loop      (the server)
 #   ceiling   the same S, P, window, size, time  (raw TCP fan-out in-process)
@@ -84,7 +85,10 @@ start_server() {
 	mkdir -p "$dir"
 	{
 		for kv in "listen=127.0.0.1:0" "db=$dir/wschat.db" "rate_limit=0" \
-		    "max_connections=100000" "max_output=256M" "max_line=65536"; do
+		    "max_connections=100000" "max_output=256M" "max_line=65536" \
+		    "max_handshakes=100000" "max_connections_per_address=0" \
+		    "max_unidentified_per_address=0" "max_creates_per_hour=0" \
+		    "max_channels_owned=0" "max_channels_joined=0"; do
 			case " $* " in
 			*" ${kv%%=*}="*) ;;
 			*) echo "${kv%%=*} = ${kv#*=}" ;;

@@ -155,7 +155,8 @@ class Daemon:
     or killed and started again on the same database: lines() keeps the
     output of every run, the port is the current run's."""
 
-    def __init__(self, overrides=None, args=(), start=True, timeout=TIMEOUT):
+    def __init__(self, overrides=None, args=(), start=True, timeout=TIMEOUT,
+                 prefix=()):
         self.path = daemon_path()
         if self.path is None:
             raise unittest.SkipTest("WSCHATD is not set to an executable")
@@ -172,6 +173,7 @@ class Daemon:
         log = self.settings.get("log", "stderr")
         self.log_path = None if log in ("stderr", "syslog") else log
         self.args = list(args)
+        self.prefix = list(prefix)	# runs the daemon, as prlimit does
         self.timeout = timeout		# default for every wait below
         self.proc = None
         self.port = None
@@ -211,7 +213,8 @@ class Daemon:
         # WSCHATD_WRAPPER runs the daemon under a tool (CI: valgrind).
         wrapper = shlex.split(os.environ.get("WSCHATD_WRAPPER", ""))
         self.proc = subprocess.Popen(
-            wrapper + [self.path, "-f", self.conf, "-v"] + self.args,
+            self.prefix + wrapper + [self.path, "-f", self.conf, "-v"] +
+            self.args,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, cwd=self.dir, env=full_env)
         self._reader = threading.Thread(target=self._drain, daemon=True)
@@ -1374,10 +1377,12 @@ class WschatTestCase(unittest.IsolatedAsyncioTestCase):
         its exit checked) when the test ends."""
         return self.new_daemon(overrides)
 
-    def new_daemon(self, overrides=None, start=True, timeout=TIMEOUT):
+    def new_daemon(self, overrides=None, start=True, timeout=TIMEOUT,
+                   prefix=()):
         """daemon() with start=False (the test calls start(), perhaps with
-        an env) and a default timeout for the daemon's waits."""
-        d = Daemon(overrides, start=False, timeout=timeout)
+        an env), a default timeout for the daemon's waits, and a prefix
+        command that runs it (such as prlimit --nofile=256)."""
+        d = Daemon(overrides, start=False, timeout=timeout, prefix=prefix)
         self.addCleanup(self._reap, d)
         if start:
             d.start()

@@ -288,7 +288,9 @@ class AbuseOutputTest(harness.WschatTestCase):
         replay's membership test is a set lookup, not a scan."""
         nchan, nev = 3000, 30000
         d = self.daemon(rate_limit=0, ping_interval=0,
-                        max_channels=nchan + 10, stream_rate=0)
+                        max_channels=nchan + 10, stream_rate=0,
+                        max_creates_per_hour=0, max_channels_owned=0,
+                        max_channels_joined=0)
         prefix = "c" * 24
         member = await self.client(d, nick="member")
         await self.pipeline(member, ("CREATE %s%04d" % (prefix, i)
@@ -321,7 +323,9 @@ class AbuseOutputTest(harness.WschatTestCase):
         inside the replay (inserts, growth, removals inside probe runs):
         the replay is exactly what the documented rule says."""
         nchan, nops = 300, 3000
-        d = self.daemon(rate_limit=0, ping_interval=0, max_channels=nchan)
+        d = self.daemon(rate_limit=0, ping_interval=0, max_channels=nchan,
+                        max_creates_per_hour=0, max_channels_owned=0,
+                        max_channels_joined=0)
         names = ["ch%03d" % i for i in range(nchan)]
         churn = await self.client(d, nick="churn")
         await self.pipeline(churn, ("CREATE " + n for n in names),

@@ -60,7 +60,12 @@ class Daemon:
         conf = os.path.join(tmp, "wschatd.conf")
         base = {"listen": "127.0.0.1:0", "db": os.path.join(tmp, "wschat.db"),
                 "rate_limit": "0", "max_connections": "10000",
-                "max_output": "16M"}
+                "max_output": "16M",
+                # Every bench client comes from 127.0.0.1.
+                "max_handshakes": "10000", "max_connections_per_address": "0",
+                "max_unidentified_per_address": "0",
+                "max_creates_per_hour": "0", "max_channels_owned": "0",
+                "max_channels_joined": "0"}
         base.update({k: str(v) for k, v in settings.items()})
         with open(conf, "w", encoding="utf-8") as f:
             for k, v in base.items():

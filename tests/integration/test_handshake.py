@@ -240,9 +240,53 @@ class HandshakeTest(harness.WschatTestCase):
         d = self.daemon(origins=self.ORIGINS)
         self.raw(d)
 
-    def test_default_origins_allow_any(self):
+    def test_default_origins_refuse_other_sites(self):
+        # origins = * was the default: any web page a local user opened
+        # could drive a server on 127.0.0.1. The default is now self.
         d = self.daemon()
-        self.raw(d, headers={"Origin": "https://anything.example"})
+        self.assert_refused(self.upgrade(d, headers={
+            "Origin": "https://anything.example"}), 403,
+            "a foreign Origin with the default origins")
+        self.assert_refused(self.upgrade(d, headers={
+            "Origin": "http://127.0.0.1:%d" % (d.port ^ 1)}), 403,
+            "another port of the same host with the default origins")
+
+    def test_default_origins_allow_the_servers_own_origin(self):
+        d = self.daemon()
+        self.raw(d, headers={"Origin": "http://127.0.0.1:%d" % d.port})
+        # A TLS proxy in front: https, and a Host without a port.
+        self.raw(d, host="chat.example.com",
+                 headers={"Origin": "https://chat.example.com"})
+
+    def test_suffix_star_does_not_match_another_domain(self):
+        # fnmatch let http://localhost* match http://localhost.evil.com; a
+        # pattern may now use * only as a whole label or a whole port, so
+        # that word is refused at start, and http://localhost:* matches
+        # only localhost's ports.
+        with self.assertRaises(AssertionError):
+            self.daemon(origins="http://localhost*")
+        d = self.daemon(origins="http://localhost:*")
+        self.raw(d, headers={"Origin": "http://localhost:3000"})
+        for origin in ("http://localhost.evil.com",
+                       "http://localhost.evil.com:3000"):
+            self.assert_refused(self.upgrade(d, headers={"Origin": origin}),
+                                403, "Origin %s with origins = "
+                                "http://localhost:*" % origin)
+
+    def test_malformed_origin_is_403_and_logged_escaped(self):
+        d = self.daemon(origins="*")
+        since = d.mark()
+        for origin in ("https://good.example/", "http://a\x1b[31mred",
+                       "http://user@host", "http://x:99999"):
+            self.assert_refused(self.upgrade(d, headers={"Origin": origin}),
+                                403, "malformed Origin %r" % origin)
+        m = d.wait_log(r"refused malformed Origin http://a(\S*)red",
+                       since=since)
+        self.assertEqual(m.group(1), "\\x1b[31m",
+                         "the escape byte of a logged Origin: %r"
+                         % m.group(0))
+        self.assertFalse(any("\x1b" in line for line in d.lines()),
+                         "a raw escape byte reached the log")
 
     def test_wildcard_origin_matches_subdomain(self):
         d = self.daemon(origins=self.ORIGINS)
@@ -265,7 +309,8 @@ class HandshakeTest(harness.WschatTestCase):
         # accept_batch = 8 it takes them 8 per loop pass (it says so at -v
         # for every full batch), and every one of them still gets HELLO.
         n, batch = 300, 8
-        d = self.daemon(accept_batch=batch)
+        d = self.daemon(accept_batch=batch, max_connections_per_address=0,
+                        max_unidentified_per_address=0)
         since = d.mark()
         socks, keys = [], []
         d.proc.send_signal(signal.SIGSTOP)

@@ -7,7 +7,7 @@
 
 #include "testutil.h"
 
-#define NSETTINGS	41
+#define NSETTINGS	48
 
 /* A valid value other than the default, for every setting. */
 static const struct {
@@ -20,12 +20,19 @@ static const struct {
 	{ "log", "syslog" },
 	{ "origins", "https://a.example https://*.b.example" },
 	{ "max_connections", "7" },
+	{ "max_handshakes", "3" },
+	{ "max_connections_per_address", "0" },
+	{ "max_unidentified_per_address", "0" },
+	{ "unidentified_timeout", "0" },
 	{ "accept_batch", "0" },
 	{ "max_frame", "1K" },
 	{ "max_message", "2K" },
 	{ "max_line", "100" },
 	{ "max_name", "9" },
 	{ "max_channels", "3" },
+	{ "max_creates_per_hour", "0" },
+	{ "max_channels_owned", "0" },
+	{ "max_channels_joined", "5" },
 	{ "max_output", "1G" },
 	{ "send_buffer", "0" },
 	{ "rate_limit", "0" },
@@ -71,6 +78,13 @@ ndiff(const struct config *a, const struct config *b)
 	DIFF_S(log);
 	DIFF_S(origins);
 	DIFF_I(max_connections);
+	DIFF_I(max_handshakes);
+	DIFF_I(max_connections_per_address);
+	DIFF_I(max_unidentified_per_address);
+	DIFF_I(unidentified_timeout);
+	DIFF_I(max_creates_per_hour);
+	DIFF_I(max_channels_owned);
+	DIFF_I(max_channels_joined);
 	DIFF_I(accept_batch);
 	DIFF_I(max_frame);
 	DIFF_I(max_message);
@@ -222,8 +236,15 @@ t_defaults(void **state)
 	assert_string_equal(c.db, "wschat.db");
 	assert_int_equal(c.journal_sync, JOURNAL_SYNC_NORMAL);
 	assert_string_equal(c.log, "stderr");
-	assert_string_equal(c.origins, "*");
+	assert_string_equal(c.origins, "self");
 	assert_int_equal(c.max_connections, 10000);
+	assert_int_equal(c.max_handshakes, 256);
+	assert_int_equal(c.max_connections_per_address, 256);
+	assert_int_equal(c.max_unidentified_per_address, 64);
+	assert_int_equal(c.unidentified_timeout, 60);
+	assert_int_equal(c.max_creates_per_hour, 100);
+	assert_int_equal(c.max_channels_owned, 100);
+	assert_int_equal(c.max_channels_joined, 1000);
 	assert_int_equal(c.accept_batch, 64);
 	assert_int_equal(c.max_frame, 65536);
 	assert_int_equal(c.max_message, 65536);
@@ -481,6 +502,11 @@ t_strings(void **state)
 			    "127.0.0.1:8080 or [::1]:8080";
 
 	set_fails("db", "", "db: must not be empty");
+	/* fnmatch once let http://localhost* match http://localhost.evil.com. */
+	set_fails("origins", "self http://localhost*",
+	    "origins: 'http://localhost*' is not scheme://host[:port], where * "
+	    "may only be a whole leading label (https://*.example.com) or a "
+	    "whole port (http://localhost:*)");
 	set_fails("log", "a\tb", "log: must not contain control characters");
 	set_fails("listen", "8080", m);
 	set_fails("listen", ":8080", m);
