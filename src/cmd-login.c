@@ -97,5 +97,6 @@ const struct cmd_entry cmd_login_entry = {
 	.flags = CMD_REST,
 	.usage = "LOGIN <name> <password>",
 	.missing = "LOGIN requires name and password arguments",
+	.cost = 25,		/* a password verify on the auth pool */
 	.exec = cmd_login_exec
 };

@@ -95,5 +95,6 @@ const struct cmd_entry cmd_passwd_entry = {
 	.flags = CMD_REST,
 	.usage = "PASSWD <password>",
 	.missing = "PASSWD requires password argument",
+	.cost = 25,		/* a password hash on the auth pool */
 	.exec = cmd_passwd_exec
 };

@@ -113,5 +113,6 @@ const struct cmd_entry cmd_register_entry = {
 	.flags = CMD_REST,
 	.usage = "REGISTER <name> <password>",
 	.missing = "REGISTER requires name and password arguments",
+	.cost = 25,		/* a password hash on the auth pool */
 	.exec = cmd_register_exec
 };

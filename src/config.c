@@ -151,7 +151,8 @@ static const struct config_entry config_table[] = {
 	    "it to the kernel's autotuning: up to 4 MiB per stalled client."),
 	C_INTEGER(rate_limit, 0, 0, 1000000, "100",
 	    "Commands per second a connection may send on average, where "
-	    "SNAPSHOT and RESUME count as 25 and HISTORY and LIST as 5; 0 "
+	    "SNAPSHOT, RESUME, LOGIN, REGISTER and PASSWD count as 25 and "
+	    "HISTORY and LIST as 5; 0 "
 	    "turns rate limiting off."),
 	C_INTEGER(rate_burst, 0, 1, 1000000, "200",
 	    "Commands a connection may send in a burst above the rate_limit "

@@ -558,6 +558,40 @@ class IdentityTest(JournalTestCase):
         r = harness.wschatctl(d.db, "check")
         self.assertEqual(r[0], 0, r)
 
+    async def test_admin_role_moderates_any_channel(self):
+        # The role given with wschatctl reaches a session already logged
+        # in: it may kick and ban in a channel it does not own, and sees a
+        # private channel; taken back, the same commands are forbidden.
+        d = self.srv()
+        db = DB(self, d.db)
+        rc, out, err = self.ctl(d, "user", "add", "ops", stdin=b"ops password\n")
+        self.assertEqual(rc, 0, err)
+        d.wait_until(lambda: db.one("SELECT count(*) FROM accounts WHERE "
+                                    "name = 'ops'") == 1, "user add applied")
+        alice = await self.client(d, "alice")
+        await alice.sub("room", create=True)
+        await alice.cmd("CREATE hidden private", "CONFIRM CREATE hidden")
+        bob = await self.client(d, "bob")
+        await bob.cmd("SUB room", "CONFIRM SUB room")
+        ops = await self.client(d)
+        await ops.cmd_prefix("LOGIN ops ops password", "CONFIRM LOGIN ops ")
+        await ops.cmd_prefix("KICK room bob", "ERROR FORBIDDEN ")
+        await ops.cmd_prefix("INVITE hidden bob", "ERROR NOSUCHCHANNEL ")
+        self.assertEqual(self.ctl(d, "user", "admin", "ops")[0], 0)
+        d.wait_until(lambda: db.one("SELECT admin FROM accounts WHERE name = "
+                                    "'ops'") == 1, "user admin applied")
+        await ops.cmd("KICK room bob", "CONFIRM KICK room bob")
+        await ops.cmd("BAN room bob", "CONFIRM BAN room bob")
+        await bob.cmd_prefix("SUB room", "ERROR FORBIDDEN ")
+        await ops.cmd("UNBAN room bob", "CONFIRM UNBAN room bob")
+        await ops.cmd("INVITE hidden bob", "CONFIRM INVITE hidden bob")
+        await bob.cmd("SUB hidden", "CONFIRM SUB hidden")
+        self.assertEqual(self.ctl(d, "user", "unadmin", "ops")[0], 0)
+        d.wait_until(lambda: db.one("SELECT admin FROM accounts WHERE name = "
+                                    "'ops'") == 0, "user unadmin applied")
+        await ops.cmd_prefix("BAN room alice", "ERROR FORBIDDEN ")
+        await ops.cmd_prefix("KICK hidden bob", "ERROR NOSUCHCHANNEL ")
+
     async def test_database_is_private(self):
         d = self.srv()
         await self.client(d, "x")
