@@ -969,19 +969,31 @@ class Client:
         await self.send(line)
         return await self.expect(reply, timeout)
 
-    async def identify(self, nick):
+    async def identify(self, nick, events=None):
         """Become nick: a guest by NICK, or, when the name already has an
-        account this test made (its token is in TOKENS), by AUTH."""
+        account this test made (its token is in TOKENS), by AUTH. With
+        events (a list), a connection that already holds intents collects
+        the events that arrive before the reply there."""
         if nick in TOKENS:
             await self.send("AUTH " + TOKENS[nick])
-            got = await self.recv(what="CONFIRM AUTH " + nick)
+            if events is None:
+                got = await self.recv(what="CONFIRM AUTH " + nick)
+            else:
+                lines = await read_until(self, lambda l: not l.startswith(
+                    "EVENT "), "the reply to AUTH")
+                events.extend(lines[:-1])
+                got = lines[-1]
             if got == "CONFIRM AUTH " + nick:
                 return
             if not got.startswith("ERROR BADLOGIN "):
                 raise AssertionError("%s: AUTH as %s: %r" % (self.name, nick,
                                                              got))
             del TOKENS[nick]	# from another daemon's journal
-        await self.cmd("NICK " + nick, "CONFIRM NICK " + nick)
+        if events is None:
+            await self.cmd("NICK " + nick, "CONFIRM NICK " + nick)
+        else:
+            await command(self, "NICK " + nick, "CONFIRM NICK " + nick,
+                          events)
 
     async def cmd_prefix(self, line, prefix, timeout=None):
         await self.send(line)
