@@ -648,7 +648,7 @@ client_heldline(struct client *c)
 static void
 client_message(struct client *c, const unsigned char *data, size_t len)
 {
-	c->c_last_cmd = clock_mono_ms();
+	c->c_last_cmd = c->c_last_rx;	/* read as the frame arrived */
 	if (client_rate_charge(c, 1) != 0)
 		return;
 	client_line(c, (const char *)data, len);

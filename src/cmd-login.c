@@ -31,7 +31,7 @@ cmd_login_done(int result, const char *unused, void *arg)
 	char			 tok[ACCOUNT_TOKEN_LEN + 1];
 	unsigned char		 hash[ACCOUNT_HASH_LEN];
 
-	if (c->c_state != CLIENT_OPEN || result == AUTH_CANCELLED)
+	if (result == AUTH_CANCELLED)
 		goto out;
 	a = account_find(l->l_name);
 	/* The account must still be the one whose hash matched. */
@@ -48,8 +48,6 @@ cmd_login_done(int result, const char *unused, void *arg)
 	reply_commit(c, "CONFIRM LOGIN %s %s", a->a_name, tok);
 	explicit_bzero(tok, sizeof tok);
 out:
-	client_unhold(c);
-	client_unref(c);
 	free(l->l_name);
 	free(l->l_pwhash);
 	free(l);
@@ -75,16 +73,7 @@ cmd_login_exec(struct cmd_call *cc)
 	l->l_name = xstrdup(name);
 	if (a != NULL && a->a_registered && a->a_pwhash != NULL)
 		l->l_pwhash = xstrdup(a->a_pwhash);
-	if (auth_verify(l->l_pwhash, pw, cmd_login_done, l) != 0) {
-		free(l->l_name);
-		free(l->l_pwhash);
-		free(l);
-		reply_error(c, PROTO_ERR_RATELIMITED, "too many logins under "
-		    "way; try again");
-		goto out;
-	}
-	client_ref(c);
-	client_hold(c);
+	ident_password(c, 1, l->l_pwhash, pw, cmd_login_done, l);
 out:
 	explicit_bzero(pw, strlen(pw));
 	return (CMD_NORMAL);

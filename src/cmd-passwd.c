@@ -33,7 +33,7 @@ cmd_passwd_done(int result, const char *pwhash, void *arg)
 	struct client		*c = p->p_client;
 	struct account		*a;
 
-	if (c->c_state != CLIENT_OPEN || result == AUTH_CANCELLED)
+	if (result == AUTH_CANCELLED)
 		goto out;
 	if (result != AUTH_OK) {
 		reply_error(c, PROTO_ERR_INTERNAL, "cannot hash the password");
@@ -50,8 +50,6 @@ cmd_passwd_done(int result, const char *pwhash, void *arg)
 	wevent_passwd(a, pwhash, c->c_token);
 	reply_commit(c, "CONFIRM PASSWD");
 out:
-	client_unhold(c);
-	client_unref(c);
 	free(p);
 }
 
@@ -75,14 +73,7 @@ cmd_passwd_exec(struct cmd_call *cc)
 	p = xcalloc(1, sizeof *p);
 	p->p_client = c;
 	memcpy(p->p_hash, c->c_token->t_hash, sizeof p->p_hash);
-	if (auth_hash(pw, cmd_passwd_done, p) != 0) {
-		free(p);
-		reply_error(c, PROTO_ERR_RATELIMITED, "too many logins under "
-		    "way; try again");
-		goto out;
-	}
-	client_ref(c);
-	client_hold(c);
+	ident_password(c, 0, NULL, pw, cmd_passwd_done, p);
 out:
 	explicit_bzero(pw, strlen(pw));
 	return (CMD_NORMAL);

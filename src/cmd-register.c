@@ -36,7 +36,7 @@ cmd_register_done(int result, const char *pwhash, void *arg)
 	char			 tok[ACCOUNT_TOKEN_LEN + 1];
 	unsigned char		 hash[ACCOUNT_HASH_LEN];
 
-	if (c->c_state != CLIENT_OPEN || result == AUTH_CANCELLED)
+	if (result == AUTH_CANCELLED)
 		goto out;
 	if (result != AUTH_OK) {
 		reply_error(c, PROTO_ERR_INTERNAL, "cannot hash the password");
@@ -56,8 +56,6 @@ cmd_register_done(int result, const char *pwhash, void *arg)
 	reply_commit(c, "CONFIRM REGISTER %s %s", r->r_name, tok);
 	explicit_bzero(tok, sizeof tok);
 out:
-	client_unhold(c);
-	client_unref(c);
 	free(r->r_name);
 	free(r);
 }
@@ -92,15 +90,7 @@ cmd_register_exec(struct cmd_call *cc)
 	r = xcalloc(1, sizeof *r);
 	r->r_client = c;
 	r->r_name = xstrdup(name);
-	if (auth_hash(pw, cmd_register_done, r) != 0) {
-		free(r->r_name);
-		free(r);
-		reply_error(c, PROTO_ERR_RATELIMITED, "too many logins under "
-		    "way; try again");
-		goto out;
-	}
-	client_ref(c);
-	client_hold(c);
+	ident_password(c, 0, NULL, pw, cmd_register_done, r);
 out:
 	explicit_bzero(pw, strlen(pw));
 	return (CMD_NORMAL);

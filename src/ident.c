@@ -112,6 +112,52 @@ ident_revoke(struct token *t, uint16_t code, const char *why,
 		    "released");
 }
 
+/* A password job of a connection, which waits for it (ident_password). */
+struct ident_job {
+	struct client	*j_client;
+	auth_done_cb	 j_done;
+	void		*j_arg;
+};
+
+/* The pool is done: the caller's callback, then the connection goes on. */
+static void
+ident_password_done(int result, const char *hash, void *arg)
+{
+	struct ident_job	*j = arg;
+	struct client		*c = j->j_client;
+
+	if (c->c_state != CLIENT_OPEN)
+		result = AUTH_CANCELLED;
+	j->j_done(result, hash, j->j_arg);
+	client_unhold(c);
+	client_unref(c);
+	free(j);
+}
+
+void
+ident_password(struct client *c, int verify, const char *hash,
+    const char *pw, auth_done_cb done, void *arg)
+{
+	struct ident_job	*j;
+	int			 rc;
+
+	j = xcalloc(1, sizeof *j);
+	j->j_client = c;
+	j->j_done = done;
+	j->j_arg = arg;
+	rc = verify ? auth_verify(hash, pw, ident_password_done, j) :
+	    auth_hash(pw, ident_password_done, j);
+	if (rc != 0) {
+		free(j);
+		reply_error(c, PROTO_ERR_RATELIMITED, "too many logins under "
+		    "way; try again");
+		done(AUTH_CANCELLED, NULL, arg);
+		return;
+	}
+	client_ref(c);
+	client_hold(c);
+}
+
 /* A password: password_min..256 bytes of UTF-8. */
 int
 ident_password_ok(const char *pw)

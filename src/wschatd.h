@@ -658,6 +658,14 @@ void		 ident_close_account(struct account *, struct client *except,
 int		 ident_limited(struct client *, const char *name);
 void		 ident_failed(struct client *, const char *name);
 int		 ident_password_ok(const char *);
+/*
+ * Hash pw (hash NULL and verify 0), or verify it against hash (NULL: the
+ * dummy), on the password pool while the connection's input waits. done
+ * runs exactly once, on the loop thread: AUTH_CANCELLED if the queue was
+ * full (the client has its RATELIMITED already) or the client left.
+ */
+void		 ident_password(struct client *, int verify, const char *hash,
+		     const char *pw, auth_done_cb, void *);
 void		 ident_sweep(void);
 
 /* cmd-snapshot.c */

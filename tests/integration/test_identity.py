@@ -379,6 +379,26 @@ class IdentityTest(JournalTestCase):
         # NICK is no guess: it works.
         await x.cmd_prefix("NICK newbie", "CONFIRM NICK newbie ")
 
+    async def test_full_password_queue_refuses_and_holds_nothing(self):
+        # auth_queue = 1 and a hash that takes a while: a second LOGIN sent
+        # while the first is under way is refused with RATELIMITED, leaves
+        # its connection as it was (anonymous, reading its next lines), and
+        # the first one still logs in.
+        d = self.srv(auth_queue="1", auth_threads="1",
+                     pwhash_memlimit="64M", pwhash_opslimit="3")
+        a = await self.client(d)
+        await a.cmd_prefix("REGISTER slow right password",
+                           "CONFIRM REGISTER slow ")
+        x = await self.client(d)
+        y = await self.client(d)
+        await x.send("LOGIN slow right password")
+        await y.send("LOGIN slow right password")
+        await y.expect_prefix("ERROR RATELIMITED too many logins under way")
+        await y.cmd("PING after", "PONG after")
+        await y.cmd_prefix("LSSUBS", "ERROR NOTIDENTIFIED ")
+        await x.expect_prefix("CONFIRM LOGIN slow ")
+        await x.cmd("LSSUBS", "LSSUBS 0")
+
     # --- expiry, on the test clock -------------------------------------------
 
     def clock(self, ms, d=None):
