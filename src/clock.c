@@ -61,22 +61,40 @@ clock_mono_us(void)
 }
 
 #define CLOCK_STALL_TICK_US	10000
+#define CLOCK_STALL_SECONDS	64		/* the per-second history */
 
 static struct event	*clock_stall_ev;
 static int64_t		 clock_stall_due;
 static int64_t		 clock_stall_max;
+/* The longest stall that ended in each of the last seconds. */
+static struct {
+	int64_t		 sec;
+	int64_t		 max;
+} clock_stall_sec[CLOCK_STALL_SECONDS];
 
 /* A 10 ms tick that records how late it fires. */
 static void
 clock_stall_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct timespec	ts;
-	int64_t		now;
+	int64_t		now, late, sec;
+	size_t		i;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-	if (clock_stall_due != 0 && now - clock_stall_due > clock_stall_max)
-		clock_stall_max = now - clock_stall_due;
+	if (clock_stall_due != 0) {
+		late = now - clock_stall_due;
+		if (late > clock_stall_max)
+			clock_stall_max = late;
+		sec = (int64_t)ts.tv_sec;
+		i = (size_t)(sec % CLOCK_STALL_SECONDS);
+		if (clock_stall_sec[i].sec != sec) {
+			clock_stall_sec[i].sec = sec;
+			clock_stall_sec[i].max = 0;
+		}
+		if (late > clock_stall_sec[i].max)
+			clock_stall_sec[i].max = late;
+	}
 	clock_stall_due = now + CLOCK_STALL_TICK_US;
 }
 
@@ -105,4 +123,26 @@ int64_t
 clock_stall_max_us(void)
 {
 	return (clock_stall_max);
+}
+
+/*
+ * The longest stall that ended at or after CLOCK_MONOTONIC second
+ * since_s, within the last CLOCK_STALL_SECONDS seconds: a window that
+ * another process on the machine can name (wschat-bench's bursts).
+ */
+int64_t
+clock_stall_since_us(int64_t since_s)
+{
+	struct timespec	ts;
+	int64_t		max = 0;
+	size_t		i;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	for (i = 0; i < CLOCK_STALL_SECONDS; i++) {
+		if (clock_stall_sec[i].sec >= since_s &&
+		    clock_stall_sec[i].sec > (int64_t)ts.tv_sec -
+		    CLOCK_STALL_SECONDS && clock_stall_sec[i].max > max)
+			max = clock_stall_sec[i].max;
+	}
+	return (max);
 }

@@ -223,6 +223,34 @@ http_healthz_journal(const char **status)
 	return (s);
 }
 
+/*
+ * ?stall_since=S (a CLOCK_MONOTONIC second): also the longest loop stall
+ * since then, so a benchmark can name the window it cares about. -1 when
+ * absent or not a number.
+ */
+static int64_t
+http_healthz_since(struct evhttp_request *req)
+{
+	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
+	const char		*q, *v;
+	struct evkeyvalq	 args;
+	long long		 n = -1;
+	char			*end;
+
+	if (uri == NULL || (q = evhttp_uri_get_query(uri)) == NULL)
+		return (-1);
+	TAILQ_INIT(&args);
+	if (evhttp_parse_query_str(q, &args) == 0 &&
+	    (v = evhttp_find_header(&args, "stall_since")) != NULL) {
+		errno = 0;
+		n = strtoll(v, &end, 10);
+		if (errno != 0 || end == v || *end != '\0' || n < 0)
+			n = -1;
+	}
+	evhttp_clear_headers(&args);
+	return ((int64_t)n);
+}
+
 /* GET /healthz: liveness, the journal's state and a few numbers. */
 static void
 http_healthz(struct evhttp_request *req)
@@ -230,6 +258,7 @@ http_healthz(struct evhttp_request *req)
 	struct evbuffer	*buf = evbuffer_new();
 	const char	*status;
 	char		*journal;
+	int64_t		 since;
 
 	if (buf == NULL)
 		fatalx("%s: evbuffer_new", __func__);
@@ -238,12 +267,15 @@ http_healthz(struct evhttp_request *req)
 	    "Content-Type", "application/json");
 	evbuffer_add_printf(buf, "{\"status\":\"%s\",\"version\":\"%s\","
 	    "\"connections\":%u,\"channels\":%zu,\"users\":%zu,"
-	    "\"head\":%lld,\"epoch\":\"%s\",\"loop_stall_max_us\":%lld,"
-	    "\"closed\":{\"normal\":%llu,\"error\":%llu,\"slow\":%llu},"
-	    "\"journal\":%s}\n",
+	    "\"head\":%lld,\"epoch\":\"%s\",\"loop_stall_max_us\":%lld,",
 	    status, WSCHAT_VERSION, clients_count, state_nchannels,
 	    state_nusers(), (long long)batch_committed(), batch_epoch(),
-	    (long long)clock_stall_max_us(),
+	    (long long)clock_stall_max_us());
+	if ((since = http_healthz_since(req)) >= 0)
+		evbuffer_add_printf(buf, "\"loop_stall_since_us\":%lld,",
+		    (long long)clock_stall_since_us(since));
+	evbuffer_add_printf(buf, "\"closed\":{\"normal\":%llu,\"error\":%llu,\"slow\":%llu},"
+	    "\"journal\":%s}\n",
 	    (unsigned long long)client_stats_closed[0],
 	    (unsigned long long)client_stats_closed[1],
 	    (unsigned long long)client_stats_closed[2], journal);

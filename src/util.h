@@ -62,5 +62,6 @@ void		 clock_set_wall(int64_t);	/* 0 = real clock */
 void		 clock_stall_start(struct event_base *);
 void		 clock_stall_stop(void);
 int64_t		 clock_stall_max_us(void);
+int64_t		 clock_stall_since_us(int64_t);
 
 #endif

@@ -282,7 +282,7 @@ struct run {
 	int		 login_state;	/* 0 waiting, 1 in flight, 2 done */
 	int64_t		 login_t0;	/* the LOGINs were sent */
 	int64_t		 login_t1;	/* the last CONFIRM LOGIN arrived */
-	int64_t		 login_stall[2]; /* /healthz loop_stall_max_us around it */
+	int64_t		 login_stall[2]; /* longest loop stall before, during it */
 	struct event	*login_ev;
 	struct hist	 login_lat;	/* LOGIN -> CONFIRM, each */
 	struct hist	 lat_login;	/* deliveries overlapping the burst */
@@ -414,7 +414,7 @@ void		 proc_strace_start(void);
 void		 proc_strace_stop(void);
 int64_t		 proc_strace_count(const char *name);
 json_t		*proc_strace_table(void);
-int64_t		 proc_healthz_stall(void);
+int64_t		 proc_healthz_stall(int64_t);
 
 /* report.c: the report, as text and as JSON. */
 void		 report_print(void);

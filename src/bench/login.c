@@ -40,7 +40,7 @@ login_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (run.phase != PH_RUN || run.aborting)
 		return;
-	run.login_stall[0] = proc_healthz_stall();
+	run.login_stall[0] = proc_healthz_stall(run.t0 + 1000000000);
 	run.login_state = 1;
 	run.login_t0 = clock_mono_ns();
 	for (i = 0; i < run.nlogins; i++) {
@@ -83,7 +83,7 @@ login_done(struct conn *c, const char *s, size_t len)
 	if (++run.logins_done < run.nlogins)
 		return;
 	run.login_t1 = clock_mono_ns();
-	run.login_stall[1] = proc_healthz_stall();
+	run.login_stall[1] = proc_healthz_stall(run.login_t0);
 	run.login_state = 2;
 	if (run.stop_pending)
 		run.stop = 1;

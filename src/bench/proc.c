@@ -410,16 +410,19 @@ proc_strace_table(void)
 }
 
 /*
- * The server's longest loop stall so far (/healthz loop_stall_max_us), by
- * a blocking GET with a 1 s timeout; -1 if it cannot be had. The replay
- * and login scenarios ask before and after their burst: if the maximum
- * rose, the burst's window set it.
+ * The server's longest loop stall, by a blocking GET of /healthz with a
+ * 1 s timeout; -1 if it cannot be had. since_ns < 0: the longest so far
+ * (loop_stall_max_us). Otherwise the longest that ended in a second of
+ * CLOCK_MONOTONIC at or after since_ns's (loop_stall_since_us; the server
+ * keeps a minute of them): the replay and login scenarios name the
+ * windows they compare, before and during their burst.
  */
 int64_t
-proc_healthz_stall(void)
+proc_healthz_stall(int64_t since_ns)
 {
 	struct timeval	 tv = { 1, 0 };
-	char		 buf[4096], req[256], *p;
+	char		 buf[4096], req[256], query[64], *p;
+	const char	*key;
 	size_t		 len = 0;
 	ssize_t		 n;
 	int64_t		 v = -1;
@@ -429,16 +432,24 @@ proc_healthz_stall(void)
 		return (-1);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-	snprintf(req, sizeof req, "GET /healthz HTTP/1.1\r\nHost: %s\r\n"
-	    "Connection: close\r\n\r\n", opts.hostport);
+	if (since_ns < 0) {
+		key = "\"loop_stall_max_us\":";
+		query[0] = '\0';
+	} else {
+		key = "\"loop_stall_since_us\":";
+		snprintf(query, sizeof query, "?stall_since=%lld",
+		    (long long)(since_ns / 1000000000));
+	}
+	snprintf(req, sizeof req, "GET /healthz%s HTTP/1.1\r\nHost: %s\r\n"
+	    "Connection: close\r\n\r\n", query, opts.hostport);
 	if (connect(fd, (struct sockaddr *)&opts.addr, sizeof opts.addr) == 0 &&
 	    write(fd, req, strlen(req)) == (ssize_t)strlen(req)) {
 		while (len < sizeof buf - 1 &&
 		    (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
 			len += (size_t)n;
 		buf[len] = '\0';
-		if ((p = strstr(buf, "\"loop_stall_max_us\":")) != NULL)
-			v = strtoll(p + 20, NULL, 10);
+		if ((p = strstr(buf, key)) != NULL)
+			v = strtoll(p + strlen(key), NULL, 10);
 	}
 	close(fd);
 	return (v);

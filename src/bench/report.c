@@ -166,7 +166,7 @@ report_print(void)
 			    secs(run.replay_t_cmd, run.replay_t1)),
 			    secs(run.replay_t0, run.replay_t1));
 			printf("  server loop stall max  %.2f ms before the replay, "
-			    "%.2f ms after (/healthz)\n",
+			    "%.2f ms during (/healthz, per second)\n",
 			    (double)run.replay_stall[0] / 1e3,
 			    (double)run.replay_stall[1] / 1e3);
 			hist_print("latency us, quiet", &run.lat_quiet);
@@ -180,7 +180,7 @@ report_print(void)
 			    secs(run.login_t0, run.login_t1)));
 			hist_print("LOGIN->CONFIRM us", &run.login_lat);
 			printf("  server loop stall max  %.2f ms before the logins, "
-			    "%.2f ms after (/healthz)\n",
+			    "%.2f ms during (/healthz, per second)\n",
 			    (double)run.login_stall[0] / 1e3,
 			    (double)run.login_stall[1] / 1e3);
 			hist_print("latency us, quiet", &run.lat_quiet);
@@ -368,7 +368,7 @@ report_json(void)
 		    run.replay_t1))));
 		json_object_set_new(rp, "server_loop_stall_max_us_before",
 		    json_integer(run.replay_stall[0]));
-		json_object_set_new(rp, "server_loop_stall_max_us_after",
+		json_object_set_new(rp, "server_loop_stall_max_us_during",
 		    json_integer(run.replay_stall[1]));
 		json_object_set_new(rp, "resumer_received", json_integer(
 		    (json_int_t)(run.resumer != NULL ?
@@ -395,7 +395,7 @@ report_json(void)
 		    hist_json(&run.login_lat));
 		json_object_set_new(lg, "server_loop_stall_max_us_before",
 		    json_integer(run.login_stall[0]));
-		json_object_set_new(lg, "server_loop_stall_max_us_after",
+		json_object_set_new(lg, "server_loop_stall_max_us_during",
 		    json_integer(run.login_stall[1]));
 		json_object_set_new(o, "login", lg);
 		json_object_set_new(o, "latency_quiet_us", hist_json(&run.lat_quiet));

@@ -88,7 +88,7 @@ resume_done(struct conn *c, const char *s, size_t len)
 	run.reconnecting--;
 	if (c->c_role == ROLE_RESUMER) {
 		run.replay_t1 = clock_mono_ns();
-		run.replay_stall[1] = proc_healthz_stall();
+		run.replay_stall[1] = proc_healthz_stall(run.replay_t0);
 		run.replay_count = count;
 		run.replay_state = RS_DONE;
 		if (run.stop_pending)
@@ -165,7 +165,7 @@ replay_cb(evutil_socket_t fd, short what, void *arg)
 	if (run.phase != PH_RUN || run.aborting)
 		return;
 	run.replay_state = RS_REPLAYING;
-	run.replay_stall[0] = proc_healthz_stall();
+	run.replay_stall[0] = proc_healthz_stall(run.t0 + 1000000000);
 	run.replay_t0 = clock_mono_ns();
 	c->c_reconnecting = 1;
 	c->c_gone_at = run.replay_t0;

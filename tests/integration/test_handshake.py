@@ -11,6 +11,7 @@ import os
 import re
 import resource
 import signal
+import time
 
 import harness
 from harness import (OP_CLOSE, OP_TEXT, RawWS, accept_for, frame,
@@ -177,6 +178,33 @@ class HandshakeTest(harness.WschatTestCase):
             self.fail("/healthz body is not JSON (%s): %r" % (e, resp.body))
         self.assertIsInstance(obj, dict, "/healthz: %r" % resp.body)
         return obj
+
+    def test_healthz_stall_window(self):
+        """?stall_since=S adds the longest stall since CLOCK_MONOTONIC
+        second S (this process's time.monotonic() is the same clock): never
+        more than the all-time maximum, none in a second yet to come, and
+        the key is absent when S is not a number."""
+        d = self.daemon()
+        path = "/healthz?stall_since=%d" % int(time.monotonic() - 30)
+        resp = http_request(d.port, plain_request(d.hostport, path))
+        self.assertEqual(resp.status, 200, "GET %s: %r" % (path, resp))
+        h = json.loads(resp.body.decode("utf-8"))
+        self.assertIsInstance(h.get("loop_stall_since_us"), int, "%r" % h)
+        self.assertGreaterEqual(h["loop_stall_since_us"], 0, "%r" % h)
+        self.assertLessEqual(h["loop_stall_since_us"],
+                             h["loop_stall_max_us"], "%r" % h)
+        path = "/healthz?stall_since=%d" % int(time.monotonic() + 3600)
+        h = json.loads(http_request(d.port, plain_request(
+            d.hostport, path)).body.decode("utf-8"))
+        self.assertEqual(h.get("loop_stall_since_us"), 0,
+                         "nothing ended in a second to come: %r" % h)
+        for bad in ("x", "-1", "5x", ""):
+            h = json.loads(http_request(d.port, plain_request(
+                d.hostport, "/healthz?stall_since=" + bad)).body.decode(
+                    "utf-8"))
+            self.assertNotIn("loop_stall_since_us", h,
+                             "stall_since=%r: %r" % (bad, h))
+            self.assertEqual(h.get("status"), "ok", "%r" % h)
 
     async def test_healthz_reports_status_and_connections(self):
         d = self.daemon()
