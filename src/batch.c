@@ -203,6 +203,16 @@ batch_epoch(void)
 	return (batch_log.el_epoch(batch_log.el_arg));
 }
 
+/* Why the log refuses every write, or NULL while it takes them (or has
+ * none yet: the unit tests run commands without one). */
+const char *
+batch_broken(void)
+{
+	if (batch_log.el_broken == NULL)
+		return (NULL);
+	return (batch_log.el_broken(batch_log.el_arg));
+}
+
 /* The log's state and the last commit, for /healthz. */
 void
 batch_health(struct batch_health *bh)

@@ -198,6 +198,13 @@ cmd_dispatch(struct client *c, char *line, size_t len)
 	}
 	if (cmd_targets(&cc, e) != 0)
 		return (CLIENT_LINE_DONE);
+	/* A broken log refuses every write: say so now, and change nothing
+	 * (no event applied, failed and reloaded for each refused line). */
+	if ((e->flags & CMD_WRITE) && batch_broken() != NULL) {
+		reply_error(c, PROTO_ERR_INTERNAL, "the journal refuses writes "
+		    "until it is restored; nothing was changed");
+		return (CLIENT_LINE_DONE);
+	}
 	/* Its message took one token; an expensive command takes the rest. */
 	if (e->cost > 1 && client_rate_charge(c, e->cost - 1) != 0)
 		return (CLIENT_LINE_DONE);

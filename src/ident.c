@@ -52,7 +52,9 @@ ident_switch(struct client *c, struct account *a, struct token *t, int via)
 	c->c_first_seq = c->c_last_seq = 0;
 	if (t != NULL) {
 		t->t_used = clock_wall_ms();
-		if (t->t_used - t->t_stored >= ident_ttl(a) / 16) {
+		/* A broken log refuses the refresh: the token stays. */
+		if (t->t_used - t->t_stored >= ident_ttl(a) / 16 &&
+		    batch_broken() == NULL) {
 			wevent_touch(t);
 			return (1);
 		}
@@ -310,7 +312,11 @@ ident_test_clock(void)
 }
 #endif
 
-/* Once a second: the test clock, wschatctl's requests, expiry, buckets. */
+/*
+ * Once a second: the test clock, wschatctl's requests, expiry, buckets.
+ * Requests and expiry journal what they do, so a broken log, which
+ * refuses every write, puts them off until it is restored.
+ */
 void
 ident_sweep(void)
 {
@@ -320,14 +326,15 @@ ident_sweep(void)
 #ifdef WSCHAT_DEBUG
 	ident_test_clock();
 #endif
-	if (journal_changed(cmd_journal) &&
-	    journal_requests(cmd_journal, ident_request_seen, ident_request,
-	    NULL, &cause) == -1) {
-		log_warnx("wschatctl requests: %s", cause);
-		free(cause);
+	if (batch_broken() == NULL) {
+		if (journal_changed(cmd_journal) &&
+		    journal_requests(cmd_journal, ident_request_seen,
+		    ident_request, NULL, &cause) == -1) {
+			log_warnx("wschatctl requests: %s", cause);
+			free(cause);
+		}
+		ident_expire(clock_wall_ms());
 	}
-	now = clock_wall_ms();
-	ident_expire(now);
 	now = clock_mono_ms();
 	bucket_prune(&ident_addr_buckets, now, config.login_rate,
 	    config.login_burst, 0);

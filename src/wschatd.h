@@ -531,6 +531,7 @@ struct batch_health {
 	const char	*bh_cause;	/* why it failed */
 };
 void		 batch_health(struct batch_health *);
+const char	*batch_broken(void);
 
 /* wevent.c: the one path every state change takes. */
 struct wevent {
@@ -618,6 +619,7 @@ int		 reply_waits(struct client *);	/* replies wait for a commit */
 #define CMD_MEMBER	0x10	/* ... and the user is a member of it */
 #define CMD_EVTYPE	0x20	/* argv[0] is an event type */
 #define CMD_OWNER	0x40	/* ... and the user owns it or is an admin */
+#define CMD_WRITE	0x80	/* journals an event: refused while the log is broken */
 enum cmd_retval {
 	CMD_NORMAL		/* replied, deferred its reply or started a stream */
 };
