@@ -11,20 +11,6 @@
 
 extern const struct cmd_entry cmd_create_entry;
 
-/* How many existing channels this user created (max_channels_owned). */
-static long long
-cmd_create_owned(const struct user *u)
-{
-	struct channel	*ch;
-	long long	 n = 0;
-
-	TAILQ_FOREACH(ch, &state_channels, ch_entry) {
-		if (strcmp(ch->ch_creator, u->u_name) == 0)
-			n++;
-	}
-	return (n);
-}
-
 static enum cmd_retval
 cmd_create_exec(struct cmd_call *cc)
 {
@@ -60,7 +46,8 @@ cmd_create_exec(struct cmd_call *cc)
 		return (CMD_NORMAL);
 	}
 	if (config.max_channels_owned != 0 &&
-	    cmd_create_owned(c->c_user) >= config.max_channels_owned) {
+	    state_channels_owned(c->c_user->u_name) >=
+	    (size_t)config.max_channels_owned) {
 		reply_error(c, PROTO_ERR_LIMIT, "max_channels_owned (%lld) "
 		    "reached: you created that many channels; DELETE one first",
 		    config.max_channels_owned);

@@ -38,6 +38,13 @@ static size_t		 state_users_n;
 
 static void		 state_user_forget(struct user *);
 
+/* How many live channels each name created (max_channels_owned). */
+struct state_owner {
+	char		*o_name;
+	size_t		 o_n;
+};
+static void		*state_owners;	/* tsearch tree of struct state_owner */
+
 
 /* Order users by name for the tree. */
 static int
@@ -53,6 +60,54 @@ state_chan_cmp(const void *a, const void *b)
 {
 	return (strcmp(((const struct channel *)a)->ch_name,
 	    ((const struct channel *)b)->ch_name));
+}
+
+/* Order owners by name for the tree. */
+static int
+state_owner_cmp(const void *a, const void *b)
+{
+	return (strcmp(((const struct state_owner *)a)->o_name,
+	    ((const struct state_owner *)b)->o_name));
+}
+
+/* One more (add > 0) or one fewer live channel created by name. */
+static void
+state_owner_count(const char *name, int add)
+{
+	struct state_owner	 key, *o;
+	void			*node;
+
+	key.o_name = (char *)name;
+	if ((node = tfind(&key, &state_owners, state_owner_cmp)) != NULL)
+		o = *(struct state_owner **)node;
+	else if (add > 0) {
+		o = xcalloc(1, sizeof *o);
+		o->o_name = xstrdup(name);
+		if (tsearch(o, &state_owners, state_owner_cmp) == NULL)
+			fatalx("%s: tsearch", __func__);
+	} else
+		fatalx("%s: %s owns no channel", __func__, name);
+	if (add > 0) {
+		o->o_n++;
+		return;
+	}
+	if (--o->o_n == 0) {
+		tdelete(o, &state_owners, state_owner_cmp);
+		free(o->o_name);
+		free(o);
+	}
+}
+
+/* How many live channels name created. */
+size_t
+state_channels_owned(const char *name)
+{
+	struct state_owner	 key;
+	void			*node;
+
+	key.o_name = (char *)name;
+	node = tfind(&key, &state_owners, state_owner_cmp);
+	return (node == NULL ? 0 : (*(struct state_owner **)node)->o_n);
 }
 
 /* A user by name, or NULL. */
@@ -161,6 +216,7 @@ state_channel_add(const char *name, const char *creator, int64_t seq)
 		fatalx("%s: tsearch", __func__);
 	TAILQ_INSERT_TAIL(&state_channels, ch, ch_entry);
 	state_nchannels++;
+	state_owner_count(creator, 1);
 	return (ch);
 }
 
@@ -242,6 +298,7 @@ state_channel_del(struct channel *ch, int64_t seq)
 		fatalx("%s: %s not in tree", __func__, ch->ch_name);
 	TAILQ_REMOVE(&state_channels, ch, ch_entry);
 	state_nchannels--;
+	state_owner_count(ch->ch_creator, -1);
 	ch->ch_deleted = seq;
 	TAILQ_INSERT_TAIL(&state_dead_channels, ch, ch_entry);
 }
@@ -386,6 +443,7 @@ state_reset(void)
 		}
 		tdelete(ch, &state_chantree, state_chan_cmp);
 		TAILQ_REMOVE(&state_channels, ch, ch_entry);
+		state_owner_count(ch->ch_creator, -1);
 		state_channel_free(ch);
 	}
 	while ((ch = TAILQ_FIRST(&state_dead_channels)) != NULL) {
@@ -460,7 +518,7 @@ state_check_user(const void *node, VISIT v, void *arg)
 void
 state_check(void)
 {
-	struct channel	*ch;
+	struct channel	*ch, *ch2;
 	struct member	*m, *m2;
 	size_t		 n, live, users = 0;
 
@@ -490,6 +548,17 @@ state_check(void)
 	}
 	if (n != state_nchannels)
 		fatalx("state: %zu channels, counted %zu", n, state_nchannels);
+	TAILQ_FOREACH(ch, &state_channels, ch_entry) {
+		n = 0;
+		TAILQ_FOREACH(ch2, &state_channels, ch_entry) {
+			if (strcmp(ch2->ch_creator, ch->ch_creator) == 0)
+				n++;
+		}
+		if (n != state_channels_owned(ch->ch_creator))
+			fatalx("state: %s created %zu channels, counted %zu",
+			    ch->ch_creator, n,
+			    state_channels_owned(ch->ch_creator));
+	}
 	twalk_r(state_users, state_check_user, &users);
 	if (users != state_users_n)
 		fatalx("state: %zu users, counted %zu", users, state_users_n);

@@ -377,6 +377,7 @@ void		 state_user_detach(struct client *);
 struct channel	*state_channel_find(const char *);
 struct channel	*state_channel_add(const char *, const char *creator, int64_t seq);
 void		 state_channel_del(struct channel *, int64_t seq);
+size_t		 state_channels_owned(const char *);
 /*
  * Does the channel exist for this user (NULL: anonymous)? A public one
  * for everyone; a private one for its owner, an admin, a member and an
