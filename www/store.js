@@ -5,6 +5,7 @@
 // view.js draws it. A SNAPSHOT replaces it all; events change it.
 
 const KEEP_ITEMS = 5000;	// per channel in memory; older ones come back with HISTORY
+const KEEP_SLACK = 500;		// trimmed in batches, not one at a time
 const SAVE_ITEMS = 200;		// per channel kept across a reload
 
 function channel(name) {
@@ -64,7 +65,7 @@ export class Store {
       }
       items.splice(lo, 0, item);
     }
-    if (items.length > KEEP_ITEMS) {
+    if (items.length > KEEP_ITEMS + KEEP_SLACK) {
       for (const old of items.splice(0, items.length - KEEP_ITEMS))
         c.seqs.delete(old.seq);
       c.historyDone = false;

@@ -3,9 +3,10 @@
 // message view holds a window of the newest WINDOW items of the channel
 // (more while the user scrolls back), so a busy channel keeps a small DOM.
 
-const WINDOW = 400;		// items in the DOM while at the bottom
+const WINDOW = 200;		// items in the DOM while at the bottom
 const MORE = 100;		// items added to the window per scroll back
 const NEAR = 48;		// px from an edge that count as at it
+const FRAME_MS = 100;		// the shortest time between two draws
 
 const timeFmt = new Intl.DateTimeFormat(undefined,
   { hour: '2-digit', minute: '2-digit' });
@@ -44,6 +45,7 @@ export class View {
     this.$ = (id) => document.getElementById(id);
     this.drawn = -1;
     this.frame = 0;
+    this.lastDraw = -Infinity;
     this.rendered = [];		// [{seq, node}] in the message list, by seq
     this.renderedChannel = null;
     this.renderedReset = -1;
@@ -54,12 +56,23 @@ export class View {
     box.addEventListener('scroll', () => this.scrolled());
   }
 
+  // Draw on the next frame, but at most every FRAME_MS: a busy channel
+  // then costs a few layouts a second, not sixty.
   schedule() {
     if (this.frame) return;
-    this.frame = requestAnimationFrame(() => {
-      this.frame = 0;
-      this.draw();
-    });
+    const wait = this.lastDraw + FRAME_MS - performance.now();
+    const go = () => {
+      this.frame = requestAnimationFrame(() => {
+        this.frame = 0;
+        this.lastDraw = performance.now();
+        this.draw();
+      });
+    };
+    if (wait > 0) {
+      this.frame = setTimeout(go, wait);
+    } else {
+      go();
+    }
   }
 
   status(s) {
@@ -124,6 +137,9 @@ export class View {
   drawHead() {
     const s = this.store;
     const c = s.current && s.channels.get(s.current);
+    const key = (c ? c.name : '') + ' ' + (c && c.creator === s.me);
+    if (this.head === key) return;
+    this.head = key;
     this.$('channel-title').textContent = c ? '#' + c.name : 'No channel';
     this.$('leave').hidden = !c;
     this.$('delete').hidden = !c || c.creator !== s.me;
@@ -192,8 +208,9 @@ export class View {
     const items = c ? c.items : [];
     if (this.stick) this.limit = WINDOW;
     const want = items.slice(Math.max(0, items.length - this.limit));
-    const before = box.scrollHeight;
-    const top = box.scrollTop;
+    // Layout is read only to keep the place of a user who scrolled back.
+    const before = this.stick ? 0 : box.scrollHeight;
+    const top = this.stick ? 0 : box.scrollTop;
     // Merge two lists sorted by seq: drop what left the window, add what
     // entered it.
     const out = [];
@@ -218,9 +235,10 @@ export class View {
     }
     this.rendered = out;
     const hs = this.$('history-state');
-    hs.textContent = !c ? '' : c.historyDone && want.length === items.length ?
+    const state = !c ? '' : c.historyDone && want.length === items.length ?
       'The beginning of #' + c.name : this.loading ? 'Loading older messages…' :
       '';
+    if (hs.textContent !== state) hs.textContent = state;
     if (this.stick)
       box.scrollTop = box.scrollHeight;
     else if (prepended)
@@ -250,8 +268,7 @@ export class View {
     }
     if (c.historyDone) return;
     this.loading = true;
-    this.stick = false;
-    this.limit += MORE;
+    if (!this.stick) this.limit += MORE;
     try {
       await this.actions.older(c.name);
     } finally {
