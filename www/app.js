@@ -241,5 +241,5 @@ window.addEventListener('pagehide', () => client.save(true));
 screen();
 view.status(client.status);
 view.schedule();
-if (client.signedIn && navigator.onLine !== false) client.start();
-else if (client.signedIn) client.suspend('offline');
+// Offline at load: wait for the online event instead of failing.
+if (client.signedIn) client.start(navigator.onLine !== false);

@@ -141,9 +141,14 @@ export class WschatClient {
 
   // --- the connection ----------------------------------------------------------
 
-  // Open the connection (if not open) and come back as the stored identity.
-  start() {
+  // Open the connection (if not open) and come back as the stored identity;
+  // start(false): not before reconnectNow() (the browser is offline).
+  start(now = true) {
     this.wanted = true;
+    if (!now) {
+      this.suspend('offline');
+      return;
+    }
     this.suspended = false;
     if (!this.ws) this.open();
   }

@@ -455,3 +455,30 @@ scenario('1000 messages a second: the longest task (a measurement)',
     assert.ok(r.dom <= 500, `the DOM stays bounded (${r.dom} items)`);
     bot.close();
   });
+
+scenario('the owner sees Kick and Delete, and uses them; others do not see them',
+  {}, async (d, s) => {
+    const a = await s.page(d.url);
+    const b = await s.page(d.url);
+    await guest(a, 'alice');
+    await create(a, 'general');
+    await guest(b, 'bob');
+    await ui(b).join('general').click();
+    await b.locator('#channel-title', { hasText: '#general' }).waitFor();
+    await ui(a).members.getByText('bob').waitFor();
+    const kick = (p, who) => p.getByRole('button', { name: 'Kick ' + who });
+    const del = (p) => p.getByRole('button', { name: 'Delete channel' });
+    await kick(a, 'bob').waitFor();
+    assert.equal(await kick(a, 'alice').count(), 0, 'no Kick for oneself');
+    assert.equal(await del(a).isVisible(), true);
+    assert.equal(await kick(b, 'alice').count(), 0, 'bob owns nothing');
+    assert.equal(await del(b).isVisible(), false);
+    await kick(a, 'bob').click();
+    await ui(a).log.getByText('bob was kicked by alice').waitFor();
+    await ui(b).join('general').waitFor();
+    assert.equal(await ui(b).channel('general').count(), 0);
+    a.once('dialog', (dlg) => dlg.accept());
+    await del(a).click();
+    await a.locator('#channel-title', { hasText: 'No channel' }).waitFor();
+    await b.waitForFunction(() => !document.querySelector('#others [data-key="general"]'));
+  });
