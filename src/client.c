@@ -677,7 +677,8 @@ client_control(struct client *c)
 			break;	/* the echo of our close: write_cb finishes */
 		n = p->close_reason_len < WS_MAX_CONTROL ? p->close_reason_len :
 		    WS_MAX_CONTROL;
-		memcpy(reason, p->close_reason, n);
+		if (n > 0)	/* an empty close has no reason at all (NULL) */
+			memcpy(reason, p->close_reason, n);
 		reason[n] = '\0';
 		log_debug("%s: peer closed: %u %s", client_who(c), p->close_code,
 		    log_safe(reason));

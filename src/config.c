@@ -233,6 +233,11 @@ static const struct config_entry config_table[] = {
 	C_INTEGER(login_burst, 0, 1, 1000000, "5",
 	    "Failed attempts a source address or an account name may make in "
 	    "a row before ERROR RATELIMITED."),
+	C_STRING(www_root, CONFIG_EMPTY, NULL, "",
+	    "Directory of the web client's files, served at / (every path but "
+	    "/ws and /healthz). Empty: the installed one (share/wschat/www "
+	    "under the prefix), or the source tree's www/ when wschatd runs "
+	    "from its build tree."),
 };
 
 static const char config_header[] =

@@ -1,8 +1,9 @@
 /*
  * http.c: the front door. evhttp answers HTTP on one port: /healthz, and
  * GET /ws, which is validated as an RFC 6455 opening handshake and handed
- * to client.c. Everything else gets a plain status. It owns the listening
- * socket, how fast it accepts, and the options of accepted sockets.
+ * to client.c. Every other path is a file of the web client (www.c).
+ * It owns the listening socket, how fast it accepts, and the options of
+ * accepted sockets.
  *
  * Every accepted socket counts from accept (struct http_conn) until it is
  * upgraded or freed: against max_connections together with the WebSockets,
@@ -593,7 +594,7 @@ http_request_cb(struct evhttp_request *req, void *arg)
 		http_healthz(req);
 		return;
 	}
-	http_reply(req, HTTP_NOTFOUND, "Not Found", "not found");
+	www_request(req, path);
 }
 
 /* Split "addr:port" or "[v6]:port". */
@@ -893,6 +894,7 @@ http_init(struct event_base *base, const char *listen, char **cause)
 
 	if (http_parse_listen(listen, host, sizeof host, &port, cause) != 0)
 		return (-1);
+	www_init();
 	if ((http_server = evhttp_new(base)) == NULL)
 		fatalx("%s: evhttp_new", __func__);
 	evhttp_set_allowed_methods(http_server, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
@@ -962,6 +964,7 @@ http_stop_accepting(void)
 void
 http_free(void)
 {
+	www_free();
 	http_socket = NULL;
 	/* Sockets of an accept batch not yet ended are counted too. */
 	if (http_server != NULL)

@@ -97,6 +97,7 @@ struct config {
 	long long	 auth_queue;		/* password jobs waiting, at most */
 	long long	 login_rate;		/* failures refilled per minute */
 	long long	 login_burst;		/* failures a bucket holds */
+	char		*www_root;		/* the web client; "" = built-in */
 };
 enum config_registration { CONFIG_REGISTRATION_OPEN, CONFIG_REGISTRATION_CLOSED };
 extern struct config	 config;
@@ -678,6 +679,12 @@ void		 cmd_snapshot_send(struct client *);
 int		 http_init(struct event_base *, const char *listen, char **cause);
 void		 http_free(void);
 void		 http_stop_accepting(void);	/* refuse upgrades from now on */
+
+/* www.c: the web client's files, under www_root. */
+struct evhttp_request;
+void		 www_init(void);
+void		 www_free(void);
+void		 www_request(struct evhttp_request *, const char *path);
 
 /* journal*.c: every sqlite3 call lives there and in migrate.c (journal-int.h). */
 struct journal_rec {

@@ -107,6 +107,18 @@ class FramingTest(harness.WschatTestCase):
         rest = ws.s.read_to_eof()
         self.assertEqual(rest, b"", "data after the close echo")
 
+    def test_empty_close_is_echoed_with_1000(self):
+        """A close with no payload at all (Chromium sends one when a page
+        goes away) was copied from a NULL reason (UBSan)."""
+        d = self.daemon()
+        ws = self.raw(d)
+        ws.send_frame(OP_CLOSE, b"")
+        f = ws.read_frame()
+        self.assertEqual(f.opcode, OP_CLOSE, "answer to a close: %r" % f)
+        code, _ = f.close_info()
+        self.assertEqual(code, 1000, "an empty close is echoed 1000: %r" % f)
+        self.assertEqual(ws.s.read_to_eof(), b"", "data after the close echo")
+
     # --- fragments, lengths and partial writes -------------------------------
 
     def test_fragmented_text_with_ping_between(self):

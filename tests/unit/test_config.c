@@ -7,7 +7,7 @@
 
 #include "testutil.h"
 
-#define NSETTINGS	48
+#define NSETTINGS	49
 
 /* A valid value other than the default, for every setting. */
 static const struct {
@@ -62,6 +62,7 @@ static const struct {
 	{ "auth_queue", "10" },
 	{ "login_rate", "60" },
 	{ "login_burst", "10" },
+	{ "www_root", "/srv/wschat/www" },
 };
 
 /* How many settings differ between two configs. */
@@ -120,6 +121,7 @@ ndiff(const struct config *a, const struct config *b)
 	DIFF_I(auth_queue);
 	DIFF_I(login_rate);
 	DIFF_I(login_burst);
+	DIFF_S(www_root);
 #undef DIFF_S
 #undef DIFF_I
 	return (n);
